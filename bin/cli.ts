@@ -1,0 +1,49 @@
+/**
+ * The `zero-impact` command line: argument dispatch and printing only. Each command lives in bin/commands/.
+ */
+import { run as assess } from './commands/assess';
+import { run as include } from './commands/include';
+import { run as localRun } from './commands/local-run';
+import { run as rollback } from './commands/rollback';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; summary: string }> = {
+  assess: { run: assess, summary: 'assess --facts FILE [--config FILE] [--human]   run the safety funnel on facts documents' },
+  rollback: {
+    run: rollback,
+    summary: 'rollback --function NAME | --run RUN_ID [--region R] [--yes]   remove exactly what protection added',
+  },
+  include: { run: include, summary: 'include --function NAME [--region R]   lift a rollback exclusion' },
+  'local-run': {
+    run: localRun,
+    summary:
+      'local-run [--estate FILE] [--config FILE] [--mode dry-run|protect] [--runs N] [--out DIR] [--json]   the hourly job on a simulated account',
+  },
+};
+
+export function usage(): string {
+  return ['usage: zero-impact <command> [options]', '', ...Object.values(COMMANDS).map((c) => `  ${c.summary}`)].join(
+    '\n',
+  );
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    console.error(`zero-impact: unknown command "${name}"\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    // Commands report their own expected errors; anything else is a bug, reported in one line without a stack.
+    console.error(`zero-impact ${name}: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,5 @@
+// Placeholder until the command is implemented.
+export async function run(_argv: string[]): Promise<number> {
+  console.error('zero-impact assess: not implemented yet');
+  return 2;
+}

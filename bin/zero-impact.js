@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// The `zero-impact` command. Runs the TypeScript sources directly (transpile only; `npm test` type-checks them).
+'use strict';
+if (typeof Promise.withResolvers !== 'function') {
+  // Node 20 lacks Promise.withResolvers, which aws-local-stepfunctions uses (Node >= 22 has it).
+  Promise.withResolvers = function withResolvers() {
+    let resolve;
+    let reject;
+    const promise = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  };
+}
+require('ts-node').register({ transpileOnly: true, project: require('path').join(__dirname, '..', 'tsconfig.json') });
+require('./cli.ts')
+  .main(process.argv.slice(2))
+  .then((code) => {
+    process.exitCode = code;
+  });

@@ -1,0 +1,208 @@
+/**
+ * The domain's shared vocabulary: facts, checks, verdicts, audit items, and the payloads that pass between the
+ * state machine's states. PURE: no AWS SDK import, no process.env, no clock.
+ */
+
+/** The subset of Lambda's `FunctionConfiguration` the engine reads, in AWS's own shape (every field optional). */
+export interface FunctionConfiguration {
+  FunctionName?: string;
+  FunctionArn?: string;
+  PackageType?: string;
+  Runtime?: string;
+  Handler?: string;
+  Architectures?: string[];
+  MemorySize?: number;
+  Timeout?: number;
+  Environment?: { Variables?: Record<string, string> };
+  Layers?: Array<{ Arn?: string; CodeSize?: number }>;
+  VpcConfig?: { SubnetIds?: string[]; SecurityGroupIds?: string[]; VpcId?: string };
+  SnapStart?: { ApplyOn?: string; OptimizationStatus?: string };
+  State?: string;
+  StateReason?: string;
+  LastUpdateStatus?: string;
+  LastUpdateStatusReason?: string;
+  RevisionId?: string;
+  [key: string]: unknown;
+}
+
+export type VpcEgress = 'nat' | 'none' | 'unknown';
+
+/**
+ * One function's facts: the document the funnel decides on (issue "safety funnel").
+ * `assess` accepts anything; fields that are missing or malformed make the gates that need them fail with
+ * FACTS_MISSING.
+ */
+export interface FunctionFacts {
+  configuration: FunctionConfiguration;
+  tags?: Record<string, string>;
+  provisionedConcurrencyConfigs?: unknown[];
+  throttles24h?: number | null;
+  vpcEgress?: VpcEgress;
+  reservedConcurrency?: number | null;
+  peakConcurrency?: number | null;
+}
+
+export const REASON_CODES = [
+  'EXCLUDED',
+  'PACKAGE_IMAGE',
+  'ARCH_ARM64',
+  'RUNTIME_UNSUPPORTED',
+  'MEMORY_LOW',
+  'TIMEOUT_NEAR_LIMIT',
+  'ENV_QUOTA',
+  'VPC_NO_NAT',
+  'SNAPSTART',
+  'PROVISIONED_CONCURRENCY',
+  'RECENTLY_THROTTLED',
+  'LAYER_LIMIT',
+  'WRAPPER_CONFLICT',
+  'FUNCTION_NOT_READY',
+  'FACTS_MISSING',
+  'CONCURRENCY_SATURATED',
+  /** Our layer without our wrapper variable, or the reverse: a person must look. */
+  'PARTIAL_PROTECTION',
+  /** One of our variables (other than the wrapper) is already set to a different value: we never overwrite. */
+  'ENV_CONFLICT',
+  /** Protect: the function changed between our read and our write (RevisionId precondition failed). */
+  'CHANGED_DURING_RUN',
+  /** Protect: the run's Defender layer check failed, so nothing is changed this run. */
+  'DEFENDER_LAYER_INVALID',
+] as const;
+export type ReasonCode = (typeof REASON_CODES)[number];
+
+export const WARNING_CODES = ['VPC_NO_NAT', 'DEFENDER_OUTDATED'] as const;
+export type WarningCode = (typeof WARNING_CODES)[number];
+
+export type Code = ReasonCode | WarningCode;
+
+export type CheckStatus = 'pass' | 'fail' | 'warn' | 'not_evaluated';
+
+/** One gate's result. `observed` and `limit` never carry an environment variable value. */
+export interface Check {
+  gate: number;
+  code: Code;
+  status: CheckStatus;
+  observed: string | number | boolean | null;
+  limit: string | number | boolean | null;
+  message: string;
+  remediation: string;
+}
+
+export type Verdict = 'ELIGIBLE' | 'SKIP' | 'ALREADY_PROTECTED';
+
+/** The funnel's decision on one function. */
+export interface Assessment {
+  functionName: string | null;
+  functionArn: string | null;
+  verdict: Verdict;
+  reasons: ReasonCode[];
+  warnings: WarningCode[];
+  checks: Check[];
+}
+
+export type Mode = 'dry-run' | 'protect';
+
+export const OUTCOMES = [
+  'PROTECTED',
+  'WOULD_PROTECT',
+  'ALREADY_PROTECTED',
+  'SKIPPED',
+  'DEFERRED',
+  'FAILED',
+  'ROLLED_BACK',
+  'PENDING',
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** Run-level audit items (kind "run"). */
+export type RunOutcome = 'RUN_OVERLAP' | 'RUN_SUMMARY';
+
+/**
+ * What protection touches, before or after. Variable values are never kept: names, the byte size of the whole
+ * variables map, and a SHA-256 of each value so that a later change can be detected.
+ */
+export interface ConfigurationImage {
+  layers: string[];
+  variableNames: string[];
+  variableHashes: Record<string, string>;
+  variablesBytes: number;
+  handler: string | null;
+  revisionId: string | null;
+}
+
+/** One item of the audit table. Append-only. */
+export interface AuditItem {
+  /** Partition key. For run-level items: "#run". */
+  functionName: string;
+  /** Sort key: `${decidedAt}#${runId}#${outcome}`. */
+  sk: string;
+  kind: 'decision' | 'run';
+  functionArn: string | null;
+  account: string | null;
+  region: string | null;
+  runId: string;
+  decidedAt: string;
+  mode: Mode;
+  outcome: Outcome | RunOutcome;
+  reasons: string[];
+  warnings: string[];
+  checks: Check[];
+  before?: ConfigurationImage;
+  after?: ConfigurationImage;
+  /** Human detail (AWS's failure reason, the rollback actor, the overlapping run). Never a variable value. */
+  detail?: string;
+  engineVersion: string;
+  configHash: string;
+  /** TTL attribute, epoch seconds. */
+  expiresAt: number;
+  /** True when this decision repeats the function's previous one unchanged (short retention, no notification). */
+  repeat: boolean;
+  /** GSI byChange (sparse): "CHANGE" on PENDING, PROTECTED, FAILED and ROLLED_BACK items. */
+  changeKey?: 'CHANGE';
+  /** GSI byReason (sparse): the first reason of a SKIPPED item. */
+  primaryReason?: string;
+  /** Owner tag value (audit.ownerTagKey), when the function has one. */
+  owner?: string;
+  /** Counts by outcome, on RUN_SUMMARY items. */
+  counts?: Record<string, number>;
+}
+
+/** One entry of the run's inventory (the S3 object the Distributed Map reads). Variable values are redacted. */
+export interface InventoryItem {
+  configuration: FunctionConfiguration;
+  tags: Record<string, string>;
+  /** True when the function is in the persistent exclusion list (rolled back, not yet included again). */
+  persistentlyExcluded?: boolean;
+}
+
+/** What the state machine passes to each child workflow (ItemBatcher BatchInput). */
+export interface RunContext {
+  runId: string;
+  startedAt: string;
+  /** False when the run's Defender layer check failed: nothing is changed this run. */
+  protectionAllowed: boolean;
+}
+
+/** Input of the assess-batch handler (Distributed Map child with ItemBatcher). */
+export interface AssessBatchInput {
+  Items: InventoryItem[];
+  BatchInput: RunContext;
+}
+
+/** One eligible function handed from assess-batch to protect. Facts are redacted (values replaced). */
+export interface ProtectRequest extends RunContext {
+  functionName: string;
+  functionArn: string;
+  facts: FunctionFacts;
+}
+
+export interface AssessBatchOutput {
+  eligible: ProtectRequest[];
+  counts: Partial<Record<Outcome, number>>;
+}
+
+export interface ProtectOutput {
+  functionName: string;
+  outcome: Outcome;
+  reasons: string[];
+}

@@ -48,9 +48,14 @@ export const configSchema = z.strictObject({
     .default('rate(1 hour)'),
   defender: z.strictObject({
     /** The Defender layer version ARN to add. Required. */
-    layerArn: z.string().regex(LAYER_VERSION_ARN, 'a Lambda layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)'),
+    layerArn: z
+      .string()
+      .regex(LAYER_VERSION_ARN, 'a Lambda layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)'),
     /** Variables protection adds. A value is a literal string or `{ "ssmParameter": "/name" }` resolved at run time. */
-    environment: z.record(z.string().regex(/^[a-zA-Z]([a-zA-Z0-9_])*$/, 'a Lambda environment variable name'), envValue),
+    environment: z.record(
+      z.string().regex(/^[a-zA-Z]([a-zA-Z0-9_])*$/, 'a Lambda environment variable name'),
+      envValue,
+    ),
     /**
      * How the Defender is started: `exec-wrapper` sets AWS_LAMBDA_EXEC_WRAPPER (which `environment` must contain);
      * `handler` replaces the handler with `defender.handler` and keeps the original in ORIGINAL_HANDLER.
@@ -73,7 +78,12 @@ export const configSchema = z.strictObject({
       /** Gate 7: `warn` protects and records a warning, `skip` skips. @default "warn" */
       vpcWithoutNat: z.enum(['warn', 'skip']).default('warn'),
       /** Gate 10. @default 24 */
-      throttleLookbackHours: z.number().int().min(1).max(24 * 14).default(24),
+      throttleLookbackHours: z
+        .number()
+        .int()
+        .min(1)
+        .max(24 * 14)
+        .default(24),
       /** Gate 15: skip when peak concurrency exceeds this share of reserved concurrency. @default 0.8 */
       concurrencySaturation: z.number().gt(0).max(1).default(0.8),
     })

@@ -13,6 +13,12 @@ if (typeof Promise.withResolvers !== 'function') {
     return { promise, resolve, reject };
   };
 }
+// The AWS SDK warns once that its 2027 releases will need Node 22; this tool pins its SDK and supports Node 20.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = (warning, ...rest) => {
+  if (String(warning).startsWith('NodeVersionSupportWarning')) return;
+  emitWarning(warning, ...rest);
+};
 require('ts-node').register({ transpileOnly: true, project: require('path').join(__dirname, '..', 'tsconfig.json') });
 require('./cli.ts')
   .main(process.argv.slice(2))

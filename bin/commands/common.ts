@@ -26,7 +26,9 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (error) {
-    throw new UsageError(`${command}: ${error instanceof Error ? error.message : String(error)}`);
+    // Node's own errors are not `instanceof Error` under jest's VM realm; read the message structurally.
+    const message = (error as { message?: unknown }).message;
+    throw new UsageError(`${command}: ${typeof message === 'string' ? message : String(error)}`);
   }
 }
 
@@ -42,7 +44,9 @@ export function readJsonFile(path: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new UsageError(`${path}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+    // Never echo the parser's message: on some Node versions it quotes the file's text, which may hold secrets.
+    const position = /position (\d+)/.exec(String((error as { message?: unknown }).message))?.[1];
+    throw new UsageError(`${path}: not valid JSON${position === undefined ? '' : ` (at byte ${position})`}`);
   }
 }
 

@@ -1,0 +1,757 @@
+/**
+ * The safety funnel: one function's facts in, one decision out (issue 2, "the gates, their codes, and the verdict").
+ *
+ * PURE: no AWS SDK, no process.env, no clock. `assess` never throws, whatever it is given: a fact that a gate needs
+ * and cannot read makes that gate `not_evaluated` and the facts gate (14) fail with FACTS_MISSING. Unknown is never
+ * safe.
+ *
+ * Every gate whose facts are present is evaluated, so a report shows every reason. Gates 0-15 are the issue's;
+ * 16-18 are extensions:
+ *   16 ENV_CONFLICT        one of our variables (other than the exec wrapper) is set to a value that is not ours;
+ *                          we never overwrite a customer's variable, so a rollback can restore exactly what was there
+ *   17 PARTIAL_PROTECTION  half-applied protection (our layer without our marker, or our marker without our layer)
+ *   18 DEFENDER_OUTDATED   (warning) the Defender layer is attached at another version than `defender.layerArn`
+ *
+ * Variables whose value comes from `{ ssmParameter }` are not known to the funnel unless the caller passes the
+ * resolved values (`FunnelContext.resolvedEnvironment`; the protect Lambda does, and re-runs the funnel before it
+ * changes anything). For an unresolved value, presence of the variable counts as "set to our value" and absence as
+ * "not set"; for the size gate its existing value is counted if the function has the variable, else
+ * SSM_VALUE_ESTIMATE_BYTES.
+ *
+ * No check ever carries an environment variable value: names, counts and sizes only.
+ */
+import {
+  EXEC_WRAPPER_VARIABLE,
+  ORIGINAL_HANDLER_VARIABLE,
+  type Config,
+  type DefenderEnvValue,
+} from '../../../lib/config';
+import {
+  REASON_CODES,
+  WARNING_CODES,
+  type Assessment,
+  type Check,
+  type CheckStatus,
+  type Code,
+  type ReasonCode,
+  type VpcEgress,
+  type WarningCode,
+} from './types';
+
+/** What the funnel needs besides the facts. */
+export interface FunnelContext {
+  config: Config;
+  /** Function names rolled back and excluded until someone runs `zero-impact include`. @default - none */
+  persistentExclusions?: ReadonlySet<string>;
+  /** Functions whose names start with this are the engine's own and never touched. @default - none */
+  engineFunctionPrefix?: string;
+  /** The real values of `{ ssmParameter }` variables, by variable name. @default - unknown (see the module doc) */
+  resolvedEnvironment?: Record<string, string>;
+}
+
+/** Size assumed for an SSM-sourced value the funnel does not know and the function does not already carry. */
+export const SSM_VALUE_ESTIMATE_BYTES = 1024;
+/** Lambda's hard limit on layers per function. */
+export const LAYER_SLOT_LIMIT = 5;
+/** Lambda's hard limit on a function's timeout, in seconds. */
+export const MAX_TIMEOUT_SECONDS = 900;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers the rest of the system shares
+
+/** A layer version ARN without its version: `arn:...:layer:twistlock-defender:32` → `arn:...:layer:twistlock-defender`. */
+export function defenderLayerName(arn: string): string {
+  const match = /^(arn:[^:]+:lambda:[^:]*:[^:]*:layer:[^:]+)(?::\d+)?$/.exec(arn);
+  return match?.[1] ?? arn;
+}
+
+/** True when both ARNs name the same layer (any version). */
+export function sameLayer(a: string, b: string): boolean {
+  return defenderLayerName(a) === defenderLayerName(b);
+}
+
+const utf8 = new TextEncoder();
+
+/** Lambda's measure of the variables map: the UTF-8 byte length of its compact JSON. */
+export function envVarsSize(vars: Readonly<Record<string, string>>): number {
+  return utf8.encode(JSON.stringify(vars)).length;
+}
+
+/** Our variables whose values are literal strings in the configuration (SSM-sourced ones are left out). */
+export function ourEnvironmentLiterals(config: Config): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(config.defender.environment).flatMap(([name, value]) =>
+      typeof value === 'string' ? [[name, value]] : [],
+    ),
+  );
+}
+
+/** Every code a funnel check can carry. */
+export type GateCode = Exclude<Code, 'CHANGED_DURING_RUN' | 'DEFENDER_LAYER_INVALID'>;
+
+export interface GateMessage {
+  gate: number;
+  /** The design's human message (the log line of a skip). */
+  message: string;
+  /** One line a team can act on, with this configuration's numbers. */
+  remediation: (config: Config) => string;
+}
+
+const wrapperOrHandler = (config: Config): string =>
+  config.defender.method === 'handler' ? 'handler' : EXEC_WRAPPER_VARIABLE;
+
+/** Each funnel code's gate, human message and remediation. */
+export const GATE_MESSAGES: Readonly<Record<GateCode, GateMessage>> = {
+  EXCLUDED: {
+    gate: 0,
+    message: 'Excluded from protection',
+    remediation: (c) =>
+      `none needed; to protect it, remove it from exclusions.functions, remove the tag "${c.exclusions.tagKey}", or run zero-impact include after a rollback`,
+  },
+  PACKAGE_IMAGE: {
+    gate: 1,
+    message: 'Requires Dockerfile update',
+    remediation: () => 'bake the Defender into the container image (Dockerfile)',
+  },
+  ARCH_ARM64: {
+    gate: 2,
+    message: 'ARM64 Incompatible',
+    remediation: () => 'move the function to x86_64, or protect it by hand with an arm64 build of the Defender',
+  },
+  RUNTIME_UNSUPPORTED: {
+    gate: 3,
+    message: 'Unsupported Runtime',
+    remediation: (c) => `move to a supported runtime (${c.funnel.supportedRuntimes.join(', ')})`,
+  },
+  MEMORY_LOW: {
+    gate: 4,
+    message: 'High Risk - OOM',
+    remediation: (c) => `raise MemorySize to ${c.funnel.minMemoryMb} MB`,
+  },
+  TIMEOUT_NEAR_LIMIT: {
+    gate: 5,
+    message: 'Timeout too close to limit',
+    remediation: (c) => `lower Timeout to ${MAX_TIMEOUT_SECONDS - c.funnel.timeoutBufferSeconds} s or less`,
+  },
+  ENV_QUOTA: {
+    gate: 6,
+    message: 'Env Var Quota Full',
+    remediation: (c) => `remove unused environment variables so that ours fit within ${c.funnel.envQuotaBytes} bytes`,
+  },
+  VPC_NO_NAT: {
+    gate: 7,
+    message: 'VPC Detected - Verify NAT',
+    remediation: () => "route the function's subnets to the internet through a NAT gateway (0.0.0.0/0)",
+  },
+  SNAPSTART: {
+    gate: 8,
+    message: 'SnapStart Enabled',
+    remediation: () => "turn SnapStart off, or add the Defender in the function's own deployment",
+  },
+  PROVISIONED_CONCURRENCY: {
+    gate: 9,
+    message: 'Provisioned Concurrency Active',
+    remediation: () => "add the Defender in the function's own deployment, when new warm instances are acceptable",
+  },
+  RECENTLY_THROTTLED: {
+    gate: 10,
+    message: 'Unstable - Recently Throttled',
+    remediation: (c) =>
+      `give the function more concurrency; it is assessed again once it has had no throttles for ${c.funnel.throttleLookbackHours} h`,
+  },
+  LAYER_LIMIT: {
+    gate: 11,
+    message: 'Layer Limit Reached',
+    remediation: () => `merge or remove a layer to free one of the ${LAYER_SLOT_LIMIT} slots`,
+  },
+  WRAPPER_CONFLICT: {
+    gate: 12,
+    message: 'Exec Wrapper Already In Use',
+    remediation: (c) =>
+      c.defender.method === 'handler'
+        ? `rename the function's own ${ORIGINAL_HANDLER_VARIABLE} variable; the Defender's handler method needs it`
+        : `remove the function's own ${EXEC_WRAPPER_VARIABLE}, or chain it with the Defender by hand`,
+  },
+  FUNCTION_NOT_READY: {
+    gate: 13,
+    message: 'Function Not Ready',
+    remediation: () => 'let the update in progress finish, or fix the failed update; it is assessed again next run',
+  },
+  FACTS_MISSING: {
+    gate: 14,
+    message: 'Facts Missing - Cannot Verify Safety',
+    remediation: () => "grant the engine's read permissions and fix the listed facts; it is assessed again next run",
+  },
+  CONCURRENCY_SATURATED: {
+    gate: 15,
+    message: 'Near Reserved Concurrency Limit',
+    remediation: (c) =>
+      `raise reserved concurrency so that the peak stays under ${Math.round(c.funnel.concurrencySaturation * 100)}% of it`,
+  },
+  ENV_CONFLICT: {
+    gate: 16,
+    message: 'Env Var Conflict',
+    remediation: () =>
+      "rename the function's own variable that has the same name as one of ours; we never overwrite it",
+  },
+  PARTIAL_PROTECTION: {
+    gate: 17,
+    message: 'Partial Protection - Review Needed',
+    remediation: (c) =>
+      `add or remove the Defender layer and the ${wrapperOrHandler(c)} change together, by hand or with zero-impact rollback`,
+  },
+  DEFENDER_OUTDATED: {
+    gate: 18,
+    message: 'Defender Outdated',
+    remediation: (c) => `update the Defender layer to ${c.defender.layerArn}`,
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading the facts: every fact is either a value or the problem that keeps it from being known
+
+type Fact<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
+type Obj = Readonly<Record<string, unknown>>;
+
+const known = <T>(value: T): Fact<T> => ({ ok: true, value });
+const notKnown = <T>(problem: string): Fact<T> => ({ ok: false, problem });
+
+function isRecord(value: unknown): value is Obj {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** An own property only: inherited names such as `toString` are never facts. */
+function own(record: Obj, key: string): unknown {
+  return Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isPositive = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0;
+const isNonNegative = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+interface FieldSpec<T> {
+  /** Turns the raw value into the fact, or undefined when it is malformed. */
+  parse: (raw: unknown) => T | undefined;
+  /** What a well-formed value looks like, for the problem text (never the value itself). */
+  expected: string;
+  /** AWS's default when the field is absent; without it an absent field is missing. */
+  absent?: T;
+}
+
+/** Reads `key` of a record that may itself be unknown; absent and null are the same. */
+function field<T>(source: Fact<Obj>, path: string, key: string, spec: FieldSpec<T>): Fact<T> {
+  if (!source.ok) return source;
+  const raw = own(source.value, key);
+  if (raw === undefined || raw === null) {
+    return spec.absent !== undefined ? known(spec.absent) : notKnown(`${path}: missing`);
+  }
+  const parsed = spec.parse(raw);
+  return parsed === undefined ? notKnown(`${path}: expected ${spec.expected}`) : known(parsed);
+}
+
+function parseStringArray(raw: unknown): string[] | undefined {
+  return Array.isArray(raw) && raw.every(isString) ? [...raw] : undefined;
+}
+
+function parseArchitectures(raw: unknown): string[] | undefined {
+  const list = parseStringArray(raw);
+  return list !== undefined && list.length > 0 && list.every((a) => a === 'x86_64' || a === 'arm64') ? list : undefined;
+}
+
+function parseStringMap(raw: unknown): ReadonlyMap<string, string> | undefined {
+  if (!isRecord(raw)) return undefined;
+  const entries = Object.entries(raw);
+  return entries.every(([, v]) => isString(v)) ? new Map(entries as Array<[string, string]>) : undefined;
+}
+
+/** `Environment`: the variables, unknown when Lambda could not decrypt them (`Environment.Error`). */
+function parseEnvironment(raw: unknown): ReadonlyMap<string, string> | undefined {
+  if (!isRecord(raw) || own(raw, 'Error') !== undefined) return undefined;
+  const variables = own(raw, 'Variables');
+  return variables === undefined || variables === null ? new Map() : parseStringMap(variables);
+}
+
+function parseLayers(raw: unknown): string[] | undefined {
+  if (!Array.isArray(raw)) return undefined;
+  const arns = raw.map((layer: unknown) => (isRecord(layer) ? own(layer, 'Arn') : undefined));
+  return arns.every(isString) ? arns : undefined;
+}
+
+function parseSubnetCount(raw: unknown): number | undefined {
+  if (!isRecord(raw)) return undefined;
+  const subnets = own(raw, 'SubnetIds');
+  if (subnets === undefined || subnets === null) return 0;
+  return parseStringArray(subnets)?.length;
+}
+
+function parseApplyOn(raw: unknown): string | undefined {
+  const applyOn = isRecord(raw) ? own(raw, 'ApplyOn') : undefined;
+  return isString(applyOn) ? applyOn : undefined;
+}
+
+function parseVpcEgress(raw: unknown): VpcEgress | undefined {
+  return raw === 'nat' || raw === 'none' || raw === 'unknown' ? raw : undefined;
+}
+
+const stringOf = (raw: unknown): string | undefined => (isString(raw) && raw.length > 0 ? raw : undefined);
+
+/** One function's facts, read once. */
+interface Reading {
+  name: Fact<string>;
+  arn: Fact<string>;
+  tags: Fact<ReadonlyMap<string, string>>;
+  packageType: Fact<'Zip' | 'Image'>;
+  architectures: Fact<string[]>;
+  runtime: Fact<string>;
+  handler: Fact<string>;
+  memorySize: Fact<number>;
+  timeout: Fact<number>;
+  variables: Fact<ReadonlyMap<string, string>>;
+  layers: Fact<string[]>;
+  subnetCount: Fact<number>;
+  vpcEgress: Fact<VpcEgress>;
+  snapStart: Fact<string>;
+  provisionedConfigs: Fact<number>;
+  throttles: Fact<number>;
+  state: Fact<string | null>;
+  lastUpdateStatus: Fact<string | null>;
+  reservedConcurrency: Fact<number | null>;
+  peakConcurrency: Fact<number>;
+}
+
+function readFacts(facts: unknown): Reading {
+  const root: Fact<Obj> = isRecord(facts) ? known(facts) : notKnown('(root): expected a facts object');
+  const configuration = field(root, 'configuration', 'configuration', {
+    parse: (raw) => (isRecord(raw) ? raw : undefined),
+    expected: 'a FunctionConfiguration object',
+  });
+  const inConfiguration = <T>(key: string, spec: FieldSpec<T>): Fact<T> =>
+    field(configuration, `configuration.${key}`, key, spec);
+  const top = <T>(key: string, spec: FieldSpec<T>): Fact<T> => field(root, key, key, spec);
+  const optionalString: FieldSpec<string | null> = { parse: stringOf, expected: 'a string', absent: null };
+  return {
+    name: inConfiguration('FunctionName', { parse: stringOf, expected: 'a function name' }),
+    arn: inConfiguration('FunctionArn', { parse: stringOf, expected: 'a function ARN' }),
+    tags: top('tags', { parse: parseStringMap, expected: 'an object of string tag values', absent: new Map() }),
+    packageType: inConfiguration('PackageType', {
+      parse: (raw) => (raw === 'Zip' || raw === 'Image' ? raw : undefined),
+      expected: '"Zip" or "Image"',
+    }),
+    architectures: inConfiguration('Architectures', {
+      parse: parseArchitectures,
+      expected: 'a non-empty list of "x86_64" or "arm64"',
+      absent: ['x86_64'],
+    }),
+    runtime: inConfiguration('Runtime', { parse: stringOf, expected: 'a runtime identifier' }),
+    handler: inConfiguration('Handler', { parse: stringOf, expected: 'a handler name' }),
+    memorySize: inConfiguration('MemorySize', {
+      parse: (r) => (isPositive(r) ? r : undefined),
+      expected: 'a positive number',
+    }),
+    timeout: inConfiguration('Timeout', {
+      parse: (r) => (isPositive(r) ? r : undefined),
+      expected: 'a positive number',
+    }),
+    variables: inConfiguration('Environment', {
+      parse: parseEnvironment,
+      expected: 'readable Variables (an object of strings, no Environment.Error)',
+      absent: new Map(),
+    }),
+    layers: inConfiguration('Layers', { parse: parseLayers, expected: 'a list of { Arn } objects', absent: [] }),
+    subnetCount: inConfiguration('VpcConfig', {
+      parse: parseSubnetCount,
+      expected: 'an object with SubnetIds',
+      absent: 0,
+    }),
+    vpcEgress: top('vpcEgress', { parse: parseVpcEgress, expected: '"nat", "none" or "unknown"', absent: 'unknown' }),
+    snapStart: inConfiguration('SnapStart', {
+      parse: parseApplyOn,
+      expected: 'an object with ApplyOn',
+      absent: 'None',
+    }),
+    provisionedConfigs: top('provisionedConcurrencyConfigs', {
+      parse: (raw) => (Array.isArray(raw) ? raw.length : undefined),
+      expected: 'a list',
+    }),
+    throttles: top('throttles24h', { parse: (r) => (isNonNegative(r) ? r : undefined), expected: 'a number >= 0' }),
+    state: inConfiguration('State', optionalString),
+    lastUpdateStatus: inConfiguration('LastUpdateStatus', optionalString),
+    reservedConcurrency: top('reservedConcurrency', {
+      parse: (r) => (isCount(r) ? r : undefined),
+      expected: 'a whole number >= 0',
+      absent: null,
+    }),
+    peakConcurrency: top('peakConcurrency', {
+      parse: (r) => (isNonNegative(r) ? r : undefined),
+      expected: 'a number >= 0',
+    }),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// What we add, and whether it is already there
+
+interface Ours {
+  config: Config;
+  /** Our variables: name → our value, or undefined when it comes from SSM and is not resolved. */
+  values: ReadonlyMap<string, string | undefined>;
+}
+
+function ourSide(context: FunnelContext): Ours {
+  const resolved: Obj = context.resolvedEnvironment ?? {};
+  const valueOf = (name: string, value: DefenderEnvValue): string | undefined => {
+    if (typeof value === 'string') return value;
+    const resolvedValue = own(resolved, name);
+    return isString(resolvedValue) ? resolvedValue : undefined;
+  };
+  const values = new Map(
+    Object.entries(context.config.defender.environment).map(([name, value]) => [name, valueOf(name, value)] as const),
+  );
+  return { config: context.config, values };
+}
+
+/** Set to our value; an unresolved SSM value counts as ours when the variable is present. */
+function isOurValue(variables: ReadonlyMap<string, string>, name: string, ours: Ours): boolean {
+  const existing = variables.get(name);
+  const our = ours.values.get(name);
+  return existing !== undefined && (our === undefined || existing === our);
+}
+
+type ProtectionState = 'protected' | 'partial' | 'unprotected';
+
+/**
+ * Whether our change is in place. The marker is our exec wrapper variable or, with the handler method, the handler
+ * set to the Defender's (which must come with ORIGINAL_HANDLER). Layer without marker, or marker without layer, is
+ * partial: a person must look.
+ */
+function protection(r: Reading, ours: Ours): Fact<{ state: ProtectionState; observed: string }> {
+  if (!r.layers.ok) return r.layers;
+  if (!r.variables.ok) return r.variables;
+  const variables = r.variables.value;
+  const layer = r.layers.value.some((arn) => sameLayer(arn, ours.config.defender.layerArn));
+  const handlerMethod = ours.config.defender.method === 'handler';
+  const marker = handlerMethod
+    ? r.handler.ok && r.handler.value === ours.config.defender.handler
+    : isOurValue(variables, EXEC_WRAPPER_VARIABLE, ours);
+  const orphanMarker = handlerMethod && marker && !variables.has(ORIGINAL_HANDLER_VARIABLE);
+  const allOurs = [...ours.values.keys()].every((name) => isOurValue(variables, name, ours));
+
+  const state: ProtectionState =
+    layer !== marker || orphanMarker ? 'partial' : layer && allOurs ? 'protected' : 'unprotected';
+  const observed = [
+    layer ? 'layer attached' : 'layer not attached',
+    handlerMethod
+      ? `handler ${marker ? 'is' : 'is not'} the Defender's`
+      : `${EXEC_WRAPPER_VARIABLE} ${marker ? 'ours' : 'not ours'}`,
+    ...(orphanMarker ? [`${ORIGINAL_HANDLER_VARIABLE} not set`] : []),
+  ].join(', ');
+  return known({ state, observed });
+}
+
+/** The variables map after protection; unresolved SSM values are counted as described in the module doc. */
+function variablesAfter(r: Reading, variables: ReadonlyMap<string, string>, ours: Ours) {
+  const merged = new Map(variables);
+  const estimated: string[] = [];
+  for (const [name, value] of ours.values) {
+    if (value !== undefined) merged.set(name, value);
+    else if (!variables.has(name)) {
+      merged.set(name, 'x'.repeat(SSM_VALUE_ESTIMATE_BYTES));
+      estimated.push(name);
+    }
+  }
+  if (ours.config.defender.method === 'handler' && !variables.has(ORIGINAL_HANDLER_VARIABLE)) {
+    merged.set(ORIGINAL_HANDLER_VARIABLE, r.handler.ok ? r.handler.value : '');
+  }
+  return { bytes: envVarsSize(Object.fromEntries(merged)), estimated };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The gates: one small function each
+
+type Observed = Check['observed'];
+
+type Outcome =
+  | { status: Exclude<CheckStatus, 'not_evaluated'>; observed: Observed; limit: Observed }
+  | { status: 'not_evaluated'; observed: string; limit: Observed; missing: string[] };
+
+interface GateInput {
+  r: Reading;
+  ours: Ours;
+  context: FunnelContext;
+}
+
+interface Gate {
+  gate: number;
+  code: GateCode;
+  evaluate: (input: GateInput) => Outcome;
+}
+
+const pass = (observed: Observed, limit: Observed): Outcome => ({ status: 'pass', observed, limit });
+const fail = (observed: Observed, limit: Observed): Outcome => ({ status: 'fail', observed, limit });
+const failWhen = (failed: boolean, observed: Observed, limit: Observed): Outcome =>
+  failed ? fail(observed, limit) : pass(observed, limit);
+const notApplicable = (why: string, limit: Observed): Outcome => ({
+  status: 'not_evaluated',
+  observed: `not applicable: ${why}`,
+  limit,
+  missing: [],
+});
+
+/** The gate cannot be evaluated: names the facts it needs and lacks. */
+function lacking(limit: Observed, ...facts: Array<Fact<unknown>>): Outcome {
+  const missing = [...new Set(facts.flatMap((f) => (f.ok ? [] : [f.problem])))];
+  return { status: 'not_evaluated', observed: `unknown: ${missing.join('; ')}`, limit, missing };
+}
+
+function globToRegExp(pattern: string): RegExp {
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${body}$`);
+}
+
+/** Why the known facts exclude the function (empty when they do not). */
+function exclusionReasons({ r, ours, context }: GateInput): string[] {
+  const { functions, tagKey } = ours.config.exclusions;
+  const ids = [r.name, r.arn].flatMap((f) => (f.ok ? [f.value] : []));
+  const pattern = functions.find((p) => ids.some((id) => globToRegExp(p).test(id)));
+  const tag = r.tags.ok ? r.tags.value.get(tagKey) : undefined;
+  const name = r.name.ok ? r.name.value : undefined;
+  const prefix = context.engineFunctionPrefix;
+  return [
+    pattern !== undefined ? `matches exclusions.functions "${pattern}"` : '',
+    tag !== undefined && tag.trim().toLowerCase() !== 'false' ? `tag "${tagKey}" is set` : '',
+    name !== undefined && context.persistentExclusions?.has(name) === true
+      ? 'persistently excluded after a rollback (zero-impact include lifts it)'
+      : '',
+    name !== undefined && prefix !== undefined && prefix.length > 0 && name.startsWith(prefix)
+      ? `the engine's own function (prefix "${prefix}")`
+      : '',
+  ].filter((why) => why.length > 0);
+}
+
+function exclusion(input: GateInput): Outcome {
+  const limit = 'not excluded';
+  const reasons = exclusionReasons(input);
+  if (reasons.length > 0) return fail(reasons.join('; '), limit);
+  const { r } = input;
+  if (!r.name.ok || !r.arn.ok || !r.tags.ok) return lacking(limit, r.name, r.arn, r.tags);
+  return pass('not excluded', limit);
+}
+
+function immutablePackage({ r }: GateInput): Outcome {
+  if (!r.packageType.ok) return lacking('Zip', r.packageType);
+  return failWhen(r.packageType.value === 'Image', r.packageType.value, 'Zip');
+}
+
+function architecture({ r }: GateInput): Outcome {
+  if (!r.architectures.ok) return lacking('x86_64', r.architectures);
+  return failWhen(r.architectures.value.includes('arm64'), r.architectures.value.join(','), 'x86_64');
+}
+
+function runtime({ r, ours }: GateInput): Outcome {
+  const limit = ours.config.funnel.supportedRuntimes.join(',');
+  if (r.packageType.ok && r.packageType.value === 'Image') return notApplicable('Image package', limit);
+  if (!r.runtime.ok) return lacking(limit, r.runtime);
+  return failWhen(!ours.config.funnel.supportedRuntimes.includes(r.runtime.value), r.runtime.value, limit);
+}
+
+function memory({ r, ours }: GateInput): Outcome {
+  const limit = ours.config.funnel.minMemoryMb;
+  if (!r.memorySize.ok) return lacking(limit, r.memorySize);
+  return failWhen(r.memorySize.value < limit, r.memorySize.value, limit);
+}
+
+function timeout({ r, ours }: GateInput): Outcome {
+  const limit = MAX_TIMEOUT_SECONDS - ours.config.funnel.timeoutBufferSeconds;
+  if (!r.timeout.ok) return lacking(limit, r.timeout);
+  return failWhen(r.timeout.value > limit, r.timeout.value, limit);
+}
+
+function envQuota({ r, ours }: GateInput): Outcome {
+  const limit = ours.config.funnel.envQuotaBytes;
+  if (!r.variables.ok) return lacking(limit, r.variables);
+  const { bytes, estimated } = variablesAfter(r, r.variables.value, ours);
+  const note =
+    estimated.length > 0 ? ` (${estimated.join(', ')} not resolved: counted as ${SSM_VALUE_ESTIMATE_BYTES} bytes)` : '';
+  return failWhen(bytes > limit, `${bytes} bytes after adding ours${note}`, limit);
+}
+
+function vpcEgress({ r, ours }: GateInput): Outcome {
+  if (!r.subnetCount.ok) return lacking('nat', r.subnetCount);
+  if (r.subnetCount.value === 0) return pass('no VPC', 'nat');
+  if (!r.vpcEgress.ok) return lacking('nat', r.vpcEgress);
+  const observed = `${r.subnetCount.value} subnet(s), egress ${r.vpcEgress.value}`;
+  if (r.vpcEgress.value === 'nat') return pass(observed, 'nat');
+  return { status: ours.config.funnel.vpcWithoutNat === 'skip' ? 'fail' : 'warn', observed, limit: 'nat' };
+}
+
+function snapStart({ r }: GateInput): Outcome {
+  if (!r.snapStart.ok) return lacking('None', r.snapStart);
+  return failWhen(r.snapStart.value !== 'None', r.snapStart.value, 'None');
+}
+
+function provisionedConcurrency({ r }: GateInput): Outcome {
+  if (!r.provisionedConfigs.ok) return lacking(0, r.provisionedConfigs);
+  return failWhen(r.provisionedConfigs.value > 0, r.provisionedConfigs.value, 0);
+}
+
+function stability({ r }: GateInput): Outcome {
+  if (!r.throttles.ok) return lacking(0, r.throttles);
+  return failWhen(r.throttles.value > 0, r.throttles.value, 0);
+}
+
+/** Observed: layers other than the Defender (any version); ours needs one free slot. */
+function layerSlots({ r, ours }: GateInput): Outcome {
+  const limit = LAYER_SLOT_LIMIT - 1;
+  if (!r.layers.ok) return lacking(limit, r.layers);
+  const others = r.layers.value.filter((arn) => !sameLayer(arn, ours.config.defender.layerArn)).length;
+  return failWhen(others > limit, others, limit);
+}
+
+function execWrapper({ r, ours }: GateInput): Outcome {
+  if (!r.variables.ok) return lacking('not set, or ours', r.variables);
+  if (ours.config.defender.method === 'handler') return originalHandler(r, r.variables.value, ours);
+  const variables = r.variables.value;
+  if (!variables.has(EXEC_WRAPPER_VARIABLE)) return pass('not set', 'not set, or ours');
+  const mine = isOurValue(variables, EXEC_WRAPPER_VARIABLE, ours);
+  return failWhen(!mine, mine ? 'set to ours' : 'set to another wrapper', 'not set, or ours');
+}
+
+/** Gate 12 with the handler method: ORIGINAL_HANDLER must be free, or ours (the handler is the Defender's). */
+function originalHandler(r: Reading, variables: ReadonlyMap<string, string>, ours: Ours): Outcome {
+  const limit = `${ORIGINAL_HANDLER_VARIABLE} not set, or ours`;
+  if (r.packageType.ok && r.packageType.value === 'Image') return notApplicable('Image package', limit);
+  if (!r.handler.ok) return lacking(limit, r.handler);
+  if (!variables.has(ORIGINAL_HANDLER_VARIABLE)) return pass(`${ORIGINAL_HANDLER_VARIABLE} not set`, limit);
+  const mine = r.handler.value === ours.config.defender.handler;
+  return failWhen(!mine, `${ORIGINAL_HANDLER_VARIABLE} set${mine ? ' by us' : ' by someone else'}`, limit);
+}
+
+function readiness({ r }: GateInput): Outcome {
+  const limit = 'Active/Successful';
+  if (!r.state.ok || !r.lastUpdateStatus.ok) return lacking(limit, r.state, r.lastUpdateStatus);
+  const state = r.state.value ?? 'not reported';
+  const update = r.lastUpdateStatus.value ?? 'not reported';
+  const notReady =
+    (r.state.value !== null && r.state.value !== 'Active') ||
+    (r.lastUpdateStatus.value !== null && r.lastUpdateStatus.value !== 'Successful');
+  return failWhen(notReady, `State ${state}, LastUpdateStatus ${update}`, limit);
+}
+
+function factsOutcome(missing: readonly string[]): Outcome {
+  const limit = 'every fact a gate needs';
+  return missing.length > 0 ? fail(missing.join('; '), limit) : pass('all facts present', limit);
+}
+
+function concurrencyHeadroom({ r, ours }: GateInput): Outcome {
+  if (!r.reservedConcurrency.ok) return lacking(null, r.reservedConcurrency);
+  const reserved = r.reservedConcurrency.value;
+  if (reserved === null) return pass('no reserved concurrency', null);
+  const limit = ours.config.funnel.concurrencySaturation * reserved;
+  const shown = Math.round(limit * 100) / 100;
+  if (!r.peakConcurrency.ok) return lacking(shown, r.peakConcurrency);
+  return failWhen(r.peakConcurrency.value > limit, r.peakConcurrency.value, shown);
+}
+
+function envConflict({ r, ours }: GateInput): Outcome {
+  const limit = 'not set, or our value';
+  if (!r.variables.ok) return lacking(limit, r.variables);
+  const variables = r.variables.value;
+  const conflicts = [...ours.values.keys()].filter(
+    (name) => name !== EXEC_WRAPPER_VARIABLE && variables.has(name) && !isOurValue(variables, name, ours),
+  );
+  return failWhen(
+    conflicts.length > 0,
+    conflicts.length > 0 ? `set to another value: ${conflicts.join(', ')}` : 'none',
+    limit,
+  );
+}
+
+function partialProtection({ r, ours }: GateInput): Outcome {
+  const limit = `layer and ${wrapperOrHandler(ours.config)} together, or neither`;
+  const found = protection(r, ours);
+  if (!found.ok) return lacking(limit, found);
+  return failWhen(found.value.state === 'partial', found.value.observed, limit);
+}
+
+function defenderVersion({ r, ours }: GateInput): Outcome {
+  const limit = ours.config.defender.layerArn;
+  if (!r.layers.ok) return lacking(limit, r.layers);
+  const attached = r.layers.value.find((arn) => sameLayer(arn, limit));
+  if (attached === undefined) return pass('not attached', limit);
+  return { status: attached === limit ? 'pass' : 'warn', observed: attached, limit };
+}
+
+/** The gates in order. Gate 14 (facts) is derived from what the others could not read. */
+const GATES: readonly Gate[] = [
+  { gate: 0, code: 'EXCLUDED', evaluate: exclusion },
+  { gate: 1, code: 'PACKAGE_IMAGE', evaluate: immutablePackage },
+  { gate: 2, code: 'ARCH_ARM64', evaluate: architecture },
+  { gate: 3, code: 'RUNTIME_UNSUPPORTED', evaluate: runtime },
+  { gate: 4, code: 'MEMORY_LOW', evaluate: memory },
+  { gate: 5, code: 'TIMEOUT_NEAR_LIMIT', evaluate: timeout },
+  { gate: 6, code: 'ENV_QUOTA', evaluate: envQuota },
+  { gate: 7, code: 'VPC_NO_NAT', evaluate: vpcEgress },
+  { gate: 8, code: 'SNAPSTART', evaluate: snapStart },
+  { gate: 9, code: 'PROVISIONED_CONCURRENCY', evaluate: provisionedConcurrency },
+  { gate: 10, code: 'RECENTLY_THROTTLED', evaluate: stability },
+  { gate: 11, code: 'LAYER_LIMIT', evaluate: layerSlots },
+  { gate: 12, code: 'WRAPPER_CONFLICT', evaluate: execWrapper },
+  { gate: 13, code: 'FUNCTION_NOT_READY', evaluate: readiness },
+  { gate: 15, code: 'CONCURRENCY_SATURATED', evaluate: concurrencyHeadroom },
+  { gate: 16, code: 'ENV_CONFLICT', evaluate: envConflict },
+  { gate: 17, code: 'PARTIAL_PROTECTION', evaluate: partialProtection },
+  { gate: 18, code: 'DEFENDER_OUTDATED', evaluate: defenderVersion },
+];
+const FACTS_GATE = 14;
+
+const isReasonCode = (code: Code): code is ReasonCode => (REASON_CODES as readonly string[]).includes(code);
+const isWarningCode = (code: Code): code is WarningCode => (WARNING_CODES as readonly string[]).includes(code);
+
+function toCheck(gate: number, code: GateCode, outcome: Outcome, config: Config): Check {
+  const { message, remediation } = GATE_MESSAGES[code];
+  return {
+    gate,
+    code,
+    status: outcome.status,
+    observed: outcome.observed,
+    limit: outcome.limit,
+    message,
+    remediation: remediation(config),
+  };
+}
+
+/**
+ * Runs every gate on one function's facts.
+ * @param facts anything; a facts document in AWS's shapes (issue 2, "the facts document")
+ * @returns ALREADY_PROTECTED when the Defender (any version) and all our variables are in place; SKIP when any gate
+ *   fails; else ELIGIBLE (possibly with warnings). Never throws.
+ */
+export function assess(facts: unknown, context: FunnelContext): Assessment {
+  const input: GateInput = { r: readFacts(facts), ours: ourSide(context), context };
+  const evaluated = GATES.map((gate) => ({ gate, outcome: gate.evaluate(input) }));
+  const missing = [
+    ...new Set(evaluated.flatMap(({ outcome }) => (outcome.status === 'not_evaluated' ? outcome.missing : []))),
+  ];
+  const checks = [
+    ...evaluated.map(({ gate, outcome }) => toCheck(gate.gate, gate.code, outcome, context.config)),
+    toCheck(FACTS_GATE, 'FACTS_MISSING', factsOutcome(missing), context.config),
+  ].sort((a, b) => a.gate - b.gate);
+
+  const reasons = checks.flatMap((c) => (c.status === 'fail' && isReasonCode(c.code) ? [c.code] : []));
+  const warnings = checks.flatMap((c) => (c.status === 'warn' && isWarningCode(c.code) ? [c.code] : []));
+  const state = protection(input.r, input.ours);
+  const verdict =
+    state.ok && state.value.state === 'protected' ? 'ALREADY_PROTECTED' : reasons.length > 0 ? 'SKIP' : 'ELIGIBLE';
+  return {
+    functionName: input.r.name.ok ? input.r.name.value : null,
+    functionArn: input.r.arn.ok ? input.r.arn.value : null,
+    verdict,
+    reasons,
+    warnings,
+    checks,
+  };
+}

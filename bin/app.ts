@@ -1,0 +1,102 @@
+/**
+ * The CDK app: reads the configuration (cdk.json context `zeroImpact`, overridable with
+ * `-c zeroImpact='{"mode":"protect"}'`, deep-merged over cdk.json's value), validates it, builds the stack and runs
+ * the cdk-nag AwsSolutions checks. An invalid configuration prints one line naming the key and exits 1.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { Config, ConfigError, deployProblems, parseConfig } from '../lib/config';
+import { stackProblems, ZeroImpactStack } from '../lib/zero-impact-stack';
+
+/** The context key holding the configuration. */
+export const CONTEXT_KEY = 'zeroImpact';
+/** The stack's name; the engine's own functions are named `<stack name>-...`. */
+export const STACK_NAME = 'ZeroImpactProtect';
+
+const CDK_JSON = path.join(__dirname, '..', 'cdk.json');
+const SOURCE = `cdk.json context ${CONTEXT_KEY}`;
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(value: unknown): value is JsonObject {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Deep merge: objects merge key by key, anything else (arrays included) in `override` replaces `base`. */
+export function deepMerge(base: unknown, override: unknown): unknown {
+  if (!isObject(base) || !isObject(override)) return override;
+  const merged: JsonObject = { ...base };
+  for (const [key, value] of Object.entries(override)) merged[key] = deepMerge(base[key], value);
+  return merged;
+}
+
+/** cdk.json's `context.zeroImpact`, or undefined when the file or the key is missing. */
+export function readCdkJsonConfig(file = CDK_JSON): unknown {
+  if (!fs.existsSync(file)) return undefined;
+  const cdkJson: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+  return isObject(cdkJson) && isObject(cdkJson.context) ? cdkJson.context[CONTEXT_KEY] : undefined;
+}
+
+/**
+ * The configuration from cdk.json and a context value: the CDK CLI replaces a context key wholesale with `-c`, so
+ * an override arrives as a JSON string (or, without `-c`, as cdk.json's own object) and is merged here.
+ * @throws ConfigError naming every bad key
+ */
+export function resolveConfig(base: unknown, contextValue: unknown): Config {
+  let override: unknown = contextValue;
+  if (typeof contextValue === 'string') {
+    try {
+      override = JSON.parse(contextValue);
+    } catch (error) {
+      throw new ConfigError(`-c ${CONTEXT_KEY}`, [
+        `${CONTEXT_KEY}: not valid JSON (${error instanceof Error ? error.message : String(error)})`,
+      ]);
+    }
+  }
+  const input = override === undefined ? base : deepMerge(base ?? {}, override);
+  const config = parseConfig(input, SOURCE, CONTEXT_KEY);
+  const problems = [...deployProblems(config, CONTEXT_KEY), ...stackProblems(config, CONTEXT_KEY)];
+  if (problems.length > 0) throw new ConfigError(SOURCE, problems);
+  return config;
+}
+
+export interface BuildAppOptions {
+  /** Context for the App (tests: `{ 'aws:cdk:bundling-stacks': [] }` skips esbuild; `zeroImpact` overrides). */
+  readonly context?: Record<string, unknown>;
+  /** The configuration the context is merged over. @default cdk.json's `context.zeroImpact` */
+  readonly baseConfig?: unknown;
+  /** Cloud assembly directory. @default - the CLI's, or a temporary directory */
+  readonly outdir?: string;
+}
+
+/** Creates the stack for a validated configuration. */
+export function createStack(app: App, config: Config, id = STACK_NAME): ZeroImpactStack {
+  return new ZeroImpactStack(app, id, { config });
+}
+
+/** Builds the whole app in-process (the CDK CLI, tests and the local runner use this). */
+export function buildApp(options: BuildAppOptions = {}): { app: App; stack: ZeroImpactStack; config: Config } {
+  const app = new App({ context: options.context, outdir: options.outdir });
+  const base = options.baseConfig ?? readCdkJsonConfig();
+  const config = resolveConfig(base, app.node.tryGetContext(CONTEXT_KEY));
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const stack = createStack(app, config);
+  return { app, stack, config };
+}
+
+/** Entry point of `npx cdk synth|deploy`. */
+export function main(): void {
+  try {
+    buildApp().app.synth();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`zero-impact: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+if (require.main === module) main();

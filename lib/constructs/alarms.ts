@@ -1,0 +1,90 @@
+/**
+ * The alarms an operator needs, on by default, all to the alarm topic: the run failed, timed out or was aborted; a
+ * function's decision was FAILED; no run succeeded for `observability.noSuccessAlarmHours`; the Defender layer check
+ * failed (nothing is protected until it passes).
+ */
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { ENGINE_METRICS, METRICS_NAMESPACE, SERVICE_NAME } from './metrics';
+
+export interface EngineAlarmsProps {
+  readonly stateMachine: sfn.IStateMachine;
+  readonly alarmTopic: sns.ITopic;
+  /** Alarm when no run has succeeded for this many hours. */
+  readonly noSuccessAlarmHours: number;
+}
+
+/** A metric the handlers emit through Powertools (EMF). */
+export function engineMetric(
+  name: string,
+  dimensions: Record<string, string> = {},
+  period = Duration.hours(1),
+): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName: name,
+    dimensionsMap: { service: SERVICE_NAME, ...dimensions },
+    statistic: cloudwatch.Stats.SUM,
+    period,
+  });
+}
+
+export class EngineAlarms extends Construct {
+  public readonly alarms: cloudwatch.Alarm[] = [];
+  private readonly action: actions.SnsAction;
+
+  constructor(scope: Construct, id: string, props: EngineAlarmsProps) {
+    super(scope, id);
+    this.action = new actions.SnsAction(props.alarmTopic);
+    const sm = props.stateMachine;
+    const fiveMinutes = { period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM };
+
+    this.add('RunFailed', sm.metricFailed(fiveMinutes), 'A run failed: see the execution history and Finish run', {});
+    this.add('RunTimedOut', sm.metricTimedOut(fiveMinutes), 'A run timed out before Finish run', {});
+    this.add('RunAborted', sm.metricAborted(fiveMinutes), 'A run was aborted (stopped by hand?)', {});
+    this.add(
+      'FailedDecisions',
+      engineMetric(ENGINE_METRICS.decisions.name, { [ENGINE_METRICS.decisions.dimension]: 'FAILED' }),
+      'At least one function ended FAILED: query the audit table for outcome FAILED',
+      {},
+    );
+    this.add(
+      'LayerCheckFailed',
+      engineMetric(ENGINE_METRICS.layerCheckFailed.name),
+      'The Defender layer check failed: nothing is protected until defender.layerArn is fixed',
+      {},
+    );
+    this.add(
+      'NoSuccessfulRun',
+      sm.metricSucceeded({ period: Duration.hours(props.noSuccessAlarmHours), statistic: cloudwatch.Stats.SUM }),
+      `No run has succeeded for ${props.noSuccessAlarmHours} h: is the schedule enabled, are runs failing?`,
+      {
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      },
+    );
+  }
+
+  private add(
+    id: string,
+    metric: cloudwatch.IMetric,
+    description: string,
+    overrides: Partial<Pick<cloudwatch.AlarmProps, 'comparisonOperator' | 'treatMissingData'>>,
+  ): void {
+    const alarm = new cloudwatch.Alarm(this, id, {
+      metric,
+      alarmDescription: `Zero-Impact Protect: ${description}`,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      ...overrides,
+    });
+    alarm.addAlarmAction(this.action);
+    this.alarms.push(alarm);
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * The engine's own CloudWatch metrics: the one place their names live. Handlers emit them with Powertools Metrics
+ * (EMF, in the log stream, no PutMetricData call); the alarms and the dashboard read them.
+ *
+ * Powertools adds the default dimension `service` (= POWERTOOLS_SERVICE_NAME) to every metric, so every metric below
+ * carries `service` plus the dimension named here, and the alarms match exactly that set.
+ */
+
+/** CloudWatch namespace (POWERTOOLS_METRICS_NAMESPACE). */
+export const METRICS_NAMESPACE = 'ZeroImpactProtect';
+/** Powertools service name (POWERTOOLS_SERVICE_NAME), emitted as the `service` dimension. */
+export const SERVICE_NAME = 'zero-impact-protect';
+
+export const ENGINE_METRICS = {
+  /** Decisions of one run by outcome: unit Count, dimension `Outcome` (PROTECTED, SKIPPED, FAILED ...). finish-run. */
+  decisions: { name: 'Decisions', dimension: 'Outcome' },
+  /** Skips of one run by reason code: unit Count, dimension `Reason` (every reason of a SKIPPED decision). finish-run. */
+  skips: { name: 'Skips', dimension: 'Reason' },
+  /** 1 when the run's Defender layer check failed (protect mode), else 0: unit Count, no extra dimension. take-inventory. */
+  layerCheckFailed: { name: 'LayerCheckFailed' },
+} as const;

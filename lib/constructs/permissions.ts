@@ -1,0 +1,140 @@
+/**
+ * Each handler's IAM policy: the table "AWS calls per handler" of docs/architecture.md, as code. One function per
+ * handler, one statement per purpose, resources as narrow as the API allows. `Resource: *` appears only where the
+ * action has no resource-level permission, each with a comment.
+ */
+import { ArnFormat, Aws, Stack } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { Config } from '../config';
+import { AuditTables } from './audit-tables';
+import { HouseFunction } from './house-function';
+import { INVENTORY_PREFIX } from './inventory-bucket';
+
+export interface EngineResources {
+  readonly config: Config;
+  readonly key: kms.IKey;
+  readonly tables: AuditTables;
+  readonly skipTopic: sns.ITopic;
+  readonly alarmTopic: sns.ITopic;
+  readonly inventoryBucket: s3.IBucket;
+}
+
+/** Actions on the stack's key that DynamoDB, SNS and S3 need on the caller's behalf to write/read encrypted data. */
+const KEY_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];
+
+/** `arn:PARTITION:lambda:REGION:ACCOUNT:function:*`: every function of this account and region. */
+export function allFunctionsArn(stack: Stack): string {
+  return stack.formatArn({
+    service: 'lambda',
+    resource: 'function',
+    resourceName: '*',
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}
+
+/** The Defender layer without its version, with `:*`: any version of that one layer. */
+export function defenderLayerAnyVersion(layerVersionArn: string): string {
+  return `${layerVersionArn.slice(0, layerVersionArn.lastIndexOf(':'))}:*`;
+}
+
+/** The ARNs of the SSM parameters named in defender.environment (`{ ssmParameter }` values). */
+export function ssmParameterArns(stack: Stack, config: Config): string[] {
+  // "/a/b" and "a/b" name the same parameter; its ARN is ...:parameter/a/b.
+  const names = Object.values(config.defender.environment).flatMap((value) =>
+    typeof value === 'object' ? [value.ssmParameter.replace(/^\//, '')] : [],
+  );
+  return [...new Set(names)].sort().map((name) =>
+    stack.formatArn({
+      service: 'ssm',
+      resource: 'parameter',
+      resourceName: name,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    }),
+  );
+}
+
+function allowKey(fn: HouseFunction, r: EngineResources): void {
+  fn.allow('UseStackKey', KEY_ACTIONS, [r.key.keyArn]);
+}
+
+export function grantStartRun(fn: HouseFunction, r: EngineResources): void {
+  fn.allow('LeaseOnStateTable', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], [r.tables.stateTable.tableArn]);
+  fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
+  allowKey(fn, r);
+}
+
+export function grantTakeInventory(fn: HouseFunction, r: EngineResources): void {
+  // lambda:ListFunctions has no resource-level permission.
+  fn.allow('ListFunctions', ['lambda:ListFunctions'], ['*']);
+  // tag:GetResources has no resource-level permission.
+  fn.allow('FindExclusionTags', ['tag:GetResources'], ['*']);
+  fn.allow('ReadExclusions', ['dynamodb:Query', 'dynamodb:Scan'], [r.tables.stateTable.tableArn]);
+  fn.allow('WriteInventory', ['s3:PutObject'], [r.inventoryBucket.arnForObjects(`${INVENTORY_PREFIX}*`)]);
+  if (r.config.mode === 'protect') {
+    fn.allow('CheckDefenderLayer', ['lambda:GetLayerVersion'], [r.config.defender.layerArn]);
+  }
+  fn.allow('RaiseAlarm', ['sns:Publish'], [r.alarmTopic.topicArn]);
+  allowKey(fn, r);
+}
+
+export function grantAssessBatch(fn: HouseFunction, r: EngineResources, stack: Stack): void {
+  // cloudwatch:GetMetricData has no resource-level permission.
+  fn.allow('ReadFunctionMetrics', ['cloudwatch:GetMetricData'], ['*']);
+  fn.allow(
+    'ReadCandidates',
+    ['lambda:GetFunction', 'lambda:ListProvisionedConcurrencyConfigs'],
+    [allFunctionsArn(stack)],
+  );
+  // ec2:DescribeRouteTables has no resource-level permission.
+  fn.allow('ReadRouteTables', ['ec2:DescribeRouteTables'], ['*']);
+  fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
+  fn.allow('LastDecisions', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], [r.tables.stateTable.tableArn]);
+  fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
+  allowKey(fn, r);
+}
+
+export function grantProtectFunction(fn: HouseFunction, r: EngineResources, stack: Stack): void {
+  fn.allow('ReadFunction', ['lambda:GetFunction', 'lambda:GetFunctionConfiguration'], [allFunctionsArn(stack)]);
+  if (r.config.mode === 'protect') {
+    // lambda:Layer holds every layer ARN of the request, and UpdateFunctionConfiguration replaces the layer list
+    // wholesale, so the request always carries the customer's own layers too. ForAllValues pinned to the Defender
+    // would therefore refuse any function that already has another layer. ForAnyValue instead requires that the
+    // request include a version of the Defender layer: this role cannot change a function's configuration
+    // without adding (or keeping) the Defender, and cannot strip layers to an empty list.
+    fn.allow('ProtectWithDefenderLayer', ['lambda:UpdateFunctionConfiguration'], [allFunctionsArn(stack)], {
+      'ForAnyValue:StringLike': { 'lambda:Layer': [defenderLayerAnyVersion(r.config.defender.layerArn)] },
+    });
+  }
+  const parameters = ssmParameterArns(stack, r.config);
+  if (parameters.length > 0) {
+    fn.allow('ReadDefenderParameters', ['ssm:GetParameter'], parameters);
+    // The SecureString's key is the customer's (often aws/ssm) and unknown at synth time: any key of this account,
+    // but only when SSM calls KMS on this role's behalf.
+    fn.allow(
+      'DecryptDefenderParameters',
+      ['kms:Decrypt'],
+      [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+      { StringEquals: { 'kms:ViaService': `ssm.${Aws.REGION}.amazonaws.com` } },
+    );
+  }
+  fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
+  fn.allow('CountersAndLastDecisions', ['dynamodb:UpdateItem'], [r.tables.stateTable.tableArn]);
+  fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
+  allowKey(fn, r);
+}
+
+export function grantRecordFailure(fn: HouseFunction, r: EngineResources): void {
+  fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
+  fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
+  allowKey(fn, r);
+}
+
+export function grantFinishRun(fn: HouseFunction, r: EngineResources): void {
+  fn.allow('ReadRunDecisions', ['dynamodb:Query'], [r.tables.auditIndexArn('byRun')]);
+  fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
+  fn.allow('ReleaseLease', ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [r.tables.stateTable.tableArn]);
+  fn.allow('PublishSummary', ['sns:Publish'], [r.skipTopic.topicArn]);
+  allowKey(fn, r);
+}

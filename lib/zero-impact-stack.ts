@@ -1,0 +1,254 @@
+/**
+ * The Zero-Impact Protect stack: wires the constructs together. No business rules here: the configuration is parsed
+ * and validated before (bin/app.ts), the gates live in the Lambdas.
+ */
+import { Duration, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Construct } from 'constructs';
+import { Config } from './config';
+import { EngineAlarms } from './constructs/alarms';
+import { AuditTables } from './constructs/audit-tables';
+import { EngineDashboard } from './constructs/dashboard';
+import { HandlerName, HouseFunction } from './constructs/house-function';
+import { InventoryBucket } from './constructs/inventory-bucket';
+import { METRICS_NAMESPACE, SERVICE_NAME } from './constructs/metrics';
+import { Notifications } from './constructs/notifications';
+import { acknowledgeNagFindings } from './constructs/nag-acknowledgements';
+import {
+  EngineResources,
+  grantAssessBatch,
+  grantFinishRun,
+  grantProtectFunction,
+  grantRecordFailure,
+  grantStartRun,
+  grantTakeInventory,
+} from './constructs/permissions';
+import { Workflow } from './constructs/workflow';
+import packageJson from '../package.json';
+
+/** The tag value marking the engine's own resources (under the configured exclusion tag key). */
+export const ENGINE_TAG_VALUE = 'engine';
+
+/** Retention values CloudWatch Logs accepts. */
+const VALID_RETENTION_DAYS = new Set<number>(
+  Object.values(logs.RetentionDays).filter((v): v is number => typeof v === 'number' && v > 0),
+);
+
+/** Lambda allows 4 KB of environment variables per function; the other variables take under 1 KB. */
+const MAX_CONFIG_BYTES = 3072;
+
+/**
+ * Problems with a valid configuration that this stack cannot deploy. Checked by bin/app.ts together with
+ * `deployProblems`, so synth fails with the key's name instead of CloudFormation failing later.
+ */
+export function stackProblems(config: Config, prefix = ''): string[] {
+  const key = (path: string): string => (prefix.length > 0 ? `${prefix}.${path}` : path);
+  const problems: string[] = [];
+  if (!VALID_RETENTION_DAYS.has(config.observability.logRetentionDays)) {
+    const allowed = [...VALID_RETENTION_DAYS].sort((a, b) => a - b).join(', ');
+    problems.push(`${key('observability.logRetentionDays')}: CloudWatch Logs accepts only ${allowed}`);
+  }
+  const configBytes = Buffer.byteLength(JSON.stringify(config), 'utf8');
+  if (configBytes > MAX_CONFIG_BYTES) {
+    problems.push(
+      `${prefix.length > 0 ? prefix : '(root)'}: the configuration is ${configBytes} bytes as JSON; the Lambdas receive it in ` +
+        `ZERO_IMPACT_CONFIG and Lambda allows 4 KB of variables in all, so keep it under ${MAX_CONFIG_BYTES} ` +
+        '(shorten exclusions.functions with patterns such as "team-*")',
+    );
+  }
+  return problems;
+}
+
+export interface ZeroImpactStackProps extends StackProps {
+  /** The validated configuration (lib/config.ts `parseConfig`, plus `deployProblems`). */
+  readonly config: Config;
+}
+
+export type EngineFunctions = Readonly<Record<Exclude<HandlerName, 'protect-function'>, NodejsFunction>> & {
+  /** Deployed in protect mode only. */
+  readonly 'protect-function'?: NodejsFunction;
+};
+
+export class ZeroImpactStack extends Stack {
+  public readonly config: Config;
+  /** Customer-managed key of the tables, topics and inventory bucket (rotation on, retained). */
+  public readonly key: kms.Key;
+  public readonly auditTable: AuditTables['auditTable'];
+  public readonly stateTable: AuditTables['stateTable'];
+  public readonly skipTopic: Notifications['skipTopic'];
+  public readonly alarmTopic: Notifications['alarmTopic'];
+  public readonly inventoryBucket: InventoryBucket['bucket'];
+  public readonly stateMachine: Workflow['stateMachine'];
+  public readonly functions: EngineFunctions;
+  /** The house constructs behind `functions` (role, log group). */
+  public readonly houseFunctions: Readonly<Partial<Record<HandlerName, HouseFunction>>>;
+
+  constructor(scope: Construct, id: string, props: ZeroImpactStackProps) {
+    super(scope, id, {
+      description: 'Zero-Impact Protect: rolls the Prisma Cloud Defender onto Lambda functions without harm',
+      ...props,
+    });
+    const config = props.config;
+    this.config = config;
+    const logRetention = config.observability.logRetentionDays as logs.RetentionDays;
+
+    this.key = new kms.Key(this, 'Key', {
+      description: 'Zero-Impact Protect: audit and state tables, SNS topics, run inventories',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // CloudWatch alarms publish to the encrypted alarm topic.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublishToEncryptedTopic',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
+
+    const tables = new AuditTables(this, 'Tables', { key: this.key });
+    const notifications = new Notifications(this, 'Notifications', {
+      key: this.key,
+      emails: config.notifications.emails,
+      alarmEmails: config.notifications.alarmEmails,
+    });
+    const inventory = new InventoryBucket(this, 'Inventory', { key: this.key });
+    this.auditTable = tables.auditTable;
+    this.stateTable = tables.stateTable;
+    this.skipTopic = notifications.skipTopic;
+    this.alarmTopic = notifications.alarmTopic;
+    this.inventoryBucket = inventory.bucket;
+
+    const environment: Record<string, string> = {
+      ZERO_IMPACT_CONFIG: JSON.stringify(config),
+      AUDIT_TABLE_NAME: this.auditTable.tableName,
+      STATE_TABLE_NAME: this.stateTable.tableName,
+      SKIP_TOPIC_ARN: this.skipTopic.topicArn,
+      ALARM_TOPIC_ARN: this.alarmTopic.topicArn,
+      INVENTORY_BUCKET: this.inventoryBucket.bucketName,
+      ENGINE_FUNCTION_PREFIX: `${this.stackName}-`,
+      ENGINE_VERSION: packageJson.version,
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+    };
+    const house = (
+      id: string,
+      handlerName: HandlerName,
+      description: string,
+      memorySize: number,
+      timeout: Duration,
+    ): HouseFunction =>
+      new HouseFunction(this, id, { handlerName, description, memorySize, timeout, environment, logRetention });
+
+    const startRun = house('StartRun', 'start-run', 'Acquires the run lease', 256, Duration.seconds(30));
+    const takeInventory = house(
+      'TakeInventory',
+      'take-inventory',
+      'Lists every function into the run inventory (S3)',
+      1024,
+      Duration.minutes(15),
+    );
+    // Under 5 minutes: in dry-run it runs inside an Express child workflow.
+    const assessBatch = house(
+      'AssessBatch',
+      'assess-batch',
+      'Gathers facts and runs the funnel on a batch',
+      1024,
+      Duration.minutes(4),
+    );
+    const recordFailure = house(
+      'RecordFailure',
+      'record-failure',
+      'Records FAILED decisions',
+      256,
+      Duration.minutes(1),
+    );
+    const finishRun = house(
+      'FinishRun',
+      'finish-run',
+      'Counts outcomes, publishes the summary, releases the lease',
+      512,
+      Duration.minutes(5),
+    );
+    const protect =
+      config.mode === 'protect'
+        ? house(
+            'ProtectFunction',
+            'protect-function',
+            'Adds the Defender to one function and waits until it is ready',
+            512,
+            Duration.minutes(15),
+          )
+        : undefined;
+
+    const resources: EngineResources = {
+      config,
+      key: this.key,
+      tables,
+      skipTopic: this.skipTopic,
+      alarmTopic: this.alarmTopic,
+      inventoryBucket: this.inventoryBucket,
+    };
+    grantStartRun(startRun, resources);
+    grantTakeInventory(takeInventory, resources);
+    grantAssessBatch(assessBatch, resources, this);
+    grantRecordFailure(recordFailure, resources);
+    grantFinishRun(finishRun, resources);
+    if (protect !== undefined) grantProtectFunction(protect, resources, this);
+
+    this.houseFunctions = {
+      'start-run': startRun,
+      'take-inventory': takeInventory,
+      'assess-batch': assessBatch,
+      'record-failure': recordFailure,
+      'finish-run': finishRun,
+      ...(protect === undefined ? {} : { 'protect-function': protect }),
+    };
+    this.functions = {
+      'start-run': startRun.function,
+      'take-inventory': takeInventory.function,
+      'assess-batch': assessBatch.function,
+      'record-failure': recordFailure.function,
+      'finish-run': finishRun.function,
+      ...(protect === undefined ? {} : { 'protect-function': protect.function }),
+    };
+
+    const workflow = new Workflow(this, 'Workflow', {
+      config,
+      functions: {
+        startRun: startRun.function,
+        takeInventory: takeInventory.function,
+        assessBatch: assessBatch.function,
+        recordFailure: recordFailure.function,
+        finishRun: finishRun.function,
+        protectFunction: protect?.function,
+      },
+      inventoryBucket: this.inventoryBucket,
+      key: this.key,
+      logRetention,
+    });
+    this.stateMachine = workflow.stateMachine;
+
+    new EngineAlarms(this, 'Alarms', {
+      stateMachine: this.stateMachine,
+      alarmTopic: this.alarmTopic,
+      noSuccessAlarmHours: config.observability.noSuccessAlarmHours,
+    });
+    new EngineDashboard(this, 'Dashboard', { stateMachine: this.stateMachine });
+
+    // The engine never touches its own functions: they carry the exclusion tag (and the name prefix).
+    Tags.of(this).add(config.exclusions.tagKey, ENGINE_TAG_VALUE);
+
+    acknowledgeNagFindings(this, {
+      workflow,
+      houseFunctions: this.houseFunctions,
+      inventoryBucket: this.inventoryBucket,
+    });
+  }
+}

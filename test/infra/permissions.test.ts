@@ -1,0 +1,295 @@
+import { HandlerName } from '../../lib/constructs/house-function';
+import { logicalId, statementsOf, synth, Synthesized } from './synth';
+
+const DRY_RUN = { mode: 'dry-run' };
+const PROTECT = { mode: 'protect' };
+
+/** The template forms of the resources the policies name. */
+function refs({ stack }: Synthesized) {
+  const getAtt = (construct: Parameters<typeof logicalId>[1]) => ({
+    'Fn::GetAtt': [logicalId(stack, construct), 'Arn'],
+  });
+  const house = (name: HandlerName) => {
+    const fn = stack.houseFunctions[name];
+    if (fn === undefined) throw new Error(`${name} is not deployed`);
+    return fn;
+  };
+  const arn = (service: string, resource: string) => ({
+    'Fn::Join': [
+      '',
+      [
+        'arn:',
+        { Ref: 'AWS::Partition' },
+        `:${service}:`,
+        { Ref: 'AWS::Region' },
+        ':',
+        { Ref: 'AWS::AccountId' },
+        resource,
+      ],
+    ],
+  });
+  return {
+    house,
+    logs: (name: HandlerName) => ({
+      Sid: 'WriteOwnLogs',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: getAtt(house(name).logGroup),
+    }),
+    key: {
+      Sid: 'UseStackKey',
+      Effect: 'Allow',
+      Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+      Resource: getAtt(stack.key),
+    },
+    audit: getAtt(stack.auditTable),
+    state: getAtt(stack.stateTable),
+    skipTopic: { Ref: logicalId(stack, stack.skipTopic) },
+    alarmTopic: { Ref: logicalId(stack, stack.alarmTopic) },
+    runObjects: { 'Fn::Join': ['', [getAtt(stack.inventoryBucket), '/runs/*']] },
+    allFunctions: arn('lambda', ':function:*'),
+    anyKey: arn('kms', ':key/*'),
+    parameter: (name: string) => arn('ssm', `:parameter/${name}`),
+    byRunIndex: { 'Fn::Join': ['', [getAtt(stack.auditTable), '/index/byRun']] },
+  };
+}
+
+function policyOf(synthesized: Synthesized, name: HandlerName): unknown[] {
+  return statementsOf(synthesized, refs(synthesized).house(name).role);
+}
+
+describe('each role has exactly the calls of docs/architecture.md', () => {
+  it('start-run: the lease on the state table and RUN_OVERLAP in the audit table', () => {
+    const s = synth(DRY_RUN);
+    const r = refs(s);
+
+    expect(policyOf(s, 'start-run')).toEqual([
+      r.logs('start-run'),
+      {
+        Sid: 'LeaseOnStateTable',
+        Effect: 'Allow',
+        Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        Resource: r.state,
+      },
+      { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
+      r.key,
+    ]);
+  });
+
+  it.each([
+    ['dry-run', DRY_RUN, false],
+    ['protect', PROTECT, true],
+  ])(
+    'take-inventory (%s): list, tags, exclusions, inventory object, layer check in protect mode',
+    (_m, mode, layer) => {
+      const s = synth(mode);
+      const r = refs(s);
+
+      expect(policyOf(s, 'take-inventory')).toEqual([
+        r.logs('take-inventory'),
+        { Sid: 'ListFunctions', Effect: 'Allow', Action: 'lambda:ListFunctions', Resource: '*' },
+        { Sid: 'FindExclusionTags', Effect: 'Allow', Action: 'tag:GetResources', Resource: '*' },
+        { Sid: 'ReadExclusions', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:Scan'], Resource: r.state },
+        { Sid: 'WriteInventory', Effect: 'Allow', Action: 's3:PutObject', Resource: r.runObjects },
+        ...(layer
+          ? [
+              {
+                Sid: 'CheckDefenderLayer',
+                Effect: 'Allow',
+                Action: 'lambda:GetLayerVersion',
+                Resource: 'arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defender:32',
+              },
+            ]
+          : []),
+        { Sid: 'RaiseAlarm', Effect: 'Allow', Action: 'sns:Publish', Resource: r.alarmTopic },
+        r.key,
+      ]);
+    },
+  );
+
+  it('assess-batch: metrics, candidate reads, route tables, audit, last decisions, skips', () => {
+    const s = synth(DRY_RUN);
+    const r = refs(s);
+
+    expect(policyOf(s, 'assess-batch')).toEqual([
+      r.logs('assess-batch'),
+      { Sid: 'ReadFunctionMetrics', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
+      {
+        Sid: 'ReadCandidates',
+        Effect: 'Allow',
+        Action: ['lambda:GetFunction', 'lambda:ListProvisionedConcurrencyConfigs'],
+        Resource: r.allFunctions,
+      },
+      { Sid: 'ReadRouteTables', Effect: 'Allow', Action: 'ec2:DescribeRouteTables', Resource: '*' },
+      { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
+      {
+        Sid: 'LastDecisions',
+        Effect: 'Allow',
+        Action: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
+        Resource: r.state,
+      },
+      { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
+      r.key,
+    ]);
+  });
+
+  it('protect-function: the update pinned to the Defender layer, the TW_POLICY parameter, audit, counters', () => {
+    const s = synth(PROTECT);
+    const r = refs(s);
+
+    expect(policyOf(s, 'protect-function')).toEqual([
+      r.logs('protect-function'),
+      {
+        Sid: 'ReadFunction',
+        Effect: 'Allow',
+        Action: ['lambda:GetFunction', 'lambda:GetFunctionConfiguration'],
+        Resource: r.allFunctions,
+      },
+      {
+        Sid: 'ProtectWithDefenderLayer',
+        Effect: 'Allow',
+        Action: 'lambda:UpdateFunctionConfiguration',
+        Resource: r.allFunctions,
+        Condition: {
+          'ForAnyValue:StringLike': {
+            'lambda:Layer': ['arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defender:*'],
+          },
+        },
+      },
+      {
+        Sid: 'ReadDefenderParameters',
+        Effect: 'Allow',
+        Action: 'ssm:GetParameter',
+        Resource: r.parameter('zero-impact/tw-policy'),
+      },
+      {
+        Sid: 'DecryptDefenderParameters',
+        Effect: 'Allow',
+        Action: 'kms:Decrypt',
+        Resource: r.anyKey,
+        Condition: {
+          StringEquals: {
+            'kms:ViaService': { 'Fn::Join': ['', ['ssm.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+          },
+        },
+      },
+      { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
+      { Sid: 'CountersAndLastDecisions', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: r.state },
+      { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
+      r.key,
+    ]);
+  });
+
+  it('protect-function reads every SSM parameter the Defender variables name, and only those', () => {
+    const s = synth({
+      mode: 'protect',
+      defender: { environment: { TW_CONSOLE: { ssmParameter: 'zero-impact/console' } } },
+    });
+    const r = refs(s);
+
+    expect(policyOf(s, 'protect-function')).toContainEqual({
+      Sid: 'ReadDefenderParameters',
+      Effect: 'Allow',
+      Action: 'ssm:GetParameter',
+      Resource: [r.parameter('zero-impact/console'), r.parameter('zero-impact/tw-policy')],
+    });
+  });
+
+  it('record-failure: audit and skips only', () => {
+    const s = synth(DRY_RUN);
+    const r = refs(s);
+
+    expect(policyOf(s, 'record-failure')).toEqual([
+      r.logs('record-failure'),
+      { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
+      { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
+      r.key,
+    ]);
+  });
+
+  it('finish-run: the byRun index, the summary item, the lease, the summary message', () => {
+    const s = synth(DRY_RUN);
+    const r = refs(s);
+
+    expect(policyOf(s, 'finish-run')).toEqual([
+      r.logs('finish-run'),
+      { Sid: 'ReadRunDecisions', Effect: 'Allow', Action: 'dynamodb:Query', Resource: r.byRunIndex },
+      { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
+      {
+        Sid: 'ReleaseLease',
+        Effect: 'Allow',
+        Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        Resource: r.state,
+      },
+      { Sid: 'PublishSummary', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
+      r.key,
+    ]);
+  });
+
+  it('no role has a managed policy', () => {
+    const roles = Object.values(synth(PROTECT).template.findResources('AWS::IAM::Role'));
+
+    for (const role of roles) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+});
+
+/** Every Allow statement of every IAM policy in the template, as [action, resource JSON] pairs. */
+function grants({ template }: Synthesized): Array<{ action: string; resource: string; policy: string }> {
+  const result: Array<{ action: string; resource: string; policy: string }> = [];
+  for (const [policy, resource] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
+    for (const statement of resource.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>) {
+      if (statement.Effect !== 'Allow') continue;
+      const actions = ([] as string[]).concat(statement.Action as string | string[]);
+      const resources = ([] as unknown[]).concat(statement.Resource);
+      for (const action of actions) {
+        for (const r of resources) result.push({ action, resource: JSON.stringify(r), policy });
+      }
+    }
+  }
+  return result;
+}
+
+describe('stack-wide guarantees', () => {
+  it('does not grant lambda:UpdateFunctionConfiguration at all in dry-run', () => {
+    const actions = grants(synth(DRY_RUN)).map((g) => g.action);
+
+    expect(actions).not.toContain('lambda:UpdateFunctionConfiguration');
+    expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+  });
+
+  it('grants lambda:UpdateFunctionConfiguration to the protect role only', () => {
+    const s = synth(PROTECT);
+    const protectPolicy = logicalId(
+      s.stack,
+      s.stack.houseFunctions['protect-function']!.role.node.findChild('DefaultPolicy'),
+    );
+
+    const holders = grants(s).filter((g) => g.action === 'lambda:UpdateFunctionConfiguration');
+
+    expect(holders.map((g) => g.policy)).toEqual([protectPolicy]);
+  });
+
+  it.each([
+    ['dry-run', DRY_RUN],
+    ['protect', PROTECT],
+  ])('lets nothing update or delete audit items (%s)', (_m, mode) => {
+    const s = synth(mode);
+    const auditId = logicalId(s.stack, s.stack.auditTable);
+
+    const onAudit = grants(s).filter((g) => g.resource.includes(`"${auditId}"`));
+
+    expect([...new Set(onAudit.map((g) => g.action))].sort()).toEqual(['dynamodb:PutItem', 'dynamodb:Query']);
+  });
+
+  it('lets only the protect role read the TW_POLICY parameter', () => {
+    const s = synth(PROTECT);
+    const protectPolicy = logicalId(
+      s.stack,
+      s.stack.houseFunctions['protect-function']!.role.node.findChild('DefaultPolicy'),
+    );
+
+    const readers = grants(s).filter((g) => g.action.startsWith('ssm:') || g.resource.includes(':parameter/'));
+
+    expect(readers.map((g) => g.policy)).toEqual([protectPolicy]);
+  });
+});

@@ -1,5 +1,325 @@
-// Placeholder until the command is implemented.
-export async function run(_argv: string[]): Promise<number> {
-  console.error('zero-impact rollback: not implemented yet');
-  return 2;
+/**
+ * `zero-impact rollback --function NAME | --run RUN_ID [--region R] [--yes] [--audit-table T] [--state-table T]
+ *  [--config FILE]`: removes exactly what protection added, and nothing that changed since.
+ *
+ * For each function it reads the audit table for the function's latest change record (PROTECTED, or FAILED with an
+ * after-image: AWS may have applied it), reads the function as it is now (GetFunction), and plans the rollback
+ * (domain/plan.ts): our layer removed (or the older Defender version it replaced put back), our variables removed
+ * where they still hold the value we set, the handler restored while it is still the Defender's. It prints the plan
+ * and changes nothing without --yes. With --yes it applies the plan with the RevisionId just read as a precondition,
+ * waits until AWS reports the update Successful, writes a ROLLED_BACK audit record (before/after images, who) and adds
+ * a persistent exclusion so the next run does not protect the function again (`zero-impact include` lifts it).
+ *
+ * Tables: --audit-table / AUDIT_TABLE_NAME and --state-table / STATE_TABLE_NAME; region: --region / AWS_REGION.
+ * Exit codes: 0 done or planned, 1 a rollback failed, 2 bad usage. One line per problem, never a stack trace.
+ */
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { putAuditItem, functionHistory, runItems } from '../../lambdas/shared/adapters/audit-store';
+import {
+  awsMessage,
+  readFunction,
+  updateConfiguration,
+  waitForUpdate,
+  type FreshFunction,
+  type Pacing,
+} from '../../lambdas/shared/adapters/function-update';
+import { systemClock, TokenBucket } from '../../lambdas/shared/adapters/rate-limiter';
+import { putExclusion } from '../../lambdas/shared/adapters/state-store';
+import { decisionItem } from '../../lambdas/shared/domain/audit';
+import { configurationImage, planRollback, scrubValues } from '../../lambdas/shared/domain/plan';
+import type { AuditItem, ConfigurationImage, Outcome } from '../../lambdas/shared/domain/types';
+import { guarded, loadConfig, parseFlags, PROJECT_ROOT, readJsonFile, UsageError } from './common';
+
+const USAGE =
+  'usage: zero-impact rollback --function NAME | --run RUN_ID [--region R] [--yes] [--audit-table T] [--state-table T] [--config FILE]';
+/** Retention of the ROLLED_BACK record when no --config is given (the schema's audit.retentionDays default). */
+const DEFAULT_RETENTION_DAYS = 400;
+/** Rollbacks share the customer's control-plane budget too. */
+const ROLLBACK_CALLS_PER_SECOND = 5;
+
+/** Where the command works: tables and region, from flags or the environment. */
+export interface Target {
+  auditTable: string;
+  stateTable: string;
+}
+
+/** Points the SDK clients at `--region` (they read AWS_REGION on their first call). */
+export function applyRegion(command: string, region: string | undefined): void {
+  if (region === undefined) return;
+  if (!/^[a-z]{2}(-[a-z]+)+-\d+$/.test(region)) {
+    throw new UsageError(`${command}: --region: "${region}" is not an AWS region`);
+  }
+  process.env['AWS_REGION'] = region;
+}
+
+export function tableName(command: string, flag: string | undefined, variable: string, option: string): string {
+  const name = flag ?? process.env[variable];
+  if (name === undefined || name.length === 0) {
+    throw new UsageError(`${command}: ${option} TABLE (or the environment variable ${variable}) is required`);
+  }
+  return name;
+}
+
+function caller(): string {
+  try {
+    return userInfo().username || 'cli';
+  } catch {
+    return 'cli';
+  }
+}
+
+function engineVersion(): string {
+  const pkg = readJsonFile(join(PROJECT_ROOT, 'package.json')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+}
+
+const CHANGE_RECORDS: ReadonlySet<string> = new Set(['PROTECTED', 'FAILED', 'ROLLED_BACK']);
+
+/** The function's latest change record that a rollback judges against (or a ROLLED_BACK one, if that is latest). */
+export function latestChange(history: readonly AuditItem[]): AuditItem | undefined {
+  const changes = history
+    .filter(
+      (item) =>
+        item.kind === 'decision' &&
+        CHANGE_RECORDS.has(item.outcome) &&
+        (item.outcome === 'ROLLED_BACK' || (item.before !== undefined && item.after !== undefined)),
+    )
+    .sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0));
+  return changes[changes.length - 1];
+}
+
+interface Context {
+  target: Target;
+  apply: boolean;
+  retentionDays: number;
+  actor: string;
+  version: string;
+  pacing: Pacing;
+  /** Only a record of this run may be rolled back (--run). */
+  runId?: string;
+}
+
+type Result = 'done' | 'planned' | 'nothing' | 'failed';
+
+function print(name: string, line: string): void {
+  console.log(`${name}: ${line}`);
+}
+
+function problem(name: string, line: string): Result {
+  console.error(`zero-impact rollback: ${name}: ${line}`);
+  return 'failed';
+}
+
+async function record(
+  ctx: Context,
+  protection: AuditItem,
+  outcome: Outcome,
+  images: { before: ConfigurationImage; after?: ConfigurationImage },
+  detail: string,
+): Promise<void> {
+  const decidedAt = new Date(systemClock.now()).toISOString();
+  const item = decisionItem(
+    {
+      functionName: protection.functionName,
+      functionArn: protection.functionArn,
+      runId: `rollback-${decidedAt}`,
+      decidedAt,
+      mode: 'protect',
+      outcome,
+      reasons: [],
+      warnings: [],
+      checks: [],
+      before: images.before,
+      ...(images.after !== undefined ? { after: images.after } : {}),
+      detail,
+      ...(protection.owner !== undefined ? { owner: protection.owner } : {}),
+    },
+    {
+      engineVersion: ctx.version,
+      configHash: protection.configHash,
+      retentionDays: ctx.retentionDays,
+      repeatRetentionDays: ctx.retentionDays,
+    },
+  );
+  await putAuditItem(ctx.target.auditTable, item);
+}
+
+/** Plans, and with --yes applies, the rollback of one function. */
+async function rollbackOne(name: string, ctx: Context): Promise<Result> {
+  let history: AuditItem[];
+  try {
+    history = await functionHistory(ctx.target.auditTable, name);
+  } catch (error) {
+    return problem(name, `cannot read the audit table ${ctx.target.auditTable} (${awsMessage(error)})`);
+  }
+  const protection = latestChange(history);
+  if (protection === undefined) return problem(name, `no protection of this function in ${ctx.target.auditTable}`);
+  if (protection.outcome === 'ROLLED_BACK') {
+    print(name, `already rolled back at ${protection.decidedAt}; nothing to do`);
+    return 'nothing';
+  }
+  if (ctx.runId !== undefined && protection.runId !== ctx.runId) {
+    print(
+      name,
+      `changed again after run ${ctx.runId} (latest: ${protection.outcome} in run ${protection.runId}); skipped, use --function`,
+    );
+    return 'nothing';
+  }
+
+  let fresh: FreshFunction;
+  try {
+    fresh = await readFunction(name, ctx.pacing);
+  } catch (error) {
+    return problem(name, `GetFunction failed (${awsMessage(error)})`);
+  }
+  const secrets = Object.values(fresh.configuration.Environment?.Variables ?? {});
+  const plan = planRollback(fresh.configuration, protection);
+  if (!plan.ok) return problem(name, `cannot plan the rollback: ${plan.problem}`);
+
+  print(name, `rollback of the ${protection.outcome} record of ${protection.decidedAt} (run ${protection.runId})`);
+  for (const step of plan.steps) console.log(`  - ${step}`);
+  if (plan.change === null) console.log('  - nothing of ours is left to remove');
+  for (const note of plan.notes) console.log(`  note: ${note}`);
+  if (!ctx.apply) {
+    print(name, 'plan only: nothing was changed (add --yes to apply it)');
+    return 'planned';
+  }
+
+  const before = configurationImage(fresh.configuration);
+  let after: ConfigurationImage = before;
+  if (plan.change !== null) {
+    const revisionId = fresh.configuration.RevisionId;
+    if (revisionId === undefined) return problem(name, 'GetFunction returned no RevisionId; nothing was changed');
+    const update = await updateConfiguration(name, plan.change, revisionId, ctx.pacing);
+    if (update.status !== 'accepted') {
+      const why =
+        update.status === 'precondition-failed'
+          ? 'the function changed while the rollback was planned; run the command again'
+          : update.status === 'conflict'
+            ? 'another update is in progress; run the command again later'
+            : 'AWS refused the update';
+      return problem(name, `${why} (${scrubValues(update.message, secrets)}); nothing was changed`);
+    }
+    const waited = await waitForUpdate(name, ctx.pacing);
+    if (waited.status !== 'Successful') {
+      const why =
+        waited.status === 'Failed'
+          ? `the update failed: ${waited.reason}`
+          : `the update did not complete in time${waited.lastError !== null ? ` (${waited.lastError})` : ''}`;
+      const detail = scrubValues(`rollback by ${ctx.actor} failed: ${why}`, secrets);
+      try {
+        await record(
+          ctx,
+          protection,
+          'FAILED',
+          {
+            before,
+            ...(waited.configuration !== null ? { after: configurationImage(waited.configuration) } : {}),
+          },
+          detail,
+        );
+      } catch (error) {
+        console.error(`zero-impact rollback: ${name}: the FAILED record was not written (${awsMessage(error)})`);
+      }
+      return problem(name, scrubValues(why, secrets));
+    }
+    after = configurationImage(waited.configuration);
+  }
+
+  const now = new Date(systemClock.now()).toISOString();
+  const detail = [
+    `rolled back by ${ctx.actor}: the ${protection.outcome} record of ${protection.decidedAt} (run ${protection.runId})`,
+    plan.steps.length > 0 ? `done: ${plan.steps.join('; ')}` : 'nothing of ours was left',
+    `left alone: ${plan.notes.join('; ')}`,
+  ].join('. ');
+  let result: Result = 'done';
+  try {
+    await record(ctx, protection, 'ROLLED_BACK', { before, after }, detail);
+  } catch (error) {
+    result = problem(name, `rolled back, but the ROLLED_BACK record was not written (${awsMessage(error)})`);
+  }
+  try {
+    await putExclusion(ctx.target.stateTable, {
+      functionName: name,
+      reason: `rolled back by ${ctx.actor}`,
+      excludedAt: now,
+    });
+  } catch (error) {
+    return problem(
+      name,
+      `rolled back, but the persistent exclusion was not written (${awsMessage(error)}): the next run may protect it again; add it to exclusions.functions`,
+    );
+  }
+  print(name, `rolled back; excluded from protection until \`zero-impact include --function ${name}\``);
+  return result;
+}
+
+/** The functions a run changed (PROTECTED, or FAILED with an after-image), in the order it changed them. */
+async function functionsOfRun(target: Target, runId: string): Promise<string[]> {
+  const items = await runItems(target.auditTable, runId);
+  const changed = items.filter(
+    (item) =>
+      item.kind === 'decision' &&
+      (item.outcome === 'PROTECTED' || (item.outcome === 'FAILED' && item.after !== undefined)),
+  );
+  return [...new Set(changed.map((item) => item.functionName))];
+}
+
+export async function run(argv: string[]): Promise<number> {
+  return guarded(async () => {
+    const flags = parseFlags('rollback', argv, {
+      function: { type: 'string' },
+      run: { type: 'string' },
+      region: { type: 'string' },
+      yes: { type: 'boolean', default: false },
+      'audit-table': { type: 'string' },
+      'state-table': { type: 'string' },
+      config: { type: 'string' },
+    });
+    if ((flags.function === undefined) === (flags.run === undefined)) {
+      throw new UsageError(`rollback: give exactly one of --function NAME or --run RUN_ID (${USAGE})`);
+    }
+    applyRegion('rollback', flags.region);
+    const target: Target = {
+      auditTable: tableName('rollback', flags['audit-table'], 'AUDIT_TABLE_NAME', '--audit-table'),
+      stateTable: tableName('rollback', flags['state-table'], 'STATE_TABLE_NAME', '--state-table'),
+    };
+    const retentionDays =
+      flags.config !== undefined ? loadConfig(flags.config).audit.retentionDays : DEFAULT_RETENTION_DAYS;
+    const bucket = new TokenBucket({ ratePerSecond: ROLLBACK_CALLS_PER_SECOND, clock: systemClock });
+    const ctx: Context = {
+      target,
+      apply: flags.yes === true,
+      retentionDays,
+      actor: caller(),
+      version: engineVersion(),
+      pacing: { beforeCall: () => bucket.take(), sleep: (ms) => systemClock.sleep(ms) },
+      ...(flags.run !== undefined ? { runId: flags.run } : {}),
+    };
+
+    let names: string[];
+    if (flags.function !== undefined) {
+      names = [flags.function];
+    } else {
+      const runId = flags.run ?? '';
+      try {
+        names = await functionsOfRun(target, runId);
+      } catch (error) {
+        console.error(
+          `zero-impact rollback: cannot read run ${runId} from ${target.auditTable} (${awsMessage(error)})`,
+        );
+        return 1;
+      }
+      if (names.length === 0) {
+        console.log(`run ${runId}: changed no function; nothing to roll back`);
+        return 0;
+      }
+      console.log(`run ${runId}: ${names.length} function(s) to roll back`);
+    }
+
+    const results: Result[] = [];
+    for (const name of names) results.push(await rollbackOne(name, ctx));
+    return results.includes('failed') ? 1 : 0;
+  });
 }

@@ -9,6 +9,7 @@ import {
   BatchWriteCommand,
   type BatchWriteCommandOutput,
   DeleteCommand,
+  GetCommand,
   PutCommand,
   ScanCommand,
   UpdateCommand,
@@ -131,6 +132,14 @@ export async function putExclusion(table: string, exclusion: Exclusion): Promise
   await dynamodb.send(
     new PutCommand({ TableName: table, Item: { pk: stateKeys.exclusion(exclusion.functionName), ...exclusion } }),
   );
+}
+
+/** True when the function is persistently excluded (one consistent GetItem; the protect Lambda checks again). */
+export async function isExcluded(table: string, functionName: string): Promise<boolean> {
+  const result = await dynamodb.send(
+    new GetCommand({ TableName: table, Key: { pk: stateKeys.exclusion(functionName) }, ConsistentRead: true }),
+  );
+  return result.Item !== undefined;
 }
 
 /** Removes an exclusion; returns false when there was none. */

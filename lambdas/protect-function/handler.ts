@@ -1,0 +1,471 @@
+/**
+ * Protect function (mode `protect` only): one eligible function in, one outcome out (issue 3, "Protecting a
+ * function", steps 1-7).
+ *
+ * 1. Re-read the function (GetFunction) and re-run the funnel on the fresh facts, with our SSM values resolved.
+ * 2. Plan the change (domain/plan.ts, pure).
+ * 3. Claim one of the run's `maxProtectionsPerRun` slots, else DEFERRED.
+ * 4. Write the PENDING audit item with the before-image. If that write fails, nothing is changed and the invocation
+ *    fails (the state machine records the failure).
+ * 5. UpdateFunctionConfiguration with the RevisionId just read: precondition failed → SKIPPED CHANGED_DURING_RUN;
+ *    update in progress → bounded retries, then SKIPPED FUNCTION_NOT_READY; any other error → FAILED.
+ * 6. Wait (bounded) for LastUpdateStatus: Successful → PROTECTED; Failed → FAILED with AWS's reason (the function is
+ *    left as AWS left it; the record says how to roll back); no answer in time → FAILED.
+ * 7. Complete the audit record with the after-image, update the function's last-decision digest, publish skips.
+ *
+ * The fresh configuration holds real variable values: it stays in this invocation's memory. Logs, audit items and
+ * messages carry names, sizes and hashes only, and AWS messages are scrubbed of every value we know.
+ */
+import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
+import type { Config } from '../../lib/config';
+import { putAuditItem } from '../shared/adapters/audit-store';
+import {
+  awsMessage,
+  readFunction,
+  updateConfiguration,
+  waitForUpdate,
+  type FreshFunction,
+  type Pacing,
+} from '../shared/adapters/function-update';
+import { describeLayer, layerCompatibleWith, type LayerLookup } from '../shared/adapters/layer-check';
+import { publishNotice } from '../shared/adapters/notifier';
+import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limiter';
+import { claimProtectionSlot, isExcluded, lastDecisions, putLastDecisions } from '../shared/adapters/state-store';
+import { decisionItem, sameDecision, type DecisionDigest } from '../shared/domain/audit';
+import { decisionNotice } from '../shared/domain/notice';
+import { assess } from '../shared/domain/funnel';
+import { configurationImage, planProtection, scrubValues } from '../shared/domain/plan';
+import type {
+  Assessment,
+  AuditItem,
+  Check,
+  ConfigurationImage,
+  FunctionFacts,
+  Outcome,
+  ProtectOutput,
+  ProtectRequest,
+  ReasonCode,
+  WarningCode,
+} from '../shared/domain/types';
+import { logger } from '../shared/observability';
+import { recordSettings } from '../shared/recording';
+import { runtime, type Runtime } from '../shared/runtime';
+
+/** The run's protection counter outlives the run by this much (it is only read while the run lasts). */
+const RUN_COUNTER_TTL_SECONDS = 2 * 24 * 60 * 60;
+/** How long a resolved SSM value is cached in the container. */
+const SSM_MAX_AGE_SECONDS = 300;
+const SKIP_OUTCOMES: ReadonlySet<Outcome> = new Set(['SKIPPED', 'DEFERRED', 'FAILED']);
+
+/** The event is not a ProtectRequest: nothing is read or changed. */
+export class ProtectRequestError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProtectRequestError';
+  }
+}
+
+/** Thrown when the write-ahead audit item cannot be written: the function was not changed. */
+export class WriteAheadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WriteAheadError';
+  }
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/** Validates the event shape. Facts are redacted: only their shape is checked here. */
+export function parseProtectRequest(event: unknown): ProtectRequest {
+  if (!isRecord(event)) throw new ProtectRequestError('event is not an object');
+  const { runId, startedAt, protectionAllowed, functionName, functionArn, facts } = event;
+  const problems = [
+    typeof runId === 'string' && runId.length > 0 ? '' : 'runId',
+    typeof startedAt === 'string' && !Number.isNaN(Date.parse(startedAt)) ? '' : 'startedAt',
+    typeof protectionAllowed === 'boolean' ? '' : 'protectionAllowed',
+    typeof functionName === 'string' && functionName.length > 0 ? '' : 'functionName',
+    typeof functionArn === 'string' && functionArn.length > 0 ? '' : 'functionArn',
+    isRecord(facts) && isRecord(facts['configuration']) ? '' : 'facts.configuration',
+  ].filter((p) => p.length > 0);
+  if (problems.length > 0)
+    throw new ProtectRequestError(`invalid ProtectRequest: bad or missing ${problems.join(', ')}`);
+  return event as unknown as ProtectRequest;
+}
+
+/** Our variables with `{ ssmParameter }` values resolved (SecureStrings decrypted). Throws naming the variable. */
+export async function resolveDefenderEnvironment(config: Config): Promise<Record<string, string>> {
+  const resolved: Record<string, string> = {};
+  for (const [name, source] of Object.entries(config.defender.environment)) {
+    if (typeof source === 'string') {
+      resolved[name] = source;
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = await getParameter(source.ssmParameter, { decrypt: true, maxAge: SSM_MAX_AGE_SECONDS });
+    } catch (error) {
+      throw new Error(`${name}: SSM parameter ${source.ssmParameter} cannot be read (${awsMessage(error)})`);
+    }
+    if (typeof value !== 'string') throw new Error(`${name}: SSM parameter ${source.ssmParameter} has no value`);
+    resolved[name] = value;
+  }
+  return resolved;
+}
+
+/** The Defender layer's declaration, read once per container (failures are not cached). */
+let layerLookup: { arn: string; result: Promise<LayerLookup> } | undefined;
+async function defenderLayer(arn: string): Promise<LayerLookup> {
+  if (layerLookup?.arn !== arn) layerLookup = { arn, result: describeLayer(arn) };
+  const result = await layerLookup.result;
+  if (!result.ok) layerLookup = undefined;
+  return result;
+}
+
+interface Decision {
+  outcome: Outcome;
+  reasons?: ReasonCode[];
+  warnings?: WarningCode[];
+  checks?: Check[];
+  before?: ConfigurationImage;
+  after?: ConfigurationImage;
+  detail?: string;
+}
+
+/** Records decisions for one function: audit item, last-decision digest, skip notification, log line. */
+class Recorder {
+  private readonly secrets: string[] = [];
+  private previous: DecisionDigest | undefined;
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly request: ProtectRequest,
+    private owner: string | undefined,
+  ) {}
+
+  /** Values that must never leave: every value of the function and ours. */
+  knowSecrets(values: Iterable<string>): void {
+    this.secrets.push(...values);
+  }
+
+  scrub(text: string): string {
+    return scrubValues(text, this.secrets);
+  }
+
+  setOwner(owner: string | undefined): void {
+    if (owner !== undefined) this.owner = owner;
+  }
+
+  async loadPrevious(): Promise<void> {
+    try {
+      this.previous = (await lastDecisions(this.rt.stateTableName, [this.request.functionName])).get(
+        this.request.functionName,
+      );
+    } catch (error) {
+      logger.warn('previous decision unavailable; treating this decision as new', { error: awsMessage(error) });
+    }
+  }
+
+  /** Writes one audit item; throws if the write fails. */
+  async write(decision: Decision): Promise<AuditItem> {
+    const { rt, request } = this;
+    const decidedAt = new Date(systemClock.now()).toISOString();
+    const detail = decision.detail === undefined ? undefined : this.scrub(decision.detail);
+    const item = decisionItem(
+      {
+        functionName: request.functionName,
+        functionArn: request.functionArn,
+        runId: request.runId,
+        decidedAt,
+        mode: rt.config.mode,
+        outcome: decision.outcome,
+        reasons: decision.reasons ?? [],
+        warnings: decision.warnings ?? [],
+        checks: decision.checks ?? [],
+        ...(decision.before !== undefined ? { before: decision.before } : {}),
+        ...(decision.after !== undefined ? { after: decision.after } : {}),
+        ...(detail !== undefined ? { detail } : {}),
+        ...(this.owner !== undefined ? { owner: this.owner } : {}),
+        ...(this.previous !== undefined ? { previous: this.previous } : {}),
+      },
+      recordSettings(rt),
+    );
+    await putAuditItem(rt.auditTableName, item);
+    return item;
+  }
+
+  /** The final decision: audit item, digest, notification. Returns the handler's output. */
+  async finish(decision: Decision): Promise<ProtectOutput> {
+    const { rt, request } = this;
+    const reasons = decision.reasons ?? [];
+    const warnings = decision.warnings ?? [];
+    const item = await this.write(decision);
+    const decidedAt = item.decidedAt;
+    const digest: DecisionDigest = { outcome: decision.outcome, reasons, warnings };
+    const detail = decision.detail === undefined ? undefined : this.scrub(decision.detail);
+    const line = `${decision.outcome}: ${request.functionName}${reasons.length > 0 ? ` - ${reasons.join(', ')}` : ''}`;
+    if (decision.outcome === 'FAILED') logger.error(line, { reasons, warnings, detail });
+    else if (decision.outcome === 'PROTECTED') logger.info(line, { warnings });
+    else logger.warn(line, { reasons, warnings, detail });
+
+    try {
+      await putLastDecisions(rt.stateTableName, [{ functionName: request.functionName, digest, decidedAt }]);
+    } catch (error) {
+      logger.error('last-decision digest not stored', { error: awsMessage(error) });
+    }
+    const changed = !sameDecision(this.previous, digest);
+    if (SKIP_OUTCOMES.has(decision.outcome) && (rt.config.notifications.skips === 'always' || changed)) {
+      try {
+        await publishNotice(rt.skipTopicArn, decisionNotice(item));
+      } catch (error) {
+        logger.error('skip notification not published', { error: awsMessage(error) });
+      }
+    }
+    return { functionName: request.functionName, outcome: decision.outcome, reasons };
+  }
+}
+
+function variablesOf(fresh: FreshFunction): Record<string, string> {
+  return fresh.configuration.Environment?.Variables ?? {};
+}
+
+function failedChecks(assessment: Assessment): Pick<Decision, 'reasons' | 'warnings' | 'checks'> {
+  return { reasons: assessment.reasons, warnings: assessment.warnings, checks: assessment.checks };
+}
+
+/** The protect step for one function. */
+export async function protect(request: ProtectRequest, rt: Runtime): Promise<ProtectOutput> {
+  const { config } = rt;
+  const name = request.functionName;
+  const recorder = new Recorder(rt, request, request.facts.tags?.[config.audit.ownerTagKey]);
+
+  // Defensive refusals, before any Lambda call: this handler changes nothing unless every one of these holds.
+  await recorder.loadPrevious();
+  if (config.mode !== 'protect') {
+    return recorder.finish({ outcome: 'WOULD_PROTECT', detail: 'mode is dry-run: nothing was changed' });
+  }
+  if (rt.engineFunctionPrefix.length > 0 && name.startsWith(rt.engineFunctionPrefix)) {
+    return recorder.finish({ outcome: 'SKIPPED', reasons: ['EXCLUDED'], detail: "the engine's own function" });
+  }
+  if (!request.protectionAllowed) {
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      reasons: ['DEFENDER_LAYER_INVALID'],
+      detail: 'the Defender layer check failed this run: nothing is changed',
+    });
+  }
+
+  const limiters = controlPlaneLimiters(config.rates, config.rates.maxConcurrency, systemClock);
+  const pacing: Pacing = {
+    beforeCall: () => limiters.controlPlane.take(),
+    sleep: (ms) => systemClock.sleep(ms),
+  };
+
+  // 1. Fresh facts.
+  let fresh: FreshFunction;
+  let resolved: Record<string, string>;
+  let excluded: boolean;
+  try {
+    fresh = await readFunction(name, { beforeCall: () => limiters.getFunction.take() });
+  } catch (error) {
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      reasons: ['FACTS_MISSING'],
+      detail: `GetFunction failed (${awsMessage(error)}): nothing was changed`,
+    });
+  }
+  recorder.knowSecrets(Object.values(variablesOf(fresh)));
+  const tags = { ...(request.facts.tags ?? {}), ...fresh.tags };
+  recorder.setOwner(tags[config.audit.ownerTagKey]);
+  try {
+    resolved = await resolveDefenderEnvironment(config);
+    recorder.knowSecrets(Object.values(resolved));
+  } catch (error) {
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      reasons: ['FACTS_MISSING'],
+      detail: `our variables cannot be resolved: ${error instanceof Error ? error.message : String(error)}`,
+    });
+  }
+  try {
+    excluded = await isExcluded(rt.stateTableName, name);
+  } catch (error) {
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      reasons: ['FACTS_MISSING'],
+      detail: `the persistent exclusion cannot be read (${awsMessage(error)})`,
+    });
+  }
+
+  const facts: FunctionFacts = {
+    ...request.facts,
+    configuration: fresh.configuration,
+    tags,
+    reservedConcurrency: fresh.reservedConcurrency,
+  };
+  const assessment = assess(facts, {
+    config,
+    persistentExclusions: excluded ? new Set([name]) : new Set<string>(),
+    engineFunctionPrefix: rt.engineFunctionPrefix,
+    resolvedEnvironment: resolved,
+  });
+  if (assessment.verdict === 'ALREADY_PROTECTED') {
+    return recorder.finish({ outcome: 'ALREADY_PROTECTED', ...failedChecks(assessment), reasons: [] });
+  }
+  if (assessment.verdict === 'SKIP') {
+    return recorder.finish({ outcome: 'SKIPPED', ...failedChecks(assessment), detail: 'fresh facts fail the funnel' });
+  }
+
+  // The layer must run on this function as it declares itself.
+  const layer = await defenderLayer(config.defender.layerArn);
+  if (!layer.ok) {
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      ...failedChecks(assessment),
+      reasons: ['DEFENDER_LAYER_INVALID'],
+      detail: layer.reason,
+    });
+  }
+  const compatible = layerCompatibleWith(layer.layer, fresh.configuration.Runtime, fresh.configuration.Architectures);
+  if (!compatible.ok) {
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      ...failedChecks(assessment),
+      reasons: [compatible.code],
+      detail: compatible.reason,
+    });
+  }
+
+  // 2. The plan.
+  const plan = planProtection(fresh.configuration, config, resolved);
+  if (!plan.ok) {
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      ...failedChecks(assessment),
+      reasons: [plan.code],
+      detail: plan.problem,
+    });
+  }
+  const revisionId = fresh.configuration.RevisionId;
+  if (typeof revisionId !== 'string' || revisionId.length === 0) {
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      ...failedChecks(assessment),
+      reasons: ['FACTS_MISSING'],
+      detail: 'GetFunction returned no RevisionId: a change without a precondition is never sent',
+    });
+  }
+
+  // 3. The per-run cap.
+  const expiresAt = Math.floor(Date.parse(request.startedAt) / 1000) + RUN_COUNTER_TTL_SECONDS;
+  let claimed: boolean;
+  try {
+    claimed = await claimProtectionSlot(rt.stateTableName, request.runId, config.maxProtectionsPerRun, expiresAt);
+  } catch (error) {
+    return recorder.finish({
+      outcome: 'DEFERRED',
+      ...failedChecks(assessment),
+      reasons: [],
+      detail: `the run's protection counter cannot be updated (${awsMessage(error)}): deferred to the next run`,
+    });
+  }
+  if (!claimed) {
+    return recorder.finish({
+      outcome: 'DEFERRED',
+      ...failedChecks(assessment),
+      reasons: [],
+      detail: `maxProtectionsPerRun (${config.maxProtectionsPerRun}) reached in this run: deferred to the next run`,
+    });
+  }
+
+  // 4. Write-ahead.
+  const before = configurationImage(fresh.configuration);
+  const intent = [
+    plan.replacedLayer !== null
+      ? `replace layer ${plan.replacedLayer} with ${config.defender.layerArn}`
+      : `add layer ${config.defender.layerArn}`,
+    plan.addedVariables.length > 0 ? `add variables ${plan.addedVariables.join(', ')}` : '',
+    plan.change.Handler !== undefined && plan.change.Handler !== fresh.configuration.Handler
+      ? `set handler ${plan.change.Handler}`
+      : '',
+  ].filter((s) => s.length > 0);
+  try {
+    await recorder.write({
+      outcome: 'PENDING',
+      ...failedChecks(assessment),
+      reasons: [],
+      before,
+      detail: `about to ${intent.join('; ')} (RevisionId ${revisionId})`,
+    });
+  } catch (error) {
+    logger.error(`write-ahead audit record failed for ${name}: nothing was changed`, { error: awsMessage(error) });
+    throw new WriteAheadError(
+      `write-ahead audit record for ${name} failed (${awsMessage(error)}): nothing was changed`,
+    );
+  }
+
+  // 5. The change, with the RevisionId just read as a precondition.
+  const update = await updateConfiguration(name, plan.change, revisionId, pacing);
+  const common = { ...failedChecks(assessment), reasons: [] as ReasonCode[], before };
+  switch (update.status) {
+    case 'precondition-failed':
+      return recorder.finish({
+        ...common,
+        outcome: 'SKIPPED',
+        reasons: ['CHANGED_DURING_RUN'],
+        detail: `the function changed after it was read (${update.message}): nothing was changed`,
+      });
+    case 'conflict':
+      return recorder.finish({
+        ...common,
+        outcome: 'SKIPPED',
+        reasons: ['FUNCTION_NOT_READY'],
+        detail: `an update was still in progress after ${update.attempts} attempts (${update.message}): nothing was changed`,
+      });
+    case 'rejected':
+      return recorder.finish({
+        ...common,
+        outcome: 'FAILED',
+        detail: `UpdateFunctionConfiguration was rejected (${update.message}): nothing was changed`,
+      });
+    case 'accepted':
+      break;
+  }
+
+  // 6. Wait until AWS has applied it.
+  const rollbackHint = `to undo: npx zero-impact rollback --function ${name}`;
+  const waited = await waitForUpdate(name, pacing);
+  if (waited.configuration !== null)
+    recorder.knowSecrets(Object.values(waited.configuration.Environment?.Variables ?? {}));
+  switch (waited.status) {
+    case 'Successful':
+      return recorder.finish({ ...common, outcome: 'PROTECTED', after: configurationImage(waited.configuration) });
+    case 'Failed':
+      return recorder.finish({
+        ...common,
+        outcome: 'FAILED',
+        after: configurationImage(waited.configuration),
+        detail: `the update failed: ${waited.reason}. The function is left as AWS left it (not reverted automatically); ${rollbackHint}`,
+      });
+    case 'timeout':
+      return recorder.finish({
+        ...common,
+        outcome: 'FAILED',
+        ...(waited.configuration !== null ? { after: configurationImage(waited.configuration) } : {}),
+        detail: `update did not complete within ${waited.polls} checks${
+          waited.lastError !== null ? ` (last error: ${waited.lastError})` : ''
+        }; the function may carry the change; ${rollbackHint}`,
+      });
+  }
+}
+
+/** Step Functions task: ProtectRequest in, ProtectOutput out. */
+export const handler = async (event: unknown): Promise<ProtectOutput> => {
+  const request = parseProtectRequest(event);
+  logger.appendKeys({ runId: request.runId, functionName: request.functionName });
+  try {
+    return await protect(request, runtime());
+  } finally {
+    logger.removeKeys(['runId', 'functionName']);
+  }
+};

@@ -1,0 +1,171 @@
+/**
+ * The Defender layer check, run once before any function is changed in a run (issue 3, "Protecting a function"):
+ * the layer version exists, declares x86_64 (or no architectures), declares every runtime in
+ * `funnel.supportedRuntimes` (when it declares runtimes at all), and, with the exec-wrapper method, its ZIP contains
+ * the file AWS_LAMBDA_EXEC_WRAPPER points to. A wrapper variable that names a missing file breaks every invocation,
+ * so every error here fails closed: `{ ok: false, reason }`, never an exception.
+ */
+import { GetLayerVersionByArnCommand } from '@aws-sdk/client-lambda';
+import { unzipSync } from 'fflate';
+import { EXEC_WRAPPER_VARIABLE, type Config } from '../../../lib/config';
+import type { ReasonCode } from '../domain/types';
+import { lambda } from './clients';
+
+/** What the layer version declares about itself (absent: declares nothing, AWS's "any"). */
+export interface LayerDeclaration {
+  arn: string;
+  compatibleRuntimes?: string[];
+  compatibleArchitectures?: string[];
+  /** The presigned download location (real AWS) or a data: URL (the simulated account). */
+  location?: string;
+  codeSize?: number;
+}
+
+/** The run-level result; `layer` is what the layer declares, without its (presigned) download location. */
+export type LayerCheck = { ok: true; layer: LayerDeclaration } | { ok: false; reason: string };
+export type LayerLookup = { ok: true; layer: LayerDeclaration } | { ok: false; reason: string };
+export type LayerCompatibility = { ok: true } | { ok: false; code: ReasonCode; reason: string };
+
+/** The largest layer ZIP the check downloads (Lambda's unzipped limit for a function and its layers). */
+export const MAX_LAYER_ZIP_BYTES = 250 * 1024 * 1024;
+/** How long the download may take. */
+export const DOWNLOAD_TIMEOUT_MS = 60_000;
+const REQUIRED_ARCHITECTURE = 'x86_64';
+
+function message(error: unknown): string {
+  if (error instanceof Error)
+    return error.name && error.name !== 'Error' ? `${error.name}: ${error.message}` : error.message;
+  return String(error);
+}
+
+/** GetLayerVersionByArn for one layer version; fails closed. */
+export async function describeLayer(layerArn: string): Promise<LayerLookup> {
+  try {
+    const out = await lambda.send(new GetLayerVersionByArnCommand({ Arn: layerArn }));
+    if (out.LayerVersionArn === undefined && out.Version === undefined) {
+      return { ok: false, reason: `Defender layer ${layerArn}: GetLayerVersionByArn returned no layer version` };
+    }
+    const layer: LayerDeclaration = { arn: out.LayerVersionArn ?? layerArn };
+    if (out.CompatibleRuntimes !== undefined && out.CompatibleRuntimes.length > 0) {
+      layer.compatibleRuntimes = [...out.CompatibleRuntimes];
+    }
+    if (out.CompatibleArchitectures !== undefined && out.CompatibleArchitectures.length > 0) {
+      layer.compatibleArchitectures = [...out.CompatibleArchitectures];
+    }
+    if (out.Content?.Location !== undefined) layer.location = out.Content.Location;
+    if (out.Content?.CodeSize !== undefined) layer.codeSize = out.Content.CodeSize;
+    return { ok: true, layer };
+  } catch (error) {
+    return { ok: false, reason: `Defender layer ${layerArn} cannot be read (${message(error)})` };
+  }
+}
+
+/**
+ * Whether the layer, as it declares itself, runs on a function with this runtime and these architectures.
+ * A declaration that is absent means "any" (AWS's meaning); a function without Architectures is x86_64.
+ */
+export function layerCompatibleWith(
+  layer: LayerDeclaration,
+  runtime: string | undefined,
+  architectures: readonly string[] | undefined,
+): LayerCompatibility {
+  const archs = architectures === undefined || architectures.length === 0 ? [REQUIRED_ARCHITECTURE] : architectures;
+  const declaredArchs = layer.compatibleArchitectures;
+  if (declaredArchs !== undefined) {
+    const missing = archs.filter((arch) => !declaredArchs.includes(arch));
+    if (missing.length > 0) {
+      return {
+        ok: false,
+        code: missing.includes('arm64') ? 'ARCH_ARM64' : 'DEFENDER_LAYER_INVALID',
+        reason: `the Defender layer declares architectures ${declaredArchs.join(', ')}, not ${missing.join(', ')}`,
+      };
+    }
+  }
+  const declaredRuntimes = layer.compatibleRuntimes;
+  if (declaredRuntimes !== undefined) {
+    if (runtime === undefined || !declaredRuntimes.includes(runtime)) {
+      return {
+        ok: false,
+        code: 'RUNTIME_UNSUPPORTED',
+        reason: `the Defender layer declares runtimes ${declaredRuntimes.join(', ')}, not ${runtime ?? 'none'}`,
+      };
+    }
+  }
+  return { ok: true };
+}
+
+/** The ZIP entry the wrapper path names: `/opt/twistlock/wrapper` → `twistlock/wrapper`. */
+export function wrapperEntry(wrapperPath: string): string | undefined {
+  const match = /^\/opt\/(.+)$/.exec(wrapperPath);
+  const entry = match?.[1]?.replace(/^\/+/, '');
+  return entry === undefined || entry.length === 0 || entry.endsWith('/') ? undefined : entry;
+}
+
+/** The names of the entries of a ZIP, without inflating any of them. */
+export function zipEntryNames(zip: Uint8Array): string[] {
+  const names: string[] = [];
+  unzipSync(zip, {
+    filter: (file) => {
+      names.push(file.name.replace(/^\.\//, ''));
+      return false;
+    },
+  });
+  return names;
+}
+
+async function download(location: string, declaredSize: number | undefined): Promise<Uint8Array | string> {
+  if (declaredSize !== undefined && declaredSize > MAX_LAYER_ZIP_BYTES) {
+    return `its ZIP is ${declaredSize} bytes, over the ${MAX_LAYER_ZIP_BYTES}-byte limit of the check`;
+  }
+  const response = await fetch(location, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
+  if (!response.ok) return `its ZIP cannot be downloaded (HTTP ${response.status})`;
+  const length = Number(response.headers.get('content-length') ?? '0');
+  if (length > MAX_LAYER_ZIP_BYTES) return `its ZIP is ${length} bytes, over the ${MAX_LAYER_ZIP_BYTES}-byte limit`;
+  const body = new Uint8Array(await response.arrayBuffer());
+  if (body.byteLength > MAX_LAYER_ZIP_BYTES) return `its ZIP is over the ${MAX_LAYER_ZIP_BYTES}-byte limit`;
+  return body;
+}
+
+/**
+ * Checks the Defender layer once per run. Never throws: any error is `{ ok: false, reason }`.
+ * @returns ok with what the layer declares (no download location), or the one-line reason protection must not run
+ */
+export async function checkDefenderLayer(config: Config): Promise<LayerCheck> {
+  const arn = config.defender.layerArn;
+  const found = await describeLayer(arn);
+  if (!found.ok) return found;
+  const { layer } = found;
+  const fail = (why: string): LayerCheck => ({ ok: false, reason: `Defender layer ${arn}: ${why}` });
+
+  if (layer.compatibleArchitectures !== undefined && !layer.compatibleArchitectures.includes(REQUIRED_ARCHITECTURE)) {
+    return fail(`declares architectures ${layer.compatibleArchitectures.join(', ')}, not ${REQUIRED_ARCHITECTURE}`);
+  }
+  const declared = layer.compatibleRuntimes;
+  if (declared !== undefined) {
+    const uncovered = config.funnel.supportedRuntimes.filter((runtime) => !declared.includes(runtime));
+    if (uncovered.length > 0) {
+      return fail(
+        `does not declare runtimes ${uncovered.join(', ')} (it declares ${declared.join(', ')}); remove them from funnel.supportedRuntimes or use a Defender version that supports them`,
+      );
+    }
+  }
+
+  if (config.defender.method === 'exec-wrapper') {
+    const wrapper = config.defender.environment[EXEC_WRAPPER_VARIABLE];
+    const entry = typeof wrapper === 'string' ? wrapperEntry(wrapper) : undefined;
+    if (entry === undefined) return fail(`${EXEC_WRAPPER_VARIABLE} does not name a file under /opt/`);
+    if (layer.location === undefined) return fail('GetLayerVersionByArn gave no download location');
+    try {
+      const zip = await download(layer.location, layer.codeSize);
+      if (typeof zip === 'string') return fail(zip);
+      const names = zipEntryNames(zip);
+      if (!names.includes(entry)) {
+        return fail(`its ZIP has no ${entry}, the file ${EXEC_WRAPPER_VARIABLE} points to (${String(wrapper)})`);
+      }
+    } catch (error) {
+      return fail(`its ZIP cannot be read (${message(error)})`);
+    }
+  }
+  const { location: _location, codeSize: _codeSize, ...declaration } = layer;
+  return { ok: true, layer: declaration };
+}

@@ -1,0 +1,330 @@
+/**
+ * Planning a protection and its rollback: PURE (no AWS SDK, no process.env, no clock).
+ *
+ * A read-modify-write that keeps what it does not own (STYLE.md habit 9):
+ * - protection appends the Defender layer (an older version of the same layer is replaced in place, never
+ *   duplicated; every other layer is kept in order) and adds our variables to the existing ones (every other
+ *   variable kept byte for byte; one of ours already set to another value is never overwritten). With
+ *   `defender.method: "handler"` the handler becomes the Defender's and the original is kept in ORIGINAL_HANDLER.
+ *   Nothing else changes: no memory, timeout, role, VPC.
+ * - rollback removes exactly what protection added, judged against the before/after images of the audit record, and
+ *   leaves alone everything that changed since.
+ *
+ * Images never carry a variable value: names, the size of the whole map, and a SHA-256 of each value.
+ */
+import { createHash } from 'node:crypto';
+import { EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE, type Config } from '../../../lib/config';
+import { envVarsSize, LAYER_SLOT_LIMIT, sameLayer } from './funnel';
+import type { ConfigurationImage, FunctionConfiguration, ReasonCode } from './types';
+
+/** The `UpdateFunctionConfiguration` fields protection sends; nothing else. */
+export interface ProtectionChange {
+  Layers: string[];
+  Environment: { Variables: Record<string, string> };
+  /** Only with `defender.method: "handler"`. */
+  Handler?: string;
+}
+
+export type ProtectionPlan =
+  | {
+      ok: true;
+      change: ProtectionChange;
+      /** The older Defender layer version replaced in place, if any. */
+      replacedLayer: string | null;
+      /** Our variables that were not set before (names only). */
+      addedVariables: string[];
+    }
+  | { ok: false; code: ReasonCode; problem: string };
+
+/** The fields a rollback sends; a field is present only when it changes. */
+export interface RollbackChange {
+  Layers?: string[];
+  Environment?: { Variables: Record<string, string> };
+  Handler?: string;
+}
+
+export type RollbackPlan =
+  | {
+      ok: true;
+      /** null: nothing of ours is left to remove. */
+      change: RollbackChange | null;
+      /** What the rollback does, one line per change (names only). */
+      steps: string[];
+      /** What it leaves alone, and why. */
+      notes: string[];
+    }
+  | { ok: false; problem: string };
+
+/** SHA-256 of a variable value, hex. The only trace of a value the engine keeps. */
+export function valueHash(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
+function variablesOf(configuration: FunctionConfiguration): Record<string, string> | undefined {
+  const env: unknown = configuration.Environment;
+  if (env === undefined || env === null) return {};
+  if (typeof env !== 'object') return undefined;
+  // Lambda could not decrypt the variables: they are unknown, so no change may be planned on them.
+  if ((env as { Error?: unknown }).Error !== undefined) return undefined;
+  const vars: unknown = (env as { Variables?: unknown }).Variables;
+  if (vars === undefined || vars === null) return {};
+  if (typeof vars !== 'object' || Array.isArray(vars)) return undefined;
+  const entries = Object.entries(vars as Record<string, unknown>);
+  if (entries.some(([, v]) => typeof v !== 'string')) return undefined;
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
+function layersOf(configuration: FunctionConfiguration): string[] | undefined {
+  const layers: unknown = configuration.Layers;
+  if (layers === undefined || layers === null) return [];
+  if (!Array.isArray(layers)) return undefined;
+  const arns = layers.map((layer: unknown) =>
+    layer !== null && typeof layer === 'object' ? (layer as { Arn?: unknown }).Arn : undefined,
+  );
+  return arns.every((arn): arn is string => typeof arn === 'string' && arn.length > 0) ? arns : undefined;
+}
+
+/** The before/after image of a configuration: layers, variable names, a hash per value, sizes, handler, revision. */
+export function configurationImage(configuration: FunctionConfiguration): ConfigurationImage {
+  const vars = variablesOf(configuration) ?? {};
+  const names = Object.keys(vars).sort();
+  return {
+    layers: layersOf(configuration) ?? [],
+    variableNames: names,
+    variableHashes: Object.fromEntries(names.map((name) => [name, valueHash(vars[name] ?? '')])),
+    variablesBytes: envVarsSize(vars),
+    handler: typeof configuration.Handler === 'string' ? configuration.Handler : null,
+    revisionId: typeof configuration.RevisionId === 'string' ? configuration.RevisionId : null,
+  };
+}
+
+/**
+ * Plans protection of one function.
+ * @param configuration the function's fresh configuration, real variable values (kept in memory only)
+ * @param config the validated configuration
+ * @param resolvedEnv the values of our `{ ssmParameter }` variables, by variable name (literals come from config)
+ * @returns the exact fields to send, or why no safe plan exists (never overwrites a variable that is not ours)
+ */
+export function planProtection(
+  configuration: FunctionConfiguration,
+  config: Config,
+  resolvedEnv: Readonly<Record<string, string>>,
+): ProtectionPlan {
+  const existing = variablesOf(configuration);
+  if (existing === undefined)
+    return refuse('FACTS_MISSING', 'Environment.Variables is unreadable (Environment.Error) or not a map of strings');
+  const layers = layersOf(configuration);
+  if (layers === undefined) return refuse('FACTS_MISSING', 'Layers is not a list of layer ARNs');
+
+  const ours: Array<[string, string]> = [];
+  for (const [name, source] of Object.entries(config.defender.environment)) {
+    const value =
+      typeof source === 'string' ? source : Object.hasOwn(resolvedEnv, name) ? resolvedEnv[name] : undefined;
+    if (typeof value !== 'string') return refuse('FACTS_MISSING', `the value of ${name} was not resolved`);
+    ours.push([name, value]);
+  }
+
+  const variables: Record<string, string> = { ...existing };
+  const addedVariables: string[] = [];
+  const add = (name: string, value: string): string | null => {
+    if (!Object.hasOwn(existing, name)) {
+      variables[name] = value;
+      addedVariables.push(name);
+      return null;
+    }
+    return existing[name] === value ? null : name;
+  };
+  for (const [name, value] of ours) {
+    const conflict = add(name, value);
+    if (conflict !== null) {
+      return refuse(
+        conflict === EXEC_WRAPPER_VARIABLE ? 'WRAPPER_CONFLICT' : 'ENV_CONFLICT',
+        `${conflict} is already set to another value; it is never overwritten`,
+      );
+    }
+  }
+
+  let handler: string | undefined;
+  if (config.defender.method === 'handler') {
+    const defenderHandler = config.defender.handler;
+    const current = configuration.Handler;
+    if (defenderHandler === undefined) return refuse('FACTS_MISSING', 'defender.handler is not set');
+    if (typeof current !== 'string' || current.length === 0) return refuse('FACTS_MISSING', 'Handler is missing');
+    if (current === defenderHandler) {
+      if (!Object.hasOwn(existing, ORIGINAL_HANDLER_VARIABLE)) {
+        return refuse(
+          'PARTIAL_PROTECTION',
+          `the handler is the Defender's but ${ORIGINAL_HANDLER_VARIABLE} is not set`,
+        );
+      }
+    } else if (add(ORIGINAL_HANDLER_VARIABLE, current) !== null) {
+      return refuse('WRAPPER_CONFLICT', `${ORIGINAL_HANDLER_VARIABLE} is already set to another value`);
+    }
+    handler = defenderHandler;
+  }
+
+  const ourLayer = config.defender.layerArn;
+  const at = layers.findIndex((arn) => sameLayer(arn, ourLayer));
+  let replacedLayer: string | null = null;
+  let newLayers: string[];
+  if (at >= 0) {
+    const attached = layers[at];
+    replacedLayer = attached !== undefined && attached !== ourLayer ? attached : null;
+    newLayers = layers.flatMap((arn, i) => (i === at ? [ourLayer] : sameLayer(arn, ourLayer) ? [] : [arn]));
+  } else {
+    if (layers.length >= LAYER_SLOT_LIMIT) {
+      return refuse('LAYER_LIMIT', `${layers.length} layers attached already (Lambda allows ${LAYER_SLOT_LIMIT})`);
+    }
+    newLayers = [...layers, ourLayer];
+  }
+
+  const bytes = envVarsSize(variables);
+  if (bytes > config.funnel.envQuotaBytes) {
+    return refuse('ENV_QUOTA', `the variables would take ${bytes} bytes (limit ${config.funnel.envQuotaBytes})`);
+  }
+
+  const change: ProtectionChange = { Layers: newLayers, Environment: { Variables: variables } };
+  if (handler !== undefined) change.Handler = handler;
+  return { ok: true, change, replacedLayer, addedVariables };
+}
+
+function refuse(code: ReasonCode, problem: string): ProtectionPlan {
+  return { ok: false, code, problem };
+}
+
+/** The configuration a change would leave (the fields it sets replaced, everything else as it is). */
+export function applyChange(
+  configuration: FunctionConfiguration,
+  change: ProtectionChange | RollbackChange,
+): FunctionConfiguration {
+  const next: FunctionConfiguration = { ...configuration };
+  if (change.Layers !== undefined) {
+    const sizes = new Map((configuration.Layers ?? []).map((layer) => [layer.Arn, layer.CodeSize]));
+    next.Layers = change.Layers.map((Arn) => {
+      const CodeSize = sizes.get(Arn);
+      return CodeSize === undefined ? { Arn } : { Arn, CodeSize };
+    });
+  }
+  if (change.Environment !== undefined) next.Environment = { Variables: { ...change.Environment.Variables } };
+  if (change.Handler !== undefined) next.Handler = change.Handler;
+  return next;
+}
+
+/**
+ * Plans the rollback of one protection.
+ * @param current the function as it is now, real variable values (kept in memory only)
+ * @param record the audit record of the protection: its before-image (as found) and after-image (as left)
+ * @returns the exact fields to send (only those that change), the steps, and notes for what is left alone
+ */
+export function planRollback(
+  current: FunctionConfiguration,
+  record: { before?: ConfigurationImage; after?: ConfigurationImage },
+): RollbackPlan {
+  const { before, after } = record;
+  if (before === undefined || after === undefined) {
+    return { ok: false, problem: 'the audit record has no before/after image to roll back from' };
+  }
+  const vars = variablesOf(current);
+  if (vars === undefined)
+    return { ok: false, problem: 'Environment.Variables is unreadable (Environment.Error) or not a map of strings' };
+  const layers = layersOf(current);
+  if (layers === undefined) return { ok: false, problem: 'Layers is not a list of layer ARNs' };
+
+  const steps: string[] = [];
+  const notes: string[] = [];
+  const change: RollbackChange = {};
+
+  // Layers: remove the one we added, or put back the older Defender version it replaced.
+  const newLayers = [...layers];
+  for (const added of after.layers.filter((arn) => !before.layers.includes(arn))) {
+    const replaced = before.layers.find((arn) => sameLayer(arn, added) && !after.layers.includes(arn));
+    const at = newLayers.indexOf(added);
+    if (at >= 0) {
+      if (replaced !== undefined) {
+        newLayers[at] = replaced;
+        steps.push(`restore layer ${replaced} in place of ${added}`);
+      } else {
+        newLayers.splice(at, 1);
+        steps.push(`remove layer ${added}`);
+      }
+    } else {
+      const now = newLayers.find((arn) => sameLayer(arn, added));
+      notes.push(
+        now !== undefined
+          ? `layer ${added} was replaced since by ${now}: left alone`
+          : `layer ${added} is no longer attached: nothing to remove`,
+      );
+    }
+  }
+  if (newLayers.join('\n') !== layers.join('\n')) change.Layers = newLayers;
+
+  // Handler (handler method): restored only while it is still the Defender's.
+  let handlerStaysDefenders = false;
+  if (after.handler !== null && before.handler !== after.handler) {
+    if (current.Handler === after.handler) {
+      const kept = vars[ORIGINAL_HANDLER_VARIABLE];
+      const target = kept !== undefined && kept.length > 0 ? kept : before.handler;
+      if (target === null) {
+        handlerStaysDefenders = true;
+        notes.push(`the handler before protection is not recorded: handler left as ${after.handler}`);
+      } else {
+        change.Handler = target;
+        steps.push(`restore handler ${target} (was ${after.handler})`);
+        if (target !== before.handler) {
+          notes.push(
+            `${ORIGINAL_HANDLER_VARIABLE} was changed since protection: the handler is set to its current value`,
+          );
+        }
+      }
+    } else {
+      notes.push(`the handler was changed since protection (now ${String(current.Handler ?? 'none')}): left alone`);
+    }
+  }
+
+  // Variables: ours are removed only where we added them and they still hold the value we set.
+  const removed: string[] = [];
+  for (const name of after.variableNames.filter((n) => !before.variableNames.includes(n))) {
+    const value = vars[name];
+    if (value === undefined) {
+      notes.push(`variable ${name} is no longer set: nothing to remove`);
+    } else if (name === ORIGINAL_HANDLER_VARIABLE && handlerStaysDefenders) {
+      notes.push(`variable ${name} is kept: the Defender's handler still needs it`);
+    } else if (valueHash(value) === after.variableHashes[name]) {
+      removed.push(name);
+      steps.push(`remove variable ${name}`);
+    } else {
+      notes.push(`variable ${name} was changed since protection: left alone`);
+    }
+  }
+  if (removed.length > 0) {
+    change.Environment = {
+      Variables: Object.fromEntries(Object.entries(vars).filter(([name]) => !removed.includes(name))),
+    };
+  }
+  if (
+    change.Layers !== undefined &&
+    Object.hasOwn(vars, EXEC_WRAPPER_VARIABLE) &&
+    !removed.includes(EXEC_WRAPPER_VARIABLE)
+  ) {
+    notes.push(`${EXEC_WRAPPER_VARIABLE} stays set: check that the wrapper it names is not in a removed layer`);
+  }
+
+  const changed = change.Layers !== undefined || change.Environment !== undefined || change.Handler !== undefined;
+  notes.push('everything else (memory, timeout, role, VPC, other layers and variables) is left as it is now');
+  return { ok: true, change: changed ? change : null, steps, notes };
+}
+
+/** Shortest value scrubbed from free text (shorter ones would blank out ordinary words). */
+export const SCRUB_MIN_LENGTH = 4;
+
+/**
+ * Removes every occurrence of the given variable values from a free-text message (an AWS error, a failure reason)
+ * before it is logged, stored or published. Values shorter than SCRUB_MIN_LENGTH are left (they cannot be told from
+ * ordinary words, and carry no secret).
+ */
+export function scrubValues(text: string, values: Iterable<string>): string {
+  const candidates = [...new Set(values)]
+    .filter((value) => value.length >= SCRUB_MIN_LENGTH)
+    .sort((a, b) => b.length - a.length);
+  return candidates.reduce((out, value) => out.split(value).join('[redacted]'), text);
+}

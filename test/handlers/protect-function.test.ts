@@ -1,0 +1,589 @@
+import { clearCaches } from '@aws-lambda-powertools/parameters';
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  GetFunctionCommand,
+  GetFunctionConfigurationCommand,
+  GetLayerVersionByArnCommand,
+  LambdaClient,
+  PreconditionFailedException,
+  ResourceConflictException,
+  UpdateFunctionConfigurationCommand,
+} from '@aws-sdk/client-lambda';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import type { ConfigInput } from '../../lib/config';
+import { handler, ProtectRequestError, WriteAheadError } from '../../lambdas/protect-function/handler';
+import { systemClock } from '../../lambdas/shared/adapters/rate-limiter';
+import { valueHash } from '../../lambdas/shared/domain/plan';
+import type { AuditItem, FunctionConfiguration, ProtectRequest } from '../../lambdas/shared/domain/types';
+import { logger } from '../../lambdas/shared/observability';
+import { resetRuntime } from '../../lambdas/shared/runtime';
+
+const lambda = mockClient(LambdaClient);
+const ddb = mockClient(DynamoDBDocumentClient);
+mockClient(DynamoDBClient);
+const sns = mockClient(SNSClient);
+const ssm = mockClient(SSMClient);
+
+const NOW = Date.parse('2025-03-01T10:00:00.000Z');
+const ACCOUNT = '123456789012';
+const DEFENDER = `arn:aws:lambda:eu-west-1:${ACCOUNT}:layer:twistlock-defender:32`;
+const OTHER_LAYER = `arn:aws:lambda:eu-west-1:${ACCOUNT}:layer:pandas:4`;
+const WRAPPER = '/opt/twistlock/twistlock_wrapper';
+const POLICY_PARAMETER = '/zero-impact/tw-policy';
+/** The Defender policy is a secret too: it never leaves the Lambda either. */
+const POLICY = 'TWPOLICY-9d8c7b6a5f4e3d2c1b0a';
+/** A customer's secret: it must never appear in any audit item, message or log line. */
+const CANARY = 'CANARY-7f3a9e21-do-not-leak';
+const FUNCTION = 'orders-api';
+const FUNCTION_ARN = `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${FUNCTION}`;
+const SKIP_TOPIC = `arn:aws:sns:eu-west-1:${ACCOUNT}:zero-impact-skips`;
+
+function baseConfig(overrides: Partial<ConfigInput> = {}): ConfigInput {
+  return {
+    mode: 'protect',
+    defender: {
+      layerArn: DEFENDER,
+      environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: { ssmParameter: POLICY_PARAMETER } },
+    },
+    maxProtectionsPerRun: 25,
+    ...overrides,
+  };
+}
+
+function useConfig(config: ConfigInput): void {
+  process.env['ZERO_IMPACT_CONFIG'] = JSON.stringify(config);
+  process.env['AUDIT_TABLE_NAME'] = 'audit';
+  process.env['STATE_TABLE_NAME'] = 'state';
+  process.env['SKIP_TOPIC_ARN'] = SKIP_TOPIC;
+  process.env['ALARM_TOPIC_ARN'] = `arn:aws:sns:eu-west-1:${ACCOUNT}:zero-impact-alarms`;
+  process.env['INVENTORY_BUCKET'] = 'inventory';
+  process.env['ENGINE_FUNCTION_PREFIX'] = 'ZeroImpact-';
+  process.env['ENGINE_VERSION'] = '0.1.0';
+  resetRuntime();
+}
+
+function fresh(overrides: Partial<FunctionConfiguration> = {}): FunctionConfiguration {
+  return {
+    FunctionName: FUNCTION,
+    FunctionArn: FUNCTION_ARN,
+    PackageType: 'Zip',
+    Runtime: 'python3.11',
+    Handler: 'app.handler',
+    Architectures: ['x86_64'],
+    MemorySize: 512,
+    Timeout: 30,
+    Environment: { Variables: { DB_PASSWORD: CANARY, LOG_LEVEL: 'info' } },
+    Layers: [{ Arn: OTHER_LAYER, CodeSize: 1000 }],
+    VpcConfig: { SubnetIds: [], SecurityGroupIds: [] },
+    SnapStart: { ApplyOn: 'None' },
+    State: 'Active',
+    LastUpdateStatus: 'Successful',
+    RevisionId: 'rev-1',
+    ...overrides,
+  };
+}
+
+function request(overrides: Partial<ProtectRequest> = {}): ProtectRequest {
+  return {
+    runId: 'run-1',
+    startedAt: '2025-03-01T09:59:00.000Z',
+    protectionAllowed: true,
+    functionName: FUNCTION,
+    functionArn: FUNCTION_ARN,
+    facts: {
+      // Redacted as assess-batch hands it over: values replaced by placeholders of the same size.
+      configuration: fresh({
+        Environment: { Variables: { DB_PASSWORD: '*'.repeat(CANARY.length), LOG_LEVEL: '****' } },
+      }),
+      tags: { team: 'payments' },
+      provisionedConcurrencyConfigs: [],
+      throttles24h: 0,
+      vpcEgress: 'nat',
+      peakConcurrency: 0,
+    },
+    ...overrides,
+  };
+}
+
+const PROTECTED_VARIABLES = {
+  DB_PASSWORD: CANARY,
+  LOG_LEVEL: 'info',
+  AWS_LAMBDA_EXEC_WRAPPER: WRAPPER,
+  TW_POLICY: POLICY,
+};
+const PROTECTED_LAYERS = [OTHER_LAYER, DEFENDER];
+
+function afterUpdate(status: string, reason?: string): FunctionConfiguration {
+  return fresh({
+    Layers: PROTECTED_LAYERS.map((Arn) => ({ Arn })),
+    Environment: { Variables: PROTECTED_VARIABLES },
+    LastUpdateStatus: status,
+    ...(reason !== undefined ? { LastUpdateStatusReason: reason } : {}),
+    RevisionId: 'rev-2',
+  });
+}
+
+function auditItems(): AuditItem[] {
+  return ddb.commandCalls(PutCommand).map((call) => call.args[0].input.Item as AuditItem);
+}
+
+function outcomes(): string[] {
+  return auditItems().map((item) => item.outcome);
+}
+
+function awsError<T extends Error>(Type: new (opts: { message: string; $metadata: object }) => T, message: string): T {
+  return new Type({ message, $metadata: {} });
+}
+
+let sleep: jest.SpyInstance;
+
+beforeEach(() => {
+  lambda.reset();
+  ddb.reset();
+  sns.reset();
+  ssm.reset();
+  clearCaches();
+  jest.restoreAllMocks();
+  // A virtual clock: sleeping advances it at once (no real waiting), so the rate limiter paces as it would live.
+  let now = NOW;
+  jest.spyOn(systemClock, 'now').mockImplementation(() => now);
+  sleep = jest.spyOn(systemClock, 'sleep').mockImplementation(async (ms: number) => {
+    now += ms;
+  });
+  useConfig(baseConfig());
+
+  lambda.on(GetFunctionCommand).resolves({ Configuration: fresh() as never, Tags: { team: 'payments' } });
+  lambda.on(GetLayerVersionByArnCommand).resolves({
+    LayerVersionArn: DEFENDER,
+    Version: 32,
+    CompatibleRuntimes: ['python3.11', 'python3.12', 'nodejs20.x'],
+    CompatibleArchitectures: ['x86_64'],
+  });
+  lambda.on(UpdateFunctionConfigurationCommand).resolves({});
+  lambda
+    .on(GetFunctionConfigurationCommand)
+    .resolvesOnce(afterUpdate('InProgress') as never)
+    .resolves(afterUpdate('Successful') as never);
+  ssm.on(GetParameterCommand).resolves({ Parameter: { Name: POLICY_PARAMETER, Value: POLICY, Type: 'SecureString' } });
+  ddb.on(GetCommand).resolves({});
+  ddb.on(BatchGetCommand).resolves({ Responses: { state: [] } });
+  ddb.on(BatchWriteCommand).resolves({});
+  ddb.on(UpdateCommand).resolves({});
+  ddb.on(PutCommand).resolves({});
+  sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
+});
+
+describe('protect-function', () => {
+  it('protects an eligible function: re-read, write-ahead, precondition, wait, complete', async () => {
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'PROTECTED', reasons: [] });
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 1);
+    expect(lambda).toHaveReceivedCommandWith(GetFunctionCommand, { FunctionName: FUNCTION });
+    expect(ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: POLICY_PARAMETER, WithDecryption: true });
+    expect(ddb).toHaveReceivedCommandWith(GetCommand, {
+      TableName: 'state',
+      Key: { pk: `EXCLUDE#${FUNCTION}` },
+      ConsistentRead: true,
+    });
+    expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 1);
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+      TableName: 'state',
+      Key: { pk: 'RUN#run-1' },
+      ExpressionAttributeValues: {
+        ':one': 1,
+        ':max': 25,
+        ':exp': Date.parse('2025-03-01T09:59:00.000Z') / 1000 + 172800,
+      },
+    });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 1);
+    expect(lambda.commandCalls(UpdateFunctionConfigurationCommand)[0]?.args[0].input).toEqual({
+      FunctionName: FUNCTION,
+      RevisionId: 'rev-1',
+      Layers: PROTECTED_LAYERS,
+      Environment: { Variables: PROTECTED_VARIABLES },
+    });
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 2);
+    expect(outcomes()).toEqual(['PENDING', 'PROTECTED']);
+    expect(ddb).toHaveReceivedCommandWith(BatchWriteCommand, {
+      RequestItems: {
+        state: [
+          {
+            PutRequest: {
+              Item: {
+                pk: `LAST#${FUNCTION}`,
+                functionName: FUNCTION,
+                decidedAt: expect.stringMatching(/^2025-03-01T10:00:/),
+                outcome: 'PROTECTED',
+                reasons: [],
+                warnings: [],
+              },
+            },
+          },
+        ],
+      },
+    });
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+  });
+
+  it('writes the write-ahead record with the before-image before it changes anything', async () => {
+    await handler(request());
+
+    const [pending, done] = auditItems();
+    const pendingPut = ddb.commandCalls(PutCommand)[0];
+    const update = lambda.commandCalls(UpdateFunctionConfigurationCommand)[0];
+    expect(pendingPut !== undefined && update !== undefined && pendingPut.calledBefore(update)).toBe(true);
+    expect(pending).toMatchObject({
+      functionName: FUNCTION,
+      outcome: 'PENDING',
+      runId: 'run-1',
+      mode: 'protect',
+      account: ACCOUNT,
+      region: 'eu-west-1',
+      changeKey: 'CHANGE',
+      owner: 'payments',
+      before: {
+        layers: [OTHER_LAYER],
+        variableNames: ['DB_PASSWORD', 'LOG_LEVEL'],
+        variableHashes: { DB_PASSWORD: valueHash(CANARY), LOG_LEVEL: valueHash('info') },
+        handler: 'app.handler',
+        revisionId: 'rev-1',
+      },
+    });
+    expect(done).toMatchObject({
+      outcome: 'PROTECTED',
+      after: {
+        layers: PROTECTED_LAYERS,
+        variableNames: ['AWS_LAMBDA_EXEC_WRAPPER', 'DB_PASSWORD', 'LOG_LEVEL', 'TW_POLICY'],
+        variableHashes: { TW_POLICY: valueHash(POLICY), AWS_LAMBDA_EXEC_WRAPPER: valueHash(WRAPPER) },
+        revisionId: 'rev-2',
+      },
+    });
+    expect(ddb).toHaveReceivedCommandWith(PutCommand, {
+      TableName: 'audit',
+      ConditionExpression: 'attribute_not_exists(#pk) AND attribute_not_exists(#sk)',
+    });
+  });
+
+  it('changes nothing and fails when the write-ahead record cannot be written', async () => {
+    ddb.on(PutCommand).rejects(new Error('ProvisionedThroughputExceeded'));
+
+    await expect(handler(request())).rejects.toThrow(WriteAheadError);
+
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 0);
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 1);
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+  });
+
+  it('skips with CHANGED_DURING_RUN when the function changed after it was read', async () => {
+    lambda
+      .on(UpdateFunctionConfigurationCommand)
+      .rejects(
+        awsError(PreconditionFailedException, 'The Revision Id provided does not match the latest Revision Id.'),
+      );
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['CHANGED_DURING_RUN'] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 1);
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 0);
+    expect(outcomes()).toEqual(['PENDING', 'SKIPPED']);
+    expect(auditItems()[1]).toMatchObject({ primaryReason: 'CHANGED_DURING_RUN', before: { revisionId: 'rev-1' } });
+    expect(auditItems()[1]?.after).toBeUndefined();
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+    expect(sns).toHaveReceivedCommandWith(PublishCommand, {
+      TopicArn: SKIP_TOPIC,
+      MessageAttributes: expect.objectContaining({
+        outcome: { DataType: 'String', StringValue: 'SKIPPED' },
+        functionName: { DataType: 'String', StringValue: FUNCTION },
+        owner: { DataType: 'String', StringValue: 'payments' },
+        reasons: { DataType: 'String.Array', StringValue: '["CHANGED_DURING_RUN"]' },
+      }),
+    });
+  });
+
+  it('retries an update in progress with backoff, then skips with FUNCTION_NOT_READY', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0.5);
+    lambda
+      .on(UpdateFunctionConfigurationCommand)
+      .rejects(awsError(ResourceConflictException, 'An update is in progress for resource'));
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['FUNCTION_NOT_READY'] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 5);
+    for (const backoff of [500, 1000, 2000, 4000]) expect(sleep).toHaveBeenCalledWith(backoff);
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 0);
+    expect(outcomes()).toEqual(['PENDING', 'SKIPPED']);
+  });
+
+  it('protects when a conflicting update finishes within the retries', async () => {
+    lambda
+      .on(UpdateFunctionConfigurationCommand)
+      .rejectsOnce(awsError(ResourceConflictException, 'An update is in progress'))
+      .resolves({});
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('PROTECTED');
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 2);
+  });
+
+  it('records FAILED with AWS’s reason when the update fails, and leaves the function as AWS left it', async () => {
+    lambda
+      .on(GetFunctionConfigurationCommand)
+      .resolves(afterUpdate('Failed', 'Layer extraction failed: unzip error') as never);
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'FAILED', reasons: [] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 1);
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 1);
+    const failed = auditItems()[1];
+    expect(failed).toMatchObject({ outcome: 'FAILED', changeKey: 'CHANGE', after: { layers: PROTECTED_LAYERS } });
+    expect(failed?.detail).toContain('Layer extraction failed: unzip error');
+    expect(failed?.detail).toContain(`npx zero-impact rollback --function ${FUNCTION}`);
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+  });
+
+  it('records FAILED with AWS’s message when access is denied, having changed nothing', async () => {
+    const denied = new Error('User is not authorized to perform: lambda:UpdateFunctionConfiguration');
+    denied.name = 'AccessDeniedException';
+    lambda.on(UpdateFunctionConfigurationCommand).rejects(denied);
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('FAILED');
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 1);
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 0);
+    expect(auditItems()[1]?.detail).toBe(
+      'UpdateFunctionConfiguration was rejected (AccessDeniedException: User is not authorized to perform: lambda:UpdateFunctionConfiguration): nothing was changed',
+    );
+  });
+
+  it('records FAILED when the update does not complete within the bounded wait', async () => {
+    lambda.on(GetFunctionConfigurationCommand).resolves(afterUpdate('InProgress') as never);
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('FAILED');
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 60);
+    const waited = sleep.mock.calls.reduce((total: number, [ms]: [number]) => total + ms, 0);
+    expect(waited).toBeLessThanOrEqual(300_000);
+    expect(auditItems()[1]?.detail).toContain('update did not complete');
+  });
+
+  it('defers the function when the run has used its maxProtectionsPerRun', async () => {
+    ddb
+      .on(UpdateCommand)
+      .rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'DEFERRED', reasons: [] });
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+      ConditionExpression: 'attribute_not_exists(protections) OR protections < :max',
+      ExpressionAttributeValues: expect.objectContaining({ ':max': 25 }),
+    });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(outcomes()).toEqual(['DEFERRED']);
+    expect(auditItems()[0]?.detail).toContain('maxProtectionsPerRun (25)');
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+  });
+
+  it('skips when the fresh facts fail the funnel (memory lowered since the inventory)', async () => {
+    lambda.on(GetFunctionCommand).resolves({ Configuration: fresh({ MemorySize: 128 }) as never });
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['MEMORY_LOW'] });
+    expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 0);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('skips when the fresh reserved concurrency is saturated', async () => {
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: fresh() as never,
+      Concurrency: { ReservedConcurrentExecutions: 10 },
+    });
+    const saturated = request();
+    saturated.facts.peakConcurrency = 9;
+
+    const output = await handler(saturated);
+
+    expect(output.reasons).toEqual(['CONCURRENCY_SATURATED']);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('records ALREADY_PROTECTED when someone protected it in between', async () => {
+    lambda.on(GetFunctionCommand).resolves({ Configuration: afterUpdate('Successful') as never });
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('ALREADY_PROTECTED');
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(outcomes()).toEqual(['ALREADY_PROTECTED']);
+  });
+
+  it('skips a function rolled back and excluded since the inventory', async () => {
+    ddb.on(GetCommand).resolves({ Item: { pk: `EXCLUDE#${FUNCTION}`, functionName: FUNCTION } });
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['EXCLUDED'] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('skips when the Defender policy cannot be read from SSM', async () => {
+    ssm.on(GetParameterCommand).rejects(new Error('ParameterNotFound'));
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['FACTS_MISSING'] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('skips when the layer does not declare the function’s runtime', async () => {
+    const layerArn = `arn:aws:lambda:eu-west-1:${ACCOUNT}:layer:twistlock-defender:40`;
+    useConfig(baseConfig({ defender: { ...baseConfig().defender, layerArn } }));
+    lambda.on(GetLayerVersionByArnCommand).resolves({ LayerVersionArn: layerArn, CompatibleRuntimes: ['nodejs20.x'] });
+
+    const output = await handler(request());
+
+    expect(output.reasons).toEqual(['RUNTIME_UNSUPPORTED']);
+    expect(lambda).toHaveReceivedCommandWith(GetLayerVersionByArnCommand, { Arn: layerArn });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('skips when GetFunction fails', async () => {
+    lambda.on(GetFunctionCommand).rejects(new Error('Rate exceeded'));
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['FACTS_MISSING'] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('refuses to change anything in dry-run mode', async () => {
+    useConfig(baseConfig({ mode: 'dry-run' }));
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('WOULD_PROTECT');
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 0);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(outcomes()).toEqual(['WOULD_PROTECT']);
+  });
+
+  it('never touches the engine’s own functions', async () => {
+    const own = request({ functionName: 'ZeroImpact-ProtectFunction' });
+
+    const output = await handler(own);
+
+    expect(output).toEqual({ functionName: 'ZeroImpact-ProtectFunction', outcome: 'SKIPPED', reasons: ['EXCLUDED'] });
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 0);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('changes nothing when the run’s layer check failed', async () => {
+    const output = await handler(request({ protectionAllowed: false }));
+
+    expect(output.reasons).toEqual(['DEFENDER_LAYER_INVALID']);
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 0);
+  });
+
+  it('does not publish an unchanged repeat of the previous skip', async () => {
+    ddb.on(GetCommand).resolves({ Item: { pk: `EXCLUDE#${FUNCTION}` } });
+    ddb.on(BatchGetCommand).resolves({
+      Responses: { state: [{ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['EXCLUDED'], warnings: [] }] },
+    });
+
+    await handler(request());
+
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+    expect(auditItems()[0]).toMatchObject({ outcome: 'SKIPPED', repeat: true });
+  });
+
+  it('rejects an event that is not a ProtectRequest, reading nothing', async () => {
+    await expect(handler({ functionName: FUNCTION })).rejects.toThrow(ProtectRequestError);
+
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 0);
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 0);
+  });
+});
+
+describe('secret hygiene', () => {
+  function capture(): () => string {
+    const lines: string[] = [];
+    const record = (...args: unknown[]) => {
+      lines.push(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+      return true;
+    };
+    jest.spyOn(process.stdout, 'write').mockImplementation(record);
+    jest.spyOn(process.stderr, 'write').mockImplementation(record);
+    for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
+      jest.spyOn(console, method).mockImplementation(record);
+    }
+    logger.setLogLevel('DEBUG');
+    return () => lines.join('\n');
+  }
+
+  afterEach(() => logger.setLogLevel('SILENT'));
+
+  function everythingWritten(logs: string): string {
+    return [
+      JSON.stringify(ddb.calls().map((call) => call.args[0].input)),
+      JSON.stringify(sns.calls().map((call) => call.args[0].input)),
+      logs,
+    ].join('\n');
+  }
+
+  it.each([
+    ['protected', () => undefined],
+    [
+      'rejected with an AWS message that echoes a value',
+      () => {
+        const echo = new Error(`Invalid value ${CANARY} and ${POLICY}`);
+        echo.name = 'InvalidParameterValueException';
+        lambda.on(UpdateFunctionConfigurationCommand).rejects(echo);
+      },
+    ],
+    [
+      'failed with a reason that echoes a value',
+      () => {
+        lambda
+          .on(GetFunctionConfigurationCommand)
+          .resolves(afterUpdate('Failed', `could not apply ${CANARY}`) as never);
+      },
+    ],
+    [
+      'skipped on the fresh facts',
+      () => {
+        lambda.on(GetFunctionCommand).resolves({ Configuration: fresh({ MemorySize: 128 }) as never });
+      },
+    ],
+  ])('never writes, publishes or logs a variable value (%s)', async (_name, arrange) => {
+    arrange();
+    const logs = capture();
+
+    await handler(request());
+
+    const written = everythingWritten(logs());
+    expect(logs()).toContain(FUNCTION);
+    expect(sns.calls().length + ddb.calls().length).toBeGreaterThan(0);
+    expect(written).not.toContain(CANARY);
+    expect(written).not.toContain(POLICY);
+    expect(written).toContain(FUNCTION);
+  });
+});

@@ -1,0 +1,388 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  GetFunctionCommand,
+  GetFunctionConfigurationCommand,
+  LambdaClient,
+  PreconditionFailedException,
+  UpdateFunctionConfigurationCommand,
+} from '@aws-sdk/client-lambda';
+import { DeleteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import { run as include } from '../../bin/commands/include';
+import { run as rollback } from '../../bin/commands/rollback';
+import { systemClock } from '../../lambdas/shared/adapters/rate-limiter';
+import { configurationImage } from '../../lambdas/shared/domain/plan';
+import type { AuditItem, FunctionConfiguration } from '../../lambdas/shared/domain/types';
+
+const lambda = mockClient(LambdaClient);
+const ddb = mockClient(DynamoDBDocumentClient);
+mockClient(DynamoDBClient);
+
+const ACCOUNT = '123456789012';
+const DEFENDER = `arn:aws:lambda:eu-west-1:${ACCOUNT}:layer:twistlock-defender:32`;
+const PANDAS = `arn:aws:lambda:eu-west-1:${ACCOUNT}:layer:pandas:4`;
+const DATADOG = `arn:aws:lambda:eu-west-1:${ACCOUNT}:layer:datadog:7`;
+const WRAPPER = '/opt/twistlock/twistlock_wrapper';
+const POLICY = 'TWPOLICY-9d8c7b6a5f4e3d2c1b0a';
+const CANARY = 'CANARY-7f3a9e21-do-not-leak';
+
+function original(name = 'orders-api'): FunctionConfiguration {
+  return {
+    FunctionName: name,
+    FunctionArn: `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${name}`,
+    PackageType: 'Zip',
+    Runtime: 'python3.11',
+    Handler: 'app.handler',
+    MemorySize: 512,
+    Timeout: 30,
+    Layers: [{ Arn: PANDAS }],
+    Environment: { Variables: { DB_PASSWORD: CANARY, LOG_LEVEL: 'info' } },
+    State: 'Active',
+    LastUpdateStatus: 'Successful',
+    RevisionId: 'rev-1',
+  };
+}
+
+function protectedConfig(name = 'orders-api', overrides: Partial<FunctionConfiguration> = {}): FunctionConfiguration {
+  return {
+    ...original(name),
+    Layers: [{ Arn: PANDAS }, { Arn: DEFENDER }],
+    Environment: {
+      Variables: { DB_PASSWORD: CANARY, LOG_LEVEL: 'info', AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: POLICY },
+    },
+    RevisionId: 'rev-2',
+    ...overrides,
+  };
+}
+
+function protectedRecord(name = 'orders-api', runId = 'run-7'): AuditItem {
+  const decidedAt = '2025-03-01T10:00:05.000Z';
+  return {
+    functionName: name,
+    sk: `${decidedAt}#${runId}#PROTECTED`,
+    kind: 'decision',
+    functionArn: `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${name}`,
+    account: ACCOUNT,
+    region: 'eu-west-1',
+    runId,
+    decidedAt,
+    mode: 'protect',
+    outcome: 'PROTECTED',
+    reasons: [],
+    warnings: [],
+    checks: [],
+    before: configurationImage(original(name)),
+    after: configurationImage(protectedConfig(name)),
+    engineVersion: '0.1.0',
+    configHash: 'abc123',
+    expiresAt: 1_800_000_000,
+    repeat: false,
+    changeKey: 'CHANGE',
+    owner: 'payments',
+  };
+}
+
+function pendingRecord(name = 'orders-api', runId = 'run-7'): AuditItem {
+  const item = protectedRecord(name, runId);
+  const decidedAt = '2025-03-01T10:00:01.000Z';
+  return { ...item, outcome: 'PENDING', sk: `${decidedAt}#${runId}#PENDING`, decidedAt, after: undefined };
+}
+
+let out: string[];
+let err: string[];
+
+function printed(): string {
+  return [...out, ...err].join('\n');
+}
+
+function historyOf(name: string, items: AuditItem[]): void {
+  ddb.on(QueryCommand, { ExpressionAttributeValues: { ':f': name } }).resolves({ Items: items });
+}
+
+function functionIs(name: string, configuration: FunctionConfiguration): void {
+  lambda.on(GetFunctionCommand, { FunctionName: name }).resolves({ Configuration: configuration as never });
+}
+
+function puts(table: string): Array<Record<string, unknown>> {
+  return ddb
+    .commandCalls(PutCommand)
+    .filter((call) => call.args[0].input.TableName === table)
+    .map((call) => call.args[0].input.Item as Record<string, unknown>);
+}
+
+beforeEach(() => {
+  lambda.reset();
+  ddb.reset();
+  jest.restoreAllMocks();
+  let now = Date.parse('2025-03-02T08:00:00.000Z');
+  jest.spyOn(systemClock, 'now').mockImplementation(() => now);
+  jest.spyOn(systemClock, 'sleep').mockImplementation(async (ms: number) => {
+    now += ms;
+  });
+  out = [];
+  err = [];
+  jest.spyOn(console, 'log').mockImplementation((line: unknown) => void out.push(String(line)));
+  jest.spyOn(console, 'error').mockImplementation((line: unknown) => void err.push(String(line)));
+  process.env['AUDIT_TABLE_NAME'] = 'audit';
+  process.env['STATE_TABLE_NAME'] = 'state';
+
+  historyOf('orders-api', [pendingRecord(), protectedRecord()]);
+  functionIs('orders-api', protectedConfig('orders-api', { RevisionId: 'rev-5' }));
+  lambda.on(UpdateFunctionConfigurationCommand).resolves({});
+  lambda.on(GetFunctionConfigurationCommand).resolves({ ...original(), RevisionId: 'rev-6' } as never);
+  ddb.on(PutCommand).resolves({});
+});
+
+describe('zero-impact rollback', () => {
+  it('prints the plan and changes nothing without --yes', async () => {
+    const code = await rollback(['--function', 'orders-api']);
+
+    expect(code).toBe(0);
+    expect(out).toEqual([
+      'orders-api: rollback of the PROTECTED record of 2025-03-01T10:00:05.000Z (run run-7)',
+      `  - remove layer ${DEFENDER}`,
+      '  - remove variable AWS_LAMBDA_EXEC_WRAPPER',
+      '  - remove variable TW_POLICY',
+      '  note: everything else (memory, timeout, role, VPC, other layers and variables) is left as it is now',
+      'orders-api: plan only: nothing was changed (add --yes to apply it)',
+    ]);
+    expect(ddb).toHaveReceivedCommandWith(QueryCommand, {
+      TableName: 'audit',
+      KeyConditionExpression: 'functionName = :f',
+      ExpressionAttributeValues: { ':f': 'orders-api' },
+    });
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 1);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 0);
+  });
+
+  it('applies the plan with --yes: precondition, wait, ROLLED_BACK record, persistent exclusion', async () => {
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(0);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 1);
+    expect(lambda.commandCalls(UpdateFunctionConfigurationCommand)[0]?.args[0].input).toEqual({
+      FunctionName: 'orders-api',
+      RevisionId: 'rev-5',
+      Layers: [PANDAS],
+      Environment: { Variables: { DB_PASSWORD: CANARY, LOG_LEVEL: 'info' } },
+    });
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 1);
+    const [rolledBack] = puts('audit');
+    expect(rolledBack).toMatchObject({
+      functionName: 'orders-api',
+      outcome: 'ROLLED_BACK',
+      changeKey: 'CHANGE',
+      mode: 'protect',
+      configHash: 'abc123',
+      owner: 'payments',
+      before: { layers: [PANDAS, DEFENDER], revisionId: 'rev-5' },
+      after: { layers: [PANDAS], variableNames: ['DB_PASSWORD', 'LOG_LEVEL'], revisionId: 'rev-6' },
+    });
+    expect(String(rolledBack?.['detail'])).toContain('rolled back by ');
+    expect(ddb).toHaveReceivedCommandWith(PutCommand, {
+      TableName: 'state',
+      Item: {
+        pk: 'EXCLUDE#orders-api',
+        functionName: 'orders-api',
+        reason: expect.stringContaining('rolled back by '),
+        excludedAt: expect.any(String),
+      },
+    });
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 2);
+    expect(out[out.length - 1]).toBe(
+      'orders-api: rolled back; excluded from protection until `zero-impact include --function orders-api`',
+    );
+  });
+
+  it('keeps a later unrelated change: new variable, new layer and memory stay', async () => {
+    functionIs(
+      'orders-api',
+      protectedConfig('orders-api', {
+        MemorySize: 1024,
+        Layers: [{ Arn: PANDAS }, { Arn: DEFENDER }, { Arn: DATADOG }],
+        Environment: {
+          Variables: {
+            DB_PASSWORD: CANARY,
+            LOG_LEVEL: 'info',
+            AWS_LAMBDA_EXEC_WRAPPER: WRAPPER,
+            TW_POLICY: POLICY,
+            FEATURE_FLAG: 'on',
+          },
+        },
+        RevisionId: 'rev-9',
+      }),
+    );
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(0);
+    expect(lambda.commandCalls(UpdateFunctionConfigurationCommand)[0]?.args[0].input).toEqual({
+      FunctionName: 'orders-api',
+      RevisionId: 'rev-9',
+      Layers: [PANDAS, DATADOG],
+      Environment: { Variables: { DB_PASSWORD: CANARY, LOG_LEVEL: 'info', FEATURE_FLAG: 'on' } },
+    });
+  });
+
+  it('rolls back every function a run changed with --run', async () => {
+    ddb.on(QueryCommand, { IndexName: 'byRun' }).resolves({
+      Items: [
+        pendingRecord('orders-api'),
+        protectedRecord('orders-api'),
+        protectedRecord('billing'),
+        { ...protectedRecord('reports'), outcome: 'SKIPPED', before: undefined, after: undefined },
+      ],
+    });
+    historyOf('billing', [protectedRecord('billing')]);
+    functionIs('billing', protectedConfig('billing', { RevisionId: 'rev-b' }));
+
+    const code = await rollback(['--run', 'run-7', '--yes']);
+
+    expect(code).toBe(0);
+    expect(ddb).toHaveReceivedCommandWith(QueryCommand, {
+      TableName: 'audit',
+      IndexName: 'byRun',
+      KeyConditionExpression: 'runId = :r',
+      ExpressionAttributeValues: { ':r': 'run-7' },
+    });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 2);
+    expect(lambda).toHaveReceivedCommandWith(UpdateFunctionConfigurationCommand, {
+      FunctionName: 'billing',
+      RevisionId: 'rev-b',
+    });
+    expect(puts('audit').map((item) => [item['functionName'], item['outcome']])).toEqual([
+      ['orders-api', 'ROLLED_BACK'],
+      ['billing', 'ROLLED_BACK'],
+    ]);
+    expect(puts('state').map((item) => item['pk'])).toEqual(['EXCLUDE#orders-api', 'EXCLUDE#billing']);
+  });
+
+  it('changes nothing and exits 1 when the function changed while planning', async () => {
+    lambda
+      .on(UpdateFunctionConfigurationCommand)
+      .rejects(new PreconditionFailedException({ message: 'RevisionId mismatch', $metadata: {} }));
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(1);
+    expect(err).toEqual([
+      'zero-impact rollback: orders-api: the function changed while the rollback was planned; run the command again (PreconditionFailedException: RevisionId mismatch); nothing was changed',
+    ]);
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 0);
+  });
+
+  it('records FAILED and exits 1 when AWS fails the rollback update', async () => {
+    lambda
+      .on(GetFunctionConfigurationCommand)
+      .resolves({ ...original(), LastUpdateStatus: 'Failed', LastUpdateStatusReason: 'KMS key disabled' } as never);
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(1);
+    expect(puts('audit').map((item) => item['outcome'])).toEqual(['FAILED']);
+    expect(puts('state')).toEqual([]);
+    expect(err).toEqual(['zero-impact rollback: orders-api: the update failed: KMS key disabled']);
+  });
+
+  it('says so and changes nothing when the function was already rolled back', async () => {
+    const rolledBack: AuditItem = {
+      ...protectedRecord(),
+      outcome: 'ROLLED_BACK',
+      sk: '2025-03-01T12:00:00.000Z#rollback#ROLLED_BACK',
+      decidedAt: '2025-03-01T12:00:00.000Z',
+    };
+    historyOf('orders-api', [protectedRecord(), rolledBack]);
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(0);
+    expect(out).toEqual(['orders-api: already rolled back at 2025-03-01T12:00:00.000Z; nothing to do']);
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 0);
+  });
+
+  it('exits 1 when the function has no protection record', async () => {
+    historyOf('orders-api', [pendingRecord()]);
+
+    const code = await rollback(['--function', 'orders-api']);
+
+    expect(code).toBe(1);
+    expect(err).toEqual(['zero-impact rollback: orders-api: no protection of this function in audit']);
+  });
+
+  it.each([
+    [[]],
+    [['--function', 'a', '--run', 'r']],
+    [['--function', 'a', '--bogus']],
+    [['--function', 'a', '--region', 'not a region']],
+  ])('exits 2 with one line on bad usage %j', async (argv) => {
+    const code = await rollback(argv);
+
+    expect(code).toBe(2);
+    expect(err).toHaveLength(1);
+    expect(lambda.calls()).toHaveLength(0);
+  });
+
+  it('exits 2 when no audit table is named', async () => {
+    delete process.env['AUDIT_TABLE_NAME'];
+
+    const code = await rollback(['--function', 'orders-api']);
+
+    expect(code).toBe(2);
+    expect(err).toEqual([
+      'zero-impact rollback: --audit-table TABLE (or the environment variable AUDIT_TABLE_NAME) is required',
+    ]);
+  });
+
+  it('never prints or records a variable value', async () => {
+    lambda
+      .on(GetFunctionConfigurationCommand)
+      .resolves({ ...original(), LastUpdateStatus: 'Failed', LastUpdateStatusReason: `bad ${CANARY}` } as never);
+
+    await rollback(['--function', 'orders-api', '--yes']);
+
+    const written = JSON.stringify(ddb.commandCalls(PutCommand).map((call) => call.args[0].input));
+    expect(written).not.toContain(CANARY);
+    expect(written).not.toContain(POLICY);
+    expect(printed()).not.toContain(CANARY);
+    expect(printed()).not.toContain(POLICY);
+    expect(printed()).toContain('orders-api');
+  });
+});
+
+describe('zero-impact include', () => {
+  it('lifts the persistent exclusion', async () => {
+    ddb.on(DeleteCommand).resolves({ Attributes: { pk: 'EXCLUDE#orders-api' } });
+
+    const code = await include(['--function', 'orders-api', '--state-table', 'state-2']);
+
+    expect(code).toBe(0);
+    expect(ddb).toHaveReceivedCommandWith(DeleteCommand, {
+      TableName: 'state-2',
+      Key: { pk: 'EXCLUDE#orders-api' },
+      ReturnValues: 'ALL_OLD',
+    });
+    expect(out).toEqual(['orders-api: persistent exclusion lifted; the next run assesses it again']);
+  });
+
+  it('says when there was nothing to lift', async () => {
+    ddb.on(DeleteCommand).resolves({});
+
+    const code = await include(['--function', 'orders-api']);
+
+    expect(code).toBe(0);
+    expect(out).toEqual(['orders-api: was not excluded; nothing changed']);
+  });
+
+  it('exits 2 without --function', async () => {
+    expect(await include([])).toBe(2);
+    expect(ddb.calls()).toHaveLength(0);
+  });
+
+  it('exits 1 with one line when the table cannot be changed', async () => {
+    ddb.on(DeleteCommand).rejects(new Error('AccessDeniedException'));
+
+    expect(await include(['--function', 'orders-api'])).toBe(1);
+    expect(err).toHaveLength(1);
+  });
+});

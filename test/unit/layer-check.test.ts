@@ -1,0 +1,203 @@
+import { GetLayerVersionByArnCommand, LambdaClient, ResourceNotFoundException } from '@aws-sdk/client-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { strToU8, zipSync } from 'fflate';
+import { parseConfig, type Config } from '../../lib/config';
+import {
+  checkDefenderLayer,
+  layerCompatibleWith,
+  wrapperEntry,
+  zipEntryNames,
+} from '../../lambdas/shared/adapters/layer-check';
+
+const lambda = mockClient(LambdaClient);
+const DEFENDER = 'arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defender:32';
+
+function config(overrides: Record<string, unknown> = {}): Config {
+  return parseConfig(
+    {
+      mode: 'protect',
+      defender: {
+        layerArn: DEFENDER,
+        environment: { AWS_LAMBDA_EXEC_WRAPPER: '/opt/twistlock/twistlock_wrapper', TW_POLICY: 'p' },
+      },
+      funnel: { supportedRuntimes: ['python3.11', 'nodejs20.x'] },
+      ...overrides,
+    },
+    'test',
+  );
+}
+
+function dataUrl(files: Record<string, string>): string {
+  const zip = zipSync(Object.fromEntries(Object.entries(files).map(([name, text]) => [name, strToU8(text)])));
+  return `data:application/zip;base64,${Buffer.from(zip).toString('base64')}`;
+}
+
+function layerVersion(overrides: Record<string, unknown> = {}) {
+  return {
+    LayerVersionArn: DEFENDER,
+    Version: 32,
+    CompatibleRuntimes: ['python3.11', 'python3.12', 'nodejs20.x'],
+    CompatibleArchitectures: ['x86_64'],
+    Content: { Location: dataUrl({ 'twistlock/twistlock_wrapper': '#!/bin/sh\nexec "$@"\n' }), CodeSize: 200 },
+    ...overrides,
+  } as never;
+}
+
+beforeEach(() => lambda.reset());
+
+describe('checkDefenderLayer', () => {
+  it('passes a layer that exists, declares x86_64 and the runtimes, and holds the wrapper', async () => {
+    lambda.on(GetLayerVersionByArnCommand).resolves(layerVersion());
+
+    const result = await checkDefenderLayer(config());
+
+    expect(result).toEqual({
+      ok: true,
+      layer: {
+        arn: DEFENDER,
+        compatibleRuntimes: ['python3.11', 'python3.12', 'nodejs20.x'],
+        compatibleArchitectures: ['x86_64'],
+      },
+    });
+    expect(lambda).toHaveReceivedCommandTimes(GetLayerVersionByArnCommand, 1);
+    expect(lambda).toHaveReceivedCommandWith(GetLayerVersionByArnCommand, { Arn: DEFENDER });
+  });
+
+  it('passes a layer that declares no runtimes and no architectures', async () => {
+    lambda
+      .on(GetLayerVersionByArnCommand)
+      .resolves(layerVersion({ CompatibleRuntimes: undefined, CompatibleArchitectures: undefined }));
+
+    expect(await checkDefenderLayer(config())).toMatchObject({ ok: true });
+  });
+
+  it('fails a missing layer version', async () => {
+    lambda
+      .on(GetLayerVersionByArnCommand)
+      .rejects(new ResourceNotFoundException({ message: 'Layer version not found', $metadata: {} }));
+
+    const result = await checkDefenderLayer(config());
+
+    expect(result).toEqual({
+      ok: false,
+      reason: `Defender layer ${DEFENDER} cannot be read (ResourceNotFoundException: Layer version not found)`,
+    });
+  });
+
+  it('fails a layer built for arm64 only', async () => {
+    lambda.on(GetLayerVersionByArnCommand).resolves(layerVersion({ CompatibleArchitectures: ['arm64'] }));
+
+    expect(await checkDefenderLayer(config())).toEqual({
+      ok: false,
+      reason: `Defender layer ${DEFENDER}: declares architectures arm64, not x86_64`,
+    });
+  });
+
+  it('names the supported runtimes the layer does not declare', async () => {
+    lambda.on(GetLayerVersionByArnCommand).resolves(layerVersion({ CompatibleRuntimes: ['python3.11'] }));
+
+    const result = await checkDefenderLayer(config());
+
+    expect(result).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('does not declare runtimes nodejs20.x'),
+    });
+  });
+
+  it('fails when the ZIP lacks the file AWS_LAMBDA_EXEC_WRAPPER points to', async () => {
+    lambda
+      .on(GetLayerVersionByArnCommand)
+      .resolves(layerVersion({ Content: { Location: dataUrl({ 'twistlock/defender.so': 'x' }), CodeSize: 100 } }));
+
+    const result = await checkDefenderLayer(config());
+
+    expect(result).toEqual({
+      ok: false,
+      reason: `Defender layer ${DEFENDER}: its ZIP has no twistlock/twistlock_wrapper, the file AWS_LAMBDA_EXEC_WRAPPER points to (/opt/twistlock/twistlock_wrapper)`,
+    });
+  });
+
+  it('fails when the download is not a ZIP', async () => {
+    lambda.on(GetLayerVersionByArnCommand).resolves(
+      layerVersion({
+        Content: { Location: `data:application/zip;base64,${Buffer.from('not a zip').toString('base64')}` },
+      }),
+    );
+
+    expect(await checkDefenderLayer(config())).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('its ZIP cannot be read'),
+    });
+  });
+
+  it('fails when there is no download location', async () => {
+    lambda.on(GetLayerVersionByArnCommand).resolves(layerVersion({ Content: {} }));
+
+    expect(await checkDefenderLayer(config())).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('no download location'),
+    });
+  });
+
+  it('fails a ZIP larger than the check downloads, before downloading it', async () => {
+    lambda
+      .on(GetLayerVersionByArnCommand)
+      .resolves(layerVersion({ Content: { Location: 'https://example.invalid/x.zip', CodeSize: 300 * 1024 * 1024 } }));
+
+    expect(await checkDefenderLayer(config())).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('over the'),
+    });
+  });
+
+  it('does not download the ZIP with the handler method', async () => {
+    lambda.on(GetLayerVersionByArnCommand).resolves(layerVersion({ Content: {} }));
+    const handlerMethod = config({
+      defender: {
+        layerArn: DEFENDER,
+        method: 'handler',
+        handler: 'twistlock.handler',
+        environment: { TW_POLICY: 'p' },
+      },
+    });
+
+    expect(await checkDefenderLayer(handlerMethod)).toMatchObject({ ok: true });
+  });
+});
+
+describe('layerCompatibleWith', () => {
+  const layer = { arn: DEFENDER, compatibleRuntimes: ['python3.11'], compatibleArchitectures: ['x86_64'] };
+
+  it('accepts a declared runtime on x86_64, and a function without Architectures', () => {
+    expect(layerCompatibleWith(layer, 'python3.11', ['x86_64'])).toEqual({ ok: true });
+    expect(layerCompatibleWith(layer, 'python3.11', undefined)).toEqual({ ok: true });
+  });
+
+  it('rejects a runtime the layer does not declare', () => {
+    expect(layerCompatibleWith(layer, 'nodejs22.x', ['x86_64'])).toMatchObject({
+      ok: false,
+      code: 'RUNTIME_UNSUPPORTED',
+    });
+  });
+
+  it('rejects arm64', () => {
+    expect(layerCompatibleWith(layer, 'python3.11', ['arm64'])).toMatchObject({ ok: false, code: 'ARCH_ARM64' });
+  });
+
+  it('accepts anything when the layer declares nothing', () => {
+    expect(layerCompatibleWith({ arn: DEFENDER }, 'python3.13', ['x86_64'])).toEqual({ ok: true });
+  });
+});
+
+describe('zip helpers', () => {
+  it('maps the wrapper path to its ZIP entry', () => {
+    expect(wrapperEntry('/opt/twistlock/twistlock_wrapper')).toBe('twistlock/twistlock_wrapper');
+    expect(wrapperEntry('/opt/')).toBeUndefined();
+  });
+
+  it('lists entry names', () => {
+    const zip = zipSync({ 'a/b.txt': strToU8('b'), 'c.txt': strToU8('c') });
+
+    expect(zipEntryNames(zip)).toEqual(['a/b.txt', 'c.txt']);
+  });
+});

@@ -1,0 +1,381 @@
+import fc from 'fast-check';
+import { parseConfig, type Config } from '../../lib/config';
+import {
+  applyChange,
+  configurationImage,
+  planProtection,
+  planRollback,
+  scrubValues,
+  valueHash,
+  type ProtectionChange,
+} from '../../lambdas/shared/domain/plan';
+import type { FunctionConfiguration } from '../../lambdas/shared/domain/types';
+
+const DEFENDER = 'arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defender:32';
+const DEFENDER_OLD = 'arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defender:31';
+const WRAPPER = '/opt/twistlock/twistlock_wrapper';
+const POLICY = 'tw-policy-secret-value';
+const RESOLVED = { TW_POLICY: POLICY };
+
+function wrapperConfig(): Config {
+  return parseConfig(
+    {
+      mode: 'protect',
+      defender: {
+        layerArn: DEFENDER,
+        environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: { ssmParameter: '/zero-impact/tw-policy' } },
+      },
+    },
+    'test',
+  );
+}
+
+function handlerConfig(): Config {
+  return parseConfig(
+    {
+      mode: 'protect',
+      defender: {
+        layerArn: DEFENDER,
+        method: 'handler',
+        handler: 'twistlock.handler',
+        environment: { TW_POLICY: { ssmParameter: '/zero-impact/tw-policy' } },
+      },
+    },
+    'test',
+  );
+}
+
+function layer(name: string, version = 1): string {
+  return `arn:aws:lambda:eu-west-1:123456789012:layer:${name}:${version}`;
+}
+
+function fn(overrides: Partial<FunctionConfiguration> = {}): FunctionConfiguration {
+  return {
+    FunctionName: 'orders-api',
+    FunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:orders-api',
+    PackageType: 'Zip',
+    Runtime: 'python3.11',
+    Handler: 'app.handler',
+    MemorySize: 512,
+    Timeout: 30,
+    Role: 'arn:aws:iam::123456789012:role/orders',
+    Layers: [{ Arn: layer('pandas', 4), CodeSize: 100 }, { Arn: layer('otel', 2) }],
+    Environment: { Variables: { DB_URL: 'postgres://secret@db', LOG_LEVEL: 'info' } },
+    RevisionId: 'rev-1',
+    ...overrides,
+  };
+}
+
+function planned(configuration: FunctionConfiguration, config: Config = wrapperConfig()): ProtectionChange {
+  const plan = planProtection(configuration, config, RESOLVED);
+  if (!plan.ok) throw new Error(`expected a plan, got ${plan.code}: ${plan.problem}`);
+  return plan.change;
+}
+
+/** Protection applied, with the images an audit record would hold. */
+function protectedRecord(configuration: FunctionConfiguration, config: Config = wrapperConfig()) {
+  const after = applyChange(configuration, planned(configuration, config));
+  return { after, record: { before: configurationImage(configuration), after: configurationImage(after) } };
+}
+
+const layerNames = fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/), { maxLength: 4 });
+const variableMaps = fc.dictionary(
+  fc.stringMatching(/^[A-Z][A-Z0-9_]{0,11}$/).filter((n) => n !== 'TW_POLICY' && !n.startsWith('AWS_')),
+  fc.string({ maxLength: 40, unit: 'binary' }),
+  { maxKeys: 8 },
+);
+
+describe('planProtection', () => {
+  it('appends the Defender layer and keeps every other layer in order', () => {
+    const change = planned(fn());
+
+    expect(change.Layers).toEqual([layer('pandas', 4), layer('otel', 2), DEFENDER]);
+  });
+
+  it('keeps the order of any layers and appends ours last (property)', () => {
+    fc.assert(
+      fc.property(layerNames, (names) => {
+        const layers = names.map((n) => layer(`l-${n}`));
+        const change = planned(fn({ Layers: layers.map((Arn) => ({ Arn })) }));
+        expect(change.Layers).toEqual([...layers, DEFENDER]);
+      }),
+    );
+  });
+
+  it('replaces an older Defender version in place, never duplicating it', () => {
+    const configuration = fn({ Layers: [{ Arn: layer('a') }, { Arn: DEFENDER_OLD }, { Arn: layer('b') }] });
+
+    const plan = planProtection(configuration, wrapperConfig(), RESOLVED);
+
+    expect(plan).toMatchObject({ ok: true, replacedLayer: DEFENDER_OLD });
+    expect(plan.ok && plan.change.Layers).toEqual([layer('a'), DEFENDER, layer('b')]);
+  });
+
+  it('replaces an older Defender version at any position (property)', () => {
+    fc.assert(
+      fc.property(layerNames, fc.nat(), (names, seed) => {
+        const layers = names.map((n) => layer(`l-${n}`));
+        const at = seed % (layers.length + 1);
+        const withOld = [...layers.slice(0, at), DEFENDER_OLD, ...layers.slice(at)];
+        const change = planned(fn({ Layers: withOld.map((Arn) => ({ Arn })) }));
+        expect(change.Layers).toEqual([...layers.slice(0, at), DEFENDER, ...layers.slice(at)]);
+        expect(change.Layers.filter((arn) => arn.includes('twistlock-defender'))).toHaveLength(1);
+      }),
+    );
+  });
+
+  it('adds our variables and keeps every other variable byte for byte, in order (property)', () => {
+    fc.assert(
+      fc.property(variableMaps, (vars) => {
+        const change = planned(fn({ Environment: { Variables: vars } }));
+        const after = change.Environment.Variables;
+        expect(Object.keys(after)).toEqual([...Object.keys(vars), 'AWS_LAMBDA_EXEC_WRAPPER', 'TW_POLICY']);
+        for (const [name, value] of Object.entries(vars)) expect(after[name]).toBe(value);
+        expect(after['AWS_LAMBDA_EXEC_WRAPPER']).toBe(WRAPPER);
+        expect(after['TW_POLICY']).toBe(POLICY);
+      }),
+    );
+  });
+
+  it('sends only layers and variables with the exec-wrapper method: no handler, memory, timeout, role or VPC', () => {
+    const change = planned(fn({ VpcConfig: { SubnetIds: ['subnet-1'], SecurityGroupIds: ['sg-1'] } }));
+
+    expect(Object.keys(change).sort()).toEqual(['Environment', 'Layers']);
+  });
+
+  it('is idempotent: planning again on the protected function plans the same configuration (property)', () => {
+    fc.assert(
+      fc.property(layerNames, variableMaps, fc.boolean(), (names, vars, old) => {
+        const layers = names.map((n) => ({ Arn: layer(`l-${n}`) }));
+        const configuration = fn({
+          Layers: old ? [...layers, { Arn: DEFENDER_OLD }] : layers,
+          Environment: { Variables: vars },
+        });
+        const first = planned(configuration);
+        const once = applyChange(configuration, first);
+        const second = planned(once);
+        expect(second).toEqual(first);
+        expect(applyChange(once, second)).toEqual(once);
+      }),
+    );
+  });
+
+  it('sets the Defender handler and keeps the original in ORIGINAL_HANDLER with the handler method', () => {
+    const change = planned(fn(), handlerConfig());
+
+    expect(change).toEqual({
+      Layers: [layer('pandas', 4), layer('otel', 2), DEFENDER],
+      Environment: {
+        Variables: {
+          DB_URL: 'postgres://secret@db',
+          LOG_LEVEL: 'info',
+          TW_POLICY: POLICY,
+          ORIGINAL_HANDLER: 'app.handler',
+        },
+      },
+      Handler: 'twistlock.handler',
+    });
+  });
+
+  it('is idempotent with the handler method', () => {
+    const config = handlerConfig();
+    const first = planned(fn(), config);
+    const once = applyChange(fn(), first);
+
+    expect(planned(once, config)).toEqual(first);
+  });
+
+  it('never overwrites a variable that is set to another value', () => {
+    const plan = planProtection(fn({ Environment: { Variables: { TW_POLICY: 'theirs' } } }), wrapperConfig(), RESOLVED);
+
+    expect(plan).toEqual({ ok: false, code: 'ENV_CONFLICT', problem: expect.stringContaining('TW_POLICY') });
+  });
+
+  it('refuses another exec wrapper', () => {
+    const plan = planProtection(
+      fn({ Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: '/opt/other' } } }),
+      wrapperConfig(),
+      RESOLVED,
+    );
+
+    expect(plan).toMatchObject({ ok: false, code: 'WRAPPER_CONFLICT' });
+  });
+
+  it('refuses a sixth layer', () => {
+    const layers = [1, 2, 3, 4, 5].map((i) => ({ Arn: layer(`l${i}`) }));
+
+    expect(planProtection(fn({ Layers: layers }), wrapperConfig(), RESOLVED)).toMatchObject({
+      ok: false,
+      code: 'LAYER_LIMIT',
+    });
+  });
+
+  it('refuses when a value of ours is not resolved', () => {
+    expect(planProtection(fn(), wrapperConfig(), {})).toMatchObject({ ok: false, code: 'FACTS_MISSING' });
+  });
+
+  it('refuses when Lambda could not decrypt the variables (they would be wiped)', () => {
+    const plan = planProtection(
+      fn({ Environment: { Error: { ErrorCode: 'KMSAccessDeniedException' } } as FunctionConfiguration['Environment'] }),
+      wrapperConfig(),
+      RESOLVED,
+    );
+
+    expect(plan).toMatchObject({ ok: false, code: 'FACTS_MISSING' });
+  });
+
+  it('refuses when the variables would exceed the quota', () => {
+    const plan = planProtection(
+      fn({ Environment: { Variables: { BIG: 'x'.repeat(4000) } } }),
+      wrapperConfig(),
+      RESOLVED,
+    );
+
+    expect(plan).toMatchObject({ ok: false, code: 'ENV_QUOTA' });
+  });
+});
+
+describe('configurationImage', () => {
+  it('keeps names, sizes and hashes, never a value', () => {
+    const image = configurationImage(fn());
+
+    expect(image).toEqual({
+      layers: [layer('pandas', 4), layer('otel', 2)],
+      variableNames: ['DB_URL', 'LOG_LEVEL'],
+      variableHashes: { DB_URL: valueHash('postgres://secret@db'), LOG_LEVEL: valueHash('info') },
+      variablesBytes: JSON.stringify({ DB_URL: 'postgres://secret@db', LOG_LEVEL: 'info' }).length,
+      handler: 'app.handler',
+      revisionId: 'rev-1',
+    });
+    expect(JSON.stringify(image)).not.toContain('postgres://secret@db');
+  });
+});
+
+describe('planRollback', () => {
+  it('removes exactly what protection added', () => {
+    const { after, record } = protectedRecord(fn());
+
+    const plan = planRollback(after, record);
+
+    expect(plan).toMatchObject({
+      ok: true,
+      change: {
+        Layers: [layer('pandas', 4), layer('otel', 2)],
+        Environment: { Variables: { DB_URL: 'postgres://secret@db', LOG_LEVEL: 'info' } },
+      },
+      steps: [`remove layer ${DEFENDER}`, 'remove variable AWS_LAMBDA_EXEC_WRAPPER', 'remove variable TW_POLICY'],
+    });
+  });
+
+  it('restores the original layers and variables exactly (property)', () => {
+    fc.assert(
+      fc.property(layerNames, variableMaps, fc.boolean(), (names, vars, old) => {
+        const layers = names.map((n) => ({ Arn: layer(`l-${n}`) }));
+        const original = fn({
+          Layers: old ? [{ Arn: DEFENDER_OLD }, ...layers] : layers,
+          Environment: { Variables: vars },
+        });
+        const { after, record } = protectedRecord(original);
+        const plan = planRollback(after, record);
+        if (!plan.ok || plan.change === null) throw new Error('expected a rollback change');
+        const restored = applyChange(after, plan.change);
+        expect(restored.Layers?.map((l) => l.Arn)).toEqual(original.Layers?.map((l) => l.Arn));
+        expect(restored.Environment?.Variables).toEqual(vars);
+        expect(Object.keys(restored.Environment?.Variables ?? {})).toEqual(Object.keys(vars));
+      }),
+    );
+  });
+
+  it('puts back the older Defender version it replaced, in place', () => {
+    const original = fn({ Layers: [{ Arn: layer('a') }, { Arn: DEFENDER_OLD }, { Arn: layer('b') }] });
+    const { after, record } = protectedRecord(original);
+
+    const plan = planRollback(after, record);
+
+    expect(plan.ok && plan.change?.Layers).toEqual([layer('a'), DEFENDER_OLD, layer('b')]);
+    expect(plan.ok && plan.steps[0]).toBe(`restore layer ${DEFENDER_OLD} in place of ${DEFENDER}`);
+  });
+
+  it('keeps a later unrelated change: a new variable, a new layer and a memory change', () => {
+    const { after, record } = protectedRecord(fn());
+    const later: FunctionConfiguration = {
+      ...after,
+      MemorySize: 1024,
+      Layers: [...(after.Layers ?? []), { Arn: layer('datadog', 7) }],
+      Environment: { Variables: { ...after.Environment?.Variables, FEATURE_FLAG: 'on' } },
+      RevisionId: 'rev-3',
+    };
+
+    const plan = planRollback(later, record);
+    if (!plan.ok || plan.change === null) throw new Error('expected a rollback change');
+    const restored = applyChange(later, plan.change);
+
+    expect(plan.change).toEqual({
+      Layers: [layer('pandas', 4), layer('otel', 2), layer('datadog', 7)],
+      Environment: { Variables: { DB_URL: 'postgres://secret@db', LOG_LEVEL: 'info', FEATURE_FLAG: 'on' } },
+    });
+    expect(restored.MemorySize).toBe(1024);
+  });
+
+  it('leaves alone a variable of ours that was changed since, and says so', () => {
+    const { after, record } = protectedRecord(fn());
+    const later = { ...after, Environment: { Variables: { ...after.Environment?.Variables, TW_POLICY: 'rotated' } } };
+
+    const plan = planRollback(later, record);
+
+    expect(plan.ok && plan.change?.Environment?.Variables).toEqual({
+      DB_URL: 'postgres://secret@db',
+      LOG_LEVEL: 'info',
+      TW_POLICY: 'rotated',
+    });
+    expect(plan.ok && plan.notes).toContain('variable TW_POLICY was changed since protection: left alone');
+  });
+
+  it('leaves alone a Defender layer that was upgraded since', () => {
+    const { after, record } = protectedRecord(fn());
+    const newer = layer('twistlock-defender', 33);
+    const later = { ...after, Layers: (after.Layers ?? []).map((l) => (l.Arn === DEFENDER ? { Arn: newer } : l)) };
+
+    const plan = planRollback(later, record);
+
+    expect(plan.ok && plan.change?.Layers).toBeUndefined();
+    expect(plan.ok && plan.notes).toContain(`layer ${DEFENDER} was replaced since by ${newer}: left alone`);
+  });
+
+  it('plans nothing when nothing of ours is left', () => {
+    const original = fn();
+    const { record } = protectedRecord(original);
+
+    expect(planRollback(original, record)).toMatchObject({ ok: true, change: null, steps: [] });
+  });
+
+  it('restores the handler only while it is still the Defender’s', () => {
+    const config = handlerConfig();
+    const { after, record } = protectedRecord(fn(), config);
+
+    const restoring = planRollback(after, record);
+    const redeployed = planRollback({ ...after, Handler: 'app.v2' }, record);
+
+    expect(restoring.ok && restoring.change?.Handler).toBe('app.handler');
+    expect(restoring.ok && restoring.change?.Environment?.Variables).toEqual({
+      DB_URL: 'postgres://secret@db',
+      LOG_LEVEL: 'info',
+    });
+    expect(redeployed.ok && redeployed.change?.Handler).toBeUndefined();
+    expect(redeployed.ok && redeployed.notes).toContain(
+      'the handler was changed since protection (now app.v2): left alone',
+    );
+  });
+
+  it('cannot plan from a record without images', () => {
+    expect(planRollback(fn(), {})).toEqual({ ok: false, problem: expect.stringContaining('before/after') });
+  });
+});
+
+describe('scrubValues', () => {
+  it('removes every known value from a message', () => {
+    expect(scrubValues('bad value postgres://secret@db in DB_URL', ['postgres://secret@db', 'on'])).toBe(
+      'bad value [redacted] in DB_URL',
+    );
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * Finish run: counts the run's decisions by outcome and its top skip reasons (audit index byRun), writes the
+ * RUN_SUMMARY item, publishes one summary message, emits the run's metrics and releases the lease (always, even when
+ * counting fails). PENDING write-ahead items are not decisions: they are counted separately, and a PENDING without
+ * a completion in the run is reported as unfinished.
+ */
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { putAuditItem, runItems } from '../shared/adapters/audit-store';
+import { publishNotice } from '../shared/adapters/notifier';
+import { systemClock } from '../shared/adapters/rate-limiter';
+import { releaseLease } from '../shared/adapters/state-store';
+import { runSummaryNotice, type RunSummary } from '../shared/domain/notice';
+import { runItem } from '../shared/domain/run-items';
+import type { AuditItem } from '../shared/domain/types';
+import { logger } from '../shared/observability';
+import { emitCounts, emitMetric, errorSummary, failureDetail, increment, recordSettings } from '../shared/recording';
+import { runtime } from '../shared/runtime';
+
+export interface FinishRunInput {
+  runId: string;
+  startedAt: string;
+  failed?: boolean;
+  error?: { Error?: string; Cause?: string };
+}
+
+export interface FinishRunOutput {
+  runId: string;
+  counts: Record<string, number>;
+  status: 'SUCCEEDED' | 'FAILED';
+}
+
+/** Run metrics. `Decisions` and `Skips` match lib/constructs/metrics.ts (ENGINE_METRICS). */
+export const RUN_METRICS = {
+  decisions: { name: 'Decisions', dimension: 'Outcome' },
+  skips: { name: 'Skips', dimension: 'Reason' },
+  completed: 'RunsCompleted',
+  failed: 'RunsFailed',
+  pending: 'UnfinishedProtections',
+  duration: 'RunDuration',
+} as const;
+
+export const TOP_REASONS = 5;
+
+export interface RunCounts {
+  counts: Record<string, number>;
+  pending: number;
+  unfinished: string[];
+  skips: Map<string, number>;
+  topReasons: Array<{ code: string; count: number }>;
+  account: string | null;
+  region: string | null;
+}
+
+/** Counts a run's items. PURE (exported for tests). */
+export function countRun(items: readonly AuditItem[]): RunCounts {
+  const counts = new Map<string, number>();
+  const skips = new Map<string, number>();
+  const pendingFunctions = new Set<string>();
+  const completed = new Set<string>();
+  let pending = 0;
+  let account: string | null = null;
+  let region: string | null = null;
+  for (const item of items) {
+    if (item.kind !== 'decision') continue;
+    account ??= item.account;
+    region ??= item.region;
+    if (item.outcome === 'PENDING') {
+      pending += 1;
+      pendingFunctions.add(item.functionName);
+      continue;
+    }
+    completed.add(item.functionName);
+    increment(counts, item.outcome);
+    if (item.outcome === 'SKIPPED') for (const reason of item.reasons ?? []) increment(skips, reason);
+  }
+  const topReasons = [...skips.entries()]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, TOP_REASONS)
+    .map(([code, count]) => ({ code, count }));
+  return {
+    counts: Object.fromEntries(counts),
+    pending,
+    unfinished: [...pendingFunctions].filter((name) => !completed.has(name)).sort(),
+    skips,
+    topReasons,
+    account,
+    region,
+  };
+}
+
+export const handler = async (event: FinishRunInput): Promise<FinishRunOutput> => {
+  const rt = runtime();
+  const { runId } = event;
+  logger.appendKeys({ runId });
+  const status: FinishRunOutput['status'] = event.failed === true ? 'FAILED' : 'SUCCEEDED';
+  try {
+    const run = countRun(await runItems(rt.auditTableName, runId));
+    const now = systemClock.now();
+    const finishedAt = new Date(now).toISOString();
+    const summary: RunSummary = {
+      runId,
+      status,
+      mode: rt.config.mode,
+      startedAt: event.startedAt,
+      finishedAt,
+      counts: run.counts,
+      unfinished: run.unfinished,
+      topReasons: run.topReasons,
+      account: run.account,
+      region: run.region,
+    };
+    if (event.failed === true) summary.error = failureDetail(event.error);
+
+    await putAuditItem(
+      rt.auditTableName,
+      runItem(
+        {
+          runId,
+          decidedAt: finishedAt,
+          mode: rt.config.mode,
+          outcome: 'RUN_SUMMARY',
+          counts: { ...run.counts, PENDING: run.pending },
+          reasons: run.topReasons.map((r) => r.code),
+          detail:
+            `${status}; unfinished protections: ${run.unfinished.length}` +
+            (summary.error !== undefined ? `; ${summary.error}` : ''),
+          account: run.account,
+          region: run.region,
+        },
+        recordSettings(rt),
+      ),
+    );
+    await publishNotice(rt.skipTopicArn, runSummaryNotice(summary)).catch((error: unknown) => {
+      emitMetric('NotificationsFailed', 1);
+      logger.error('run summary notification failed', { error: errorSummary(error) });
+    });
+
+    emitMetric(status === 'FAILED' ? RUN_METRICS.failed : RUN_METRICS.completed, 1);
+    emitCounts(RUN_METRICS.decisions.name, RUN_METRICS.decisions.dimension, new Map(Object.entries(run.counts)));
+    emitCounts(RUN_METRICS.skips.name, RUN_METRICS.skips.dimension, run.skips);
+    emitMetric(RUN_METRICS.pending, run.unfinished.length);
+    const started = Date.parse(event.startedAt);
+    if (!Number.isNaN(started))
+      emitMetric(RUN_METRICS.duration, Math.max(0, (now - started) / 1000), MetricUnit.Seconds);
+    logger.info('run finished', {
+      status,
+      counts: run.counts,
+      pending: run.pending,
+      unfinished: run.unfinished.length,
+    });
+    return { runId, counts: run.counts, status };
+  } finally {
+    await releaseLease(rt.stateTableName, runId).catch((error: unknown) =>
+      logger.error('lease not released; it expires on its own', { error: errorSummary(error) }),
+    );
+    logger.resetKeys();
+  }
+};

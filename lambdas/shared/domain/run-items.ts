@@ -1,0 +1,49 @@
+/**
+ * Run-level audit items (kind "run"): the overlap record of a run that found another one still running, and the
+ * summary of a finished run. PURE. They live in the RUN_ITEMS_PARTITION partition and, through `runId`, in the
+ * byRun index next to the run's decisions.
+ */
+import type { RecordSettings } from './audit';
+import { RUN_ITEMS_PARTITION } from './table-schema';
+import type { AuditItem, Mode, RunOutcome } from './types';
+
+const DAY_SECONDS = 24 * 60 * 60;
+
+export interface RunItemInput {
+  runId: string;
+  /** ISO 8601; the caller's clock. */
+  decidedAt: string;
+  mode: Mode;
+  outcome: RunOutcome;
+  detail?: string;
+  counts?: Record<string, number>;
+  /** Reason codes worth indexing on the item (a summary's top reasons). */
+  reasons?: string[];
+  account?: string | null;
+  region?: string | null;
+}
+
+export function runItem(input: RunItemInput, settings: RecordSettings): AuditItem {
+  const item: AuditItem = {
+    functionName: RUN_ITEMS_PARTITION,
+    sk: `${input.decidedAt}#${input.runId}#${input.outcome}`,
+    kind: 'run',
+    functionArn: null,
+    account: input.account ?? null,
+    region: input.region ?? null,
+    runId: input.runId,
+    decidedAt: input.decidedAt,
+    mode: input.mode,
+    outcome: input.outcome,
+    reasons: input.reasons ?? [],
+    warnings: [],
+    checks: [],
+    engineVersion: settings.engineVersion,
+    configHash: settings.configHash,
+    expiresAt: Math.floor(Date.parse(input.decidedAt) / 1000) + settings.retentionDays * DAY_SECONDS,
+    repeat: false,
+  };
+  if (input.detail !== undefined) item.detail = input.detail;
+  if (input.counts !== undefined) item.counts = input.counts;
+  return item;
+}

@@ -1,0 +1,364 @@
+import { GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import { DescribeRouteTablesCommand } from '@aws-sdk/client-ec2';
+import {
+  GetFunctionCommand,
+  ListProvisionedConcurrencyConfigsCommand,
+  TooManyRequestsException,
+} from '@aws-sdk/client-lambda';
+import { PublishCommand } from '@aws-sdk/client-sns';
+import { BatchGetCommand, BatchWriteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { handler } from '../../lambdas/assess-batch/handler';
+import { redactConfiguration } from '../../lambdas/shared/domain/redact';
+import type { AuditItem, FunctionConfiguration, InventoryItem, RunContext } from '../../lambdas/shared/domain/types';
+import {
+  arn,
+  baseConfig,
+  CANARY,
+  captureLogs,
+  captureMetrics,
+  everythingSent,
+  fn,
+  LAYER,
+  mocks,
+  prepare,
+  silenceLogs,
+  useRuntime,
+  WRAPPER,
+} from './gather-fixtures';
+
+const RUN: RunContext = { runId: 'run-9', startedAt: '2025-06-01T11:59:00.000Z', protectionAllowed: true };
+const OURS = { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER };
+
+/** An inventory item as take-inventory writes it (redacted). */
+function item(config: FunctionConfiguration, tags: Record<string, string> = {}): InventoryItem {
+  return { configuration: redactConfiguration(config, OURS), tags };
+}
+
+const eligible = () => fn('orders');
+const lowMemory = () => fn('thumbnails', { MemorySize: 128 });
+const protectedFn = () =>
+  fn('payments', {
+    Layers: [{ Arn: LAYER.replace(/:32$/, ':31') }],
+    Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: 'p'.repeat(40), API_KEY: CANARY } },
+  });
+const vpcFn = () =>
+  fn('reports', { VpcConfig: { SubnetIds: ['subnet-1'], SecurityGroupIds: ['sg-1'], VpcId: 'vpc-1' } });
+
+type Series = Record<string, { throttles?: number[]; concurrency?: number[] }>;
+
+function metrics(series: Series = {}): void {
+  mocks.cloudwatch.on(GetMetricDataCommand).callsFake((input: { MetricDataQueries: MetricDataQuery[] }) => ({
+    MetricDataResults: input.MetricDataQueries.map((q) => {
+      const name = q.MetricStat?.Metric?.Dimensions?.[0]?.Value ?? '';
+      const values = (q.Id!.startsWith('t') ? series[name]?.throttles : series[name]?.concurrency) ?? [];
+      return {
+        Id: q.Id,
+        StatusCode: 'Complete',
+        Values: values,
+        Timestamps: values.map(() => new Date('2025-06-01T11:00:00Z')),
+      };
+    }),
+  }));
+}
+
+function healthyAws(previous: Array<Record<string, unknown>> = []): void {
+  mocks.ddb.on(BatchGetCommand).resolves({ Responses: { state: previous } });
+  mocks.ddb.on(PutCommand).resolves({});
+  mocks.ddb.on(BatchWriteCommand).resolves({});
+  mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
+  mocks.lambda.on(ListProvisionedConcurrencyConfigsCommand).resolves({ ProvisionedConcurrencyConfigs: [] });
+  mocks.lambda.on(GetFunctionCommand).resolves({
+    Configuration: { State: 'Active', LastUpdateStatus: 'Successful' },
+  });
+  metrics();
+}
+
+function audited(): AuditItem[] {
+  return mocks.ddb.commandCalls(PutCommand).map((c) => c.args[0].input.Item as AuditItem);
+}
+
+function auditOf(name: string): AuditItem {
+  const found = audited().find((i) => i.functionName === name);
+  if (found === undefined) throw new Error(`no audit item for ${name}`);
+  return found;
+}
+
+let sleeps: number[];
+beforeEach(() => {
+  ({ sleeps } = prepare());
+});
+afterEach(silenceLogs);
+
+describe('assess-batch in dry-run', () => {
+  it('records WOULD_PROTECT, SKIPPED and ALREADY_PROTECTED, reading expensive facts only for candidates', async () => {
+    useRuntime();
+    healthyAws();
+    const emitted = captureMetrics();
+
+    const out = await handler({
+      Items: [item(eligible()), item(lowMemory(), { team: 'media' }), item(protectedFn())],
+      BatchInput: RUN,
+    });
+
+    expect(out).toEqual({ eligible: [], counts: { WOULD_PROTECT: 1, SKIPPED: 1, ALREADY_PROTECTED: 1 } });
+    expect(mocks.cloudwatch).toHaveReceivedCommandTimes(GetMetricDataCommand, 1);
+    expect(mocks.lambda).toHaveReceivedCommandTimes(ListProvisionedConcurrencyConfigsCommand, 1);
+    expect(mocks.lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 1);
+    expect(mocks.lambda).toHaveReceivedCommandWith(GetFunctionCommand, { FunctionName: arn('orders') });
+    expect(mocks.ec2).toHaveReceivedCommandTimes(DescribeRouteTablesCommand, 0);
+    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchGetCommand, 1);
+    expect(mocks.ddb).toHaveReceivedCommandTimes(PutCommand, 3);
+    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 1);
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+
+    expect(auditOf('orders')).toMatchObject({ outcome: 'WOULD_PROTECT', reasons: [], mode: 'dry-run', runId: 'run-9' });
+    const skipped = auditOf('thumbnails');
+    expect(skipped).toMatchObject({
+      outcome: 'SKIPPED',
+      reasons: ['MEMORY_LOW'],
+      primaryReason: 'MEMORY_LOW',
+      owner: 'media',
+      account: '123456789012',
+      region: 'eu-west-1',
+      repeat: false,
+    });
+    expect(skipped.checks.find((c) => c.gate === 9)).toMatchObject({
+      status: 'not_evaluated',
+      observed: 'not gathered: skipped by other gates',
+    });
+    expect(skipped.checks.find((c) => c.gate === 14)).toMatchObject({ status: 'pass' });
+    const already = auditOf('payments');
+    expect(already).toMatchObject({ outcome: 'ALREADY_PROTECTED', warnings: ['DEFENDER_OUTDATED'] });
+
+    const publish = mocks.sns.commandCalls(PublishCommand)[0]!.args[0].input;
+    expect(publish.TopicArn).toBe('arn:aws:sns:eu-west-1:123456789012:skips');
+    expect(publish.MessageAttributes).toEqual({
+      kind: { DataType: 'String', StringValue: 'decision' },
+      outcome: { DataType: 'String', StringValue: 'SKIPPED' },
+      functionName: { DataType: 'String', StringValue: 'thumbnails' },
+      account: { DataType: 'String', StringValue: '123456789012' },
+      region: { DataType: 'String', StringValue: 'eu-west-1' },
+      owner: { DataType: 'String', StringValue: 'media' },
+      runId: { DataType: 'String', StringValue: 'run-9' },
+      reasons: { DataType: 'String.Array', StringValue: '["MEMORY_LOW"]' },
+    });
+    expect(JSON.parse(publish.Message!)).toMatchObject({
+      reasons: [{ code: 'MEMORY_LOW', message: 'High Risk - OOM', remediation: 'raise MemorySize to 256 MB' }],
+    });
+
+    const digests = mocks.ddb.commandCalls(BatchWriteCommand)[0]!.args[0].input.RequestItems!['state']!;
+    expect(digests.map((r) => r.PutRequest?.Item?.['functionName'])).toEqual(['orders', 'thumbnails', 'payments']);
+    expect(emitted).toEqual([
+      { name: 'BatchDecisions', value: 1, dimensions: { Outcome: 'WOULD_PROTECT' } },
+      { name: 'BatchDecisions', value: 1, dimensions: { Outcome: 'SKIPPED' } },
+      { name: 'BatchDecisions', value: 1, dimensions: { Outcome: 'ALREADY_PROTECTED' } },
+      { name: 'BatchSkips', value: 1, dimensions: { Reason: 'MEMORY_LOW' } },
+    ]);
+  });
+
+  it('does not notify an unchanged skip with notifications.skips "changed", and does with "always"', async () => {
+    const previous = [{ functionName: 'thumbnails', outcome: 'SKIPPED', reasons: ['MEMORY_LOW'], warnings: [] }];
+    useRuntime();
+    healthyAws(previous);
+
+    await handler({ Items: [item(lowMemory())], BatchInput: RUN });
+
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+    expect(auditOf('thumbnails').repeat).toBe(true);
+
+    prepare();
+    useRuntime(baseConfig({ notifications: { skips: 'always' } }));
+    healthyAws(previous);
+
+    await handler({ Items: [item(lowMemory())], BatchInput: RUN });
+
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+  });
+
+  it('notifies a skip whose reasons changed', async () => {
+    useRuntime();
+    healthyAws([{ functionName: 'thumbnails', outcome: 'SKIPPED', reasons: ['TIMEOUT_NEAR_LIMIT'], warnings: [] }]);
+
+    await handler({ Items: [item(lowMemory())], BatchInput: RUN });
+
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+  });
+
+  it('skips with FACTS_MISSING when the metrics call is throttled, without any control-plane read', async () => {
+    useRuntime();
+    healthyAws();
+    mocks.cloudwatch
+      .on(GetMetricDataCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+
+    const out = await handler({ Items: [item(eligible())], BatchInput: RUN });
+
+    expect(out.counts).toEqual({ SKIPPED: 1 });
+    expect(auditOf('orders').reasons).toEqual(['FACTS_MISSING']);
+    expect(mocks.lambda).toHaveReceivedCommandTimes(ListProvisionedConcurrencyConfigsCommand, 0);
+    expect(mocks.lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 0);
+  });
+
+  it.each([
+    ['ListProvisionedConcurrencyConfigs is throttled', ListProvisionedConcurrencyConfigsCommand],
+    ['GetFunction is denied', GetFunctionCommand],
+  ] as const)('skips with FACTS_MISSING when %s', async (_why, command) => {
+    useRuntime();
+    healthyAws();
+    mocks.lambda
+      .on(command)
+      .rejects(
+        command === GetFunctionCommand
+          ? Object.assign(new Error('denied'), { name: 'AccessDeniedException' })
+          : new TooManyRequestsException({ message: 'Rate exceeded', $metadata: {} }),
+      );
+
+    const out = await handler({ Items: [item(eligible())], BatchInput: RUN });
+
+    expect(out.counts).toEqual({ SKIPPED: 1 });
+    expect(auditOf('orders').reasons).toEqual(['FACTS_MISSING']);
+    expect(mocks.lambda).toHaveReceivedCommandTimes(ListProvisionedConcurrencyConfigsCommand, 1);
+    expect(mocks.lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 1);
+  });
+
+  it('skips a function with provisioned concurrency, recent throttles or saturated concurrency', async () => {
+    useRuntime();
+    healthyAws();
+    metrics({ busy: { throttles: [3] }, hot: { concurrency: [9] } });
+    mocks.lambda
+      .on(ListProvisionedConcurrencyConfigsCommand, { FunctionName: arn('trader') })
+      .resolves({ ProvisionedConcurrencyConfigs: [{ RequestedProvisionedConcurrentExecutions: 100 }] });
+    mocks.lambda
+      .on(GetFunctionCommand, { FunctionName: arn('hot') })
+      .resolves({ Configuration: { State: 'Active' }, Concurrency: { ReservedConcurrentExecutions: 10 } });
+
+    await handler({ Items: [item(fn('trader')), item(fn('busy')), item(fn('hot'))], BatchInput: RUN });
+
+    expect(auditOf('trader').reasons).toEqual(['PROVISIONED_CONCURRENCY']);
+    expect(auditOf('busy').reasons).toEqual(['RECENTLY_THROTTLED']);
+    expect(auditOf('hot').reasons).toEqual(['CONCURRENCY_SATURATED']);
+    expect(mocks.lambda).toHaveReceivedCommandTimes(ListProvisionedConcurrencyConfigsCommand, 2);
+    expect(mocks.lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 2);
+  });
+
+  it('reads VPC egress for VPC candidates: NAT passes, an internet gateway only warns', async () => {
+    useRuntime();
+    healthyAws();
+    mocks.ec2.on(DescribeRouteTablesCommand).resolves({
+      RouteTables: [
+        {
+          VpcId: 'vpc-1',
+          Associations: [{ SubnetId: 'subnet-1' }],
+          Routes: [{ DestinationCidrBlock: '0.0.0.0/0', GatewayId: 'igw-1', State: 'active' }],
+        },
+      ],
+    });
+
+    await handler({ Items: [item(vpcFn())], BatchInput: { ...RUN, runId: 'run-vpc' } });
+
+    expect(auditOf('reports')).toMatchObject({ outcome: 'WOULD_PROTECT', warnings: ['VPC_NO_NAT'] });
+    expect(mocks.ec2).toHaveReceivedCommandTimes(DescribeRouteTablesCommand, 1);
+    expect(mocks.ec2).toHaveReceivedCommandWith(DescribeRouteTablesCommand, {
+      Filters: [{ Name: 'association.subnet-id', Values: ['subnet-1'] }],
+    });
+  });
+
+  it('paces control-plane reads at its share of the quota', async () => {
+    useRuntime();
+    healthyAws();
+    const items = ['a', 'b', 'c', 'd'].map((n) => item(fn(n)));
+
+    await handler({ Items: items, BatchInput: RUN });
+
+    // 5 requests/s shared by 5 workers: 1 request/s each, burst 2 → the 3rd and 4th ListProvisionedConcurrencyConfigs wait.
+    expect(mocks.lambda).toHaveReceivedCommandTimes(ListProvisionedConcurrencyConfigsCommand, 4);
+    expect(sleeps.filter((ms) => ms >= 1000)).toHaveLength(2);
+  });
+
+  it('records a function whose processing throws as FAILED and goes on with the batch', async () => {
+    useRuntime();
+    healthyAws();
+    mocks.ddb
+      .on(PutCommand)
+      .rejectsOnce(Object.assign(new Error('Throughput exceeded'), { name: 'ProvisionedThroughputExceededException' }))
+      .resolves({});
+
+    const out = await handler({ Items: [item(lowMemory()), item(eligible())], BatchInput: RUN });
+
+    expect(out.counts).toEqual({ FAILED: 1, WOULD_PROTECT: 1 });
+    expect(mocks.ddb).toHaveReceivedCommandTimes(PutCommand, 3);
+    const attempts = audited().filter((i) => i.functionName === 'thumbnails');
+    expect(attempts.map((i) => i.outcome)).toEqual(['SKIPPED', 'FAILED']); // the refused write, then the record
+    expect(attempts[1]).toMatchObject({
+      outcome: 'FAILED',
+      changeKey: 'CHANGE',
+      detail: 'ProvisionedThroughputExceededException: Throughput exceeded',
+    });
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+  });
+});
+
+describe('assess-batch in protect mode', () => {
+  it('returns eligible functions with their gathered facts and identity only, and does not audit them', async () => {
+    useRuntime(baseConfig({ mode: 'protect' }));
+    healthyAws();
+    metrics({ orders: { concurrency: [2] } });
+
+    const out = await handler({ Items: [item(eligible(), { team: 'shop' })], BatchInput: RUN });
+
+    expect(out.counts).toEqual({});
+    expect(out.eligible).toHaveLength(1);
+    expect(out.eligible[0]).toMatchObject({
+      runId: 'run-9',
+      startedAt: RUN.startedAt,
+      protectionAllowed: true,
+      functionName: 'orders',
+      functionArn: arn('orders'),
+      facts: {
+        tags: { team: 'shop' },
+        throttles24h: 0,
+        peakConcurrency: 2,
+        provisionedConcurrencyConfigs: [],
+        reservedConcurrency: null,
+      },
+    });
+    // Protect re-reads the configuration; the request carries only the identity (payload stays small).
+    expect(out.eligible[0]?.facts.configuration).toEqual({ FunctionName: 'orders', FunctionArn: arn('orders') });
+    expect(mocks.ddb).toHaveReceivedCommandTimes(PutCommand, 0);
+    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+  });
+
+  it('skips with DEFENDER_LAYER_INVALID when the run’s layer check failed', async () => {
+    useRuntime(baseConfig({ mode: 'protect' }));
+    healthyAws();
+
+    const out = await handler({ Items: [item(eligible())], BatchInput: { ...RUN, protectionAllowed: false } });
+
+    expect(out).toEqual({ eligible: [], counts: { SKIPPED: 1 } });
+    expect(auditOf('orders')).toMatchObject({
+      outcome: 'SKIPPED',
+      reasons: ['DEFENDER_LAYER_INVALID'],
+      primaryReason: 'DEFENDER_LAYER_INVALID',
+    });
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+  });
+
+  it('never lets a customer variable value reach an audit item, SNS message, output or log line', async () => {
+    useRuntime(baseConfig({ mode: 'protect', notifications: { skips: 'always' } }));
+    healthyAws();
+    const logs = captureLogs();
+
+    const out = await handler({
+      Items: [item(eligible()), item(lowMemory()), item(protectedFn()), item(fn('big', { Timeout: 900 }))],
+      BatchInput: RUN,
+    });
+
+    expect(out.eligible).toHaveLength(1);
+    expect(logs.text()).toContain('decision recorded');
+    expect(logs.text()).not.toContain(CANARY);
+    expect(everythingSent()).not.toContain(CANARY);
+    expect(JSON.stringify(out)).not.toContain(CANARY);
+    expect(JSON.stringify(audited())).not.toContain('db.internal');
+  });
+});

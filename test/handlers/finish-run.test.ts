@@ -1,0 +1,134 @@
+import { PublishCommand } from '@aws-sdk/client-sns';
+import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { countRun, handler } from '../../lambdas/finish-run/handler';
+import type { AuditItem } from '../../lambdas/shared/domain/types';
+import { captureMetrics, mocks, prepare, useRuntime } from './gather-fixtures';
+
+function decision(functionName: string, outcome: string, reasons: string[] = []): Partial<AuditItem> {
+  return {
+    functionName,
+    kind: 'decision',
+    outcome: outcome as AuditItem['outcome'],
+    reasons,
+    account: '123456789012',
+    region: 'eu-west-1',
+    runId: 'run-5',
+  };
+}
+
+const ITEMS = [
+  decision('a', 'SKIPPED', ['MEMORY_LOW', 'RUNTIME_UNSUPPORTED']),
+  decision('b', 'SKIPPED', ['MEMORY_LOW']),
+  decision('c', 'PENDING'),
+  decision('c', 'PROTECTED'),
+  decision('d', 'PENDING'),
+  decision('e', 'WOULD_PROTECT'),
+  decision('f', 'FAILED'),
+  { functionName: '#run', kind: 'run', outcome: 'RUN_OVERLAP', runId: 'run-5', reasons: [] } as Partial<AuditItem>,
+];
+
+beforeEach(() => {
+  prepare();
+  useRuntime();
+  mocks.ddb
+    .on(QueryCommand)
+    .resolvesOnce({ Items: ITEMS.slice(0, 4), LastEvaluatedKey: { k: 1 } })
+    .resolvesOnce({ Items: ITEMS.slice(4) });
+  mocks.ddb.on(PutCommand).resolves({});
+  mocks.ddb.on(DeleteCommand).resolves({});
+  mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
+});
+
+describe('countRun', () => {
+  it('counts decisions by outcome, PENDING apart, unfinished protections and top reasons', () => {
+    const counts = countRun(ITEMS as AuditItem[]);
+
+    expect(counts.counts).toEqual({ SKIPPED: 2, PROTECTED: 1, WOULD_PROTECT: 1, FAILED: 1 });
+    expect(counts.pending).toBe(2);
+    expect(counts.unfinished).toEqual(['d']);
+    expect(counts.topReasons).toEqual([
+      { code: 'MEMORY_LOW', count: 2 },
+      { code: 'RUNTIME_UNSUPPORTED', count: 1 },
+    ]);
+  });
+});
+
+describe('finish-run', () => {
+  it('writes the summary item, publishes one summary and releases the lease', async () => {
+    const out = await handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' });
+
+    expect(out).toEqual({
+      runId: 'run-5',
+      status: 'SUCCEEDED',
+      counts: { SKIPPED: 2, PROTECTED: 1, WOULD_PROTECT: 1, FAILED: 1 },
+    });
+    expect(mocks.ddb).toHaveReceivedCommandTimes(QueryCommand, 2);
+    expect(mocks.ddb).toHaveReceivedCommandWith(QueryCommand, { TableName: 'audit', IndexName: 'byRun' });
+    expect(mocks.ddb).toHaveReceivedCommandTimes(PutCommand, 1);
+    expect(mocks.ddb.commandCalls(PutCommand)[0]!.args[0].input.Item).toMatchObject({
+      functionName: '#run',
+      kind: 'run',
+      outcome: 'RUN_SUMMARY',
+      runId: 'run-5',
+      counts: { SKIPPED: 2, PROTECTED: 1, WOULD_PROTECT: 1, FAILED: 1, PENDING: 2 },
+      reasons: ['MEMORY_LOW', 'RUNTIME_UNSUPPORTED'],
+      account: '123456789012',
+    });
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+    const publish = mocks.sns.commandCalls(PublishCommand)[0]!.args[0].input;
+    expect(publish.Subject).toBe(
+      'Zero-Impact run SUCCEEDED: 5 function(s) - 2 SKIPPED, 1 PROTECTED, 1 WOULD_PROTECT, 1 FAILED',
+    );
+    expect(publish.MessageAttributes?.['kind']).toEqual({ DataType: 'String', StringValue: 'run-summary' });
+    expect(JSON.parse(publish.Message!)).toMatchObject({ unfinished: ['d'], status: 'SUCCEEDED' });
+    expect(mocks.ddb).toHaveReceivedCommandTimes(DeleteCommand, 1);
+    expect(mocks.ddb).toHaveReceivedCommandWith(DeleteCommand, { TableName: 'state', Key: { pk: 'LOCK' } });
+  });
+
+  it('emits the run metrics: completion, decisions by outcome, skips by reason, unfinished, duration', async () => {
+    const emitted = captureMetrics();
+
+    await handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' });
+
+    expect(emitted).toEqual([
+      { name: 'RunsCompleted', value: 1, dimensions: {} },
+      { name: 'Decisions', value: 2, dimensions: { Outcome: 'SKIPPED' } },
+      { name: 'Decisions', value: 1, dimensions: { Outcome: 'PROTECTED' } },
+      { name: 'Decisions', value: 1, dimensions: { Outcome: 'WOULD_PROTECT' } },
+      { name: 'Decisions', value: 1, dimensions: { Outcome: 'FAILED' } },
+      { name: 'Skips', value: 2, dimensions: { Reason: 'MEMORY_LOW' } },
+      { name: 'Skips', value: 1, dimensions: { Reason: 'RUNTIME_UNSUPPORTED' } },
+      { name: 'UnfinishedProtections', value: 1, dimensions: {} },
+      { name: 'RunDuration', value: 3600, dimensions: {} },
+    ]);
+  });
+
+  it('reports a failed run with its trimmed error', async () => {
+    const emitted = captureMetrics();
+
+    const out = await handler({
+      runId: 'run-5',
+      startedAt: '2025-06-01T11:00:00.000Z',
+      failed: true,
+      error: {
+        Error: 'States.ExceedToleratedFailureThreshold',
+        Cause: 'The specified tolerated failure threshold was exceeded',
+      },
+    });
+
+    expect(out.status).toBe('FAILED');
+    const message = JSON.parse(mocks.sns.commandCalls(PublishCommand)[0]!.args[0].input.Message!) as { error: string };
+    expect(message.error).toBe(
+      'States.ExceedToleratedFailureThreshold: The specified tolerated failure threshold was exceeded',
+    );
+    expect(emitted[0]).toEqual({ name: 'RunsFailed', value: 1, dimensions: {} });
+  });
+
+  it('releases the lease even when the run cannot be counted', async () => {
+    mocks.ddb.on(QueryCommand).rejects(new Error('denied'));
+
+    await expect(handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' })).rejects.toThrow('denied');
+    expect(mocks.ddb).toHaveReceivedCommandTimes(DeleteCommand, 1);
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+  });
+});

@@ -1,0 +1,171 @@
+import { ListFunctionsCommand, type ListFunctionsCommandOutput } from '@aws-sdk/client-lambda';
+import { GetResourcesCommand } from '@aws-sdk/client-resource-groups-tagging-api';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PublishCommand } from '@aws-sdk/client-sns';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { checkDefenderLayer } from '../../lambdas/shared/adapters/layer-check';
+import type { FunctionConfiguration, InventoryItem } from '../../lambdas/shared/domain/types';
+import { handler } from '../../lambdas/take-inventory/handler';
+import {
+  arn,
+  baseConfig,
+  CANARY,
+  captureLogs,
+  captureMetrics,
+  everythingSent,
+  fn,
+  LAYER,
+  mocks,
+  prepare,
+  silenceLogs,
+  useRuntime,
+  WRAPPER,
+} from './gather-fixtures';
+
+jest.mock('../../lambdas/shared/adapters/layer-check', () => ({ checkDefenderLayer: jest.fn() }));
+const layerCheck = jest.mocked(checkDefenderLayer);
+
+const event = { runId: 'run-7', startedAt: '2025-06-01T12:00:00.000Z' };
+
+/** Our configuration type is AWS's shape with every field optional. */
+const listed = (...configs: FunctionConfiguration[]) => configs as ListFunctionsCommandOutput['Functions'];
+
+function estate(): void {
+  mocks.lambda
+    .on(ListFunctionsCommand)
+    .resolvesOnce({
+      Functions: listed(
+        fn('orders'),
+        fn('payments', { Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER } } }),
+      ),
+      NextMarker: 'm1',
+    })
+    .resolvesOnce({ Functions: listed(fn('legacy')), NextMarker: 'm2' })
+    .resolvesOnce({ Functions: listed(fn('rolled-back')) });
+  mocks.tagging.on(GetResourcesCommand, { TagFilters: [{ Key: 'zero-impact:exclude' }] }).resolves({
+    ResourceTagMappingList: [{ ResourceARN: arn('legacy'), Tags: [{ Key: 'zero-impact:exclude', Value: 'true' }] }],
+  });
+  mocks.tagging.on(GetResourcesCommand, { TagFilters: [{ Key: 'team' }] }).resolves({
+    ResourceTagMappingList: [{ ResourceARN: arn('orders'), Tags: [{ Key: 'team', Value: 'shop' }] }],
+  });
+  mocks.ddb.on(ScanCommand).resolves({
+    Items: [{ pk: 'EXCLUDE#rolled-back', functionName: 'rolled-back', reason: 'rollback', excludedAt: 'x' }],
+  });
+  mocks.s3.on(PutObjectCommand).resolves({});
+  mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
+}
+
+function writtenInventory(): InventoryItem[] {
+  const body = mocks.s3.commandCalls(PutObjectCommand)[0]!.args[0].input.Body;
+  return JSON.parse(String(body)) as InventoryItem[];
+}
+
+beforeEach(() => {
+  prepare();
+  layerCheck.mockReset();
+});
+afterEach(silenceLogs);
+
+describe('take-inventory', () => {
+  it('lists, tags, marks exclusions, redacts and writes the inventory (dry-run: no layer check)', async () => {
+    useRuntime();
+    estate();
+
+    const out = await handler(event);
+
+    expect(out).toEqual({
+      runId: 'run-7',
+      startedAt: '2025-06-01T12:00:00.000Z',
+      protectionAllowed: false,
+      inventory: { bucket: 'inventory-bucket', key: 'runs/run-7/inventory.json', count: 4 },
+      layerCheck: { ok: true, reason: 'not checked in dry-run mode' },
+    });
+    expect(mocks.lambda).toHaveReceivedCommandTimes(ListFunctionsCommand, 3);
+    expect(mocks.tagging).toHaveReceivedCommandTimes(GetResourcesCommand, 2);
+    expect(mocks.ddb).toHaveReceivedCommandTimes(ScanCommand, 1);
+    expect(mocks.s3).toHaveReceivedCommandTimes(PutObjectCommand, 1);
+    expect(mocks.s3).toHaveReceivedCommandWith(PutObjectCommand, {
+      Bucket: 'inventory-bucket',
+      Key: 'runs/run-7/inventory.json',
+      ContentType: 'application/json',
+    });
+    expect(mocks.s3.commandCalls(PutObjectCommand)[0]!.args[0].input).not.toHaveProperty('ServerSideEncryption');
+    expect(layerCheck).not.toHaveBeenCalled();
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+
+    const items = writtenInventory();
+    expect(items.map((i) => i.configuration.FunctionName)).toEqual(['orders', 'payments', 'legacy', 'rolled-back']);
+    expect(items[0]!.tags).toEqual({ team: 'shop' });
+    expect(items[2]!.tags).toEqual({ 'zero-impact:exclude': 'true' });
+    expect(items[3]!.persistentlyExcluded).toBe(true);
+    expect(items[0]!.persistentlyExcluded).toBeUndefined();
+    expect(items[0]!.configuration.Environment?.Variables?.['API_KEY']).toBe('*'.repeat(CANARY.length));
+    expect(items[1]!.configuration.Environment?.Variables?.['AWS_LAMBDA_EXEC_WRAPPER']).toBe(WRAPPER);
+  });
+
+  it('runs the layer check in protect mode and allows protection when it passes', async () => {
+    useRuntime(baseConfig({ mode: 'protect' }));
+    estate();
+    layerCheck.mockResolvedValue({ ok: true, layer: {} as never });
+
+    const out = await handler(event);
+
+    expect(out.protectionAllowed).toBe(true);
+    expect(out.layerCheck).toEqual({ ok: true });
+    expect(layerCheck).toHaveBeenCalledTimes(1);
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+  });
+
+  it('forbids protection, alarms and emits LayerCheckFailed when the layer check fails', async () => {
+    useRuntime(baseConfig({ mode: 'protect' }));
+    estate();
+    layerCheck.mockResolvedValue({
+      ok: false,
+      reason: `Defender layer ${LAYER}: its ZIP has no twistlock/twistlock_wrapper`,
+    });
+    const logs = captureLogs();
+    const emitted = captureMetrics();
+
+    const out = await handler(event);
+
+    expect(out.protectionAllowed).toBe(false);
+    expect(out.layerCheck).toEqual({
+      ok: false,
+      reason: `Defender layer ${LAYER}: its ZIP has no twistlock/twistlock_wrapper`,
+    });
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+    const publish = mocks.sns.commandCalls(PublishCommand)[0]!.args[0].input;
+    expect(publish.TopicArn).toBe('arn:aws:sns:eu-west-1:123456789012:alarms');
+    expect(publish.MessageAttributes?.['kind']).toEqual({ DataType: 'String', StringValue: 'alarm' });
+    expect(publish.Subject!.length).toBeLessThan(100);
+    expect(logs.text()).toContain('Defender layer check failed');
+    expect(emitted).toEqual([
+      { name: 'FunctionsInventoried', value: 4, dimensions: {} },
+      { name: 'LayerCheckFailed', value: 1, dimensions: {} },
+    ]);
+  });
+
+  it('fails the run when the tag query fails (exclusions unknown: nothing is safe)', async () => {
+    useRuntime();
+    estate();
+    mocks.tagging
+      .on(GetResourcesCommand)
+      .rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
+
+    await expect(handler(event)).rejects.toThrow('denied');
+    expect(mocks.s3).toHaveReceivedCommandTimes(PutObjectCommand, 0);
+  });
+
+  it('never lets a customer variable value reach S3, SNS or the logs', async () => {
+    useRuntime(baseConfig({ mode: 'protect' }));
+    estate();
+    layerCheck.mockResolvedValue({ ok: false, reason: 'layer missing' });
+    const logs = captureLogs();
+
+    await handler(event);
+
+    expect(logs.text().length).toBeGreaterThan(0);
+    expect(logs.text()).not.toContain(CANARY);
+    expect(everythingSent()).not.toContain(CANARY);
+  });
+});

@@ -78,6 +78,12 @@ export function acknowledgeNagFindings(stack: Stack, scope: NagScope): void {
     );
     iam5(
       policy,
+      'arn:<AWS::Partition>:lambda:<AWS::Region>:*:layer:*:*',
+      'lambda:GetLayerVersion (read-only) on the layers of this region: Lambda requires it for every layer of an ' +
+        "UpdateFunctionConfiguration request, and the request carries the customer's own layers, from any account.",
+    );
+    iam5(
+      policy,
       ANY_KEY,
       "kms:Decrypt of the SecureString parameters the Defender variables name; their key is the customer's " +
         '(unknown at deploy time) and the grant holds only through SSM (kms:ViaService).',

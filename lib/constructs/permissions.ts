@@ -60,7 +60,7 @@ function allowKey(fn: HouseFunction, r: EngineResources): void {
 }
 
 export function grantStartRun(fn: HouseFunction, r: EngineResources): void {
-  fn.allow('LeaseOnStateTable', ['dynamodb:PutItem', 'dynamodb:UpdateItem'], [r.tables.stateTable.tableArn]);
+  fn.allow('LeaseOnStateTable', ['dynamodb:PutItem'], [r.tables.stateTable.tableArn]);
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
   allowKey(fn, r);
 }
@@ -70,7 +70,7 @@ export function grantTakeInventory(fn: HouseFunction, r: EngineResources): void 
   fn.allow('ListFunctions', ['lambda:ListFunctions'], ['*']);
   // tag:GetResources has no resource-level permission.
   fn.allow('FindExclusionTags', ['tag:GetResources'], ['*']);
-  fn.allow('ReadExclusions', ['dynamodb:Query', 'dynamodb:Scan'], [r.tables.stateTable.tableArn]);
+  fn.allow('ReadExclusions', ['dynamodb:Scan'], [r.tables.stateTable.tableArn]);
   fn.allow('WriteInventory', ['s3:PutObject'], [r.inventoryBucket.arnForObjects(`${INVENTORY_PREFIX}*`)]);
   if (r.config.mode === 'protect') {
     fn.allow('CheckDefenderLayer', ['lambda:GetLayerVersion'], [r.config.defender.layerArn]);
@@ -95,9 +95,25 @@ export function grantAssessBatch(fn: HouseFunction, r: EngineResources, stack: S
   allowKey(fn, r);
 }
 
+/** Every layer version of this region, in any account: a function's layers must be in its own region. */
+export function regionLayersArn(stack: Stack): string {
+  return stack.formatArn({
+    service: 'lambda',
+    account: '*',
+    resource: 'layer',
+    resourceName: '*:*',
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}
+
 export function grantProtectFunction(fn: HouseFunction, r: EngineResources, stack: Stack): void {
   fn.allow('ReadFunction', ['lambda:GetFunction', 'lambda:GetFunctionConfiguration'], [allFunctionsArn(stack)]);
   if (r.config.mode === 'protect') {
+    // "To add a layer to a function you must have permission to call GetLayerVersion on the layer version"
+    // (Lambda developer guide, adding-layers.html). UpdateFunctionConfiguration sends the function's whole layer
+    // list, the customer's own layers (possibly shared from another account) included, so the role may read any
+    // layer version of this region. GetLayerVersion is read-only; the Defender's own declaration is read too.
+    fn.allow('ReadLayers', ['lambda:GetLayerVersion'], [regionLayersArn(stack)]);
     // lambda:Layer holds every layer ARN of the request, and UpdateFunctionConfiguration replaces the layer list
     // wholesale, so the request always carries the customer's own layers too. ForAllValues pinned to the Defender
     // would therefore refuse any function that already has another layer. ForAnyValue instead requires that the
@@ -120,7 +136,11 @@ export function grantProtectFunction(fn: HouseFunction, r: EngineResources, stac
     );
   }
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
-  fn.allow('CountersAndLastDecisions', ['dynamodb:UpdateItem'], [r.tables.stateTable.tableArn]);
+  fn.allow(
+    'CountersExclusionsAndLastDecisions',
+    ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
+    [r.tables.stateTable.tableArn],
+  );
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
   allowKey(fn, r);
 }
@@ -134,7 +154,7 @@ export function grantRecordFailure(fn: HouseFunction, r: EngineResources): void 
 export function grantFinishRun(fn: HouseFunction, r: EngineResources): void {
   fn.allow('ReadRunDecisions', ['dynamodb:Query'], [r.tables.auditIndexArn('byRun')]);
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
-  fn.allow('ReleaseLease', ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], [r.tables.stateTable.tableArn]);
+  fn.allow('ReleaseLease', ['dynamodb:DeleteItem'], [r.tables.stateTable.tableArn]);
   fn.allow('PublishSummary', ['sns:Publish'], [r.skipTopic.topicArn]);
   allowKey(fn, r);
 }

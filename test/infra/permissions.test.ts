@@ -68,7 +68,7 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
       {
         Sid: 'LeaseOnStateTable',
         Effect: 'Allow',
-        Action: ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
+        Action: 'dynamodb:PutItem',
         Resource: r.state,
       },
       { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
@@ -89,7 +89,7 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         r.logs('take-inventory'),
         { Sid: 'ListFunctions', Effect: 'Allow', Action: 'lambda:ListFunctions', Resource: '*' },
         { Sid: 'FindExclusionTags', Effect: 'Allow', Action: 'tag:GetResources', Resource: '*' },
-        { Sid: 'ReadExclusions', Effect: 'Allow', Action: ['dynamodb:Query', 'dynamodb:Scan'], Resource: r.state },
+        { Sid: 'ReadExclusions', Effect: 'Allow', Action: 'dynamodb:Scan', Resource: r.state },
         { Sid: 'WriteInventory', Effect: 'Allow', Action: 's3:PutObject', Resource: r.runObjects },
         ...(layer
           ? [
@@ -146,6 +146,14 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         Resource: r.allFunctions,
       },
       {
+        Sid: 'ReadLayers',
+        Effect: 'Allow',
+        Action: 'lambda:GetLayerVersion',
+        Resource: {
+          'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':lambda:', { Ref: 'AWS::Region' }, ':*:layer:*:*']],
+        },
+      },
+      {
         Sid: 'ProtectWithDefenderLayer',
         Effect: 'Allow',
         Action: 'lambda:UpdateFunctionConfiguration',
@@ -174,7 +182,12 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         },
       },
       { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
-      { Sid: 'CountersAndLastDecisions', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: r.state },
+      {
+        Sid: 'CountersExclusionsAndLastDecisions',
+        Effect: 'Allow',
+        Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
+        Resource: r.state,
+      },
       { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
       r.key,
     ]);
@@ -218,7 +231,7 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
       {
         Sid: 'ReleaseLease',
         Effect: 'Allow',
-        Action: ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+        Action: 'dynamodb:DeleteItem',
         Resource: r.state,
       },
       { Sid: 'PublishSummary', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },

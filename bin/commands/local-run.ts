@@ -1,5 +1,152 @@
-// Placeholder until the command is implemented.
-export async function run(_argv: string[]): Promise<number> {
-  console.error('zero-impact local-run: not implemented yet');
-  return 2;
+/**
+ * `zero-impact local-run [--estate FILE] [--config FILE] [--mode dry-run|protect] [--runs N] [--out DIR] [--json]`:
+ * the hourly job, end to end, on a simulated account (local/local-runner.ts). Prints progress on stderr while it
+ * runs, then a summary per run on stdout (or, with --json, summary.json). Exit 0 when every run succeeded, 1 when a
+ * run failed, 2 for bad input (one line). The local servers are stopped and the SDK restored on every path,
+ * Ctrl-C included.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../../lib/config';
+import { EstateError, loadEstateFile } from '../../local/estate';
+import {
+  LocalRunError,
+  localRun,
+  missingParameters,
+  stopAllSessions,
+  type LocalRunReport,
+} from '../../local/local-runner';
+import type { RunSummary } from '../../local/run-summary';
+import { guarded, loadConfig, parseFlags, PROJECT_ROOT, UsageError } from './common';
+
+export const DEFAULT_ESTATE = join(PROJECT_ROOT, 'local', 'example-estate.json');
+
+const OPTIONS = {
+  estate: { type: 'string' },
+  config: { type: 'string' },
+  mode: { type: 'string' },
+  runs: { type: 'string' },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/** summary.json: `{"runs":[{"runId","outcomes":{...},"apiCalls":{...}}]}`. */
+export function summaryJson(runs: readonly RunSummary[]): {
+  runs: Array<Pick<RunSummary, 'runId' | 'outcomes' | 'apiCalls'>>;
+} {
+  return { runs: runs.map(({ runId, outcomes, apiCalls }) => ({ runId, outcomes, apiCalls })) };
+}
+
+/** Writes audit.jsonl, sns.jsonl, functions.json, summary.json (and logs.txt, the handlers' log lines) to `dir`. */
+export function writeOutputs(dir: string, report: LocalRunReport): string[] {
+  mkdirSync(dir, { recursive: true });
+  const lines = (values: readonly unknown[]): string => values.map((v) => `${JSON.stringify(v)}\n`).join('');
+  const files: Array<[string, string]> = [
+    ['audit.jsonl', lines(report.auditItems)],
+    [
+      'sns.jsonl',
+      lines(
+        report.messages.map(({ runId, subject, message, attributes }) => ({ runId, subject, message, attributes })),
+      ),
+    ],
+    ['functions.json', `${JSON.stringify(report.functions, null, 2)}\n`],
+    ['summary.json', `${JSON.stringify(summaryJson(report.runs), null, 2)}\n`],
+    ['logs.txt', report.logs.map((l) => `${l}\n`).join('')],
+  ];
+  for (const [name, content] of files) writeFileSync(join(dir, name), content);
+  return files.map(([name]) => name);
+}
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+/** The human summary of one run. */
+export function formatRun(run: RunSummary, index: number, total: number, mode: Config['mode']): string {
+  const out: string[] = [];
+  const seconds = (run.durationMs / 1000).toFixed(1);
+  out.push(`Run ${index + 1} of ${total}: ${run.runId} (${mode}) ${run.status} in ${seconds} s`);
+  if (run.error !== undefined) out.push(`  error: ${run.error}`);
+  const outcomes = Object.entries(run.outcomes).map(([outcome, count]) => `${outcome} ${count}`);
+  const decided = Object.values(run.outcomes).reduce((a, b) => a + b, 0);
+  out.push(`  ${plural(decided, 'decision')}: ${outcomes.join(', ') || 'none'}`);
+  if (run.skips.length > 0) {
+    out.push('  Skipped, by reason:');
+    for (const skip of run.skips) {
+      out.push(`    ${skip.reason} (${skip.functions.length}): ${skip.message}`);
+      if (skip.remediation.length > 0) out.push(`      fix: ${skip.remediation}`);
+      out.push(`      ${skip.functions.join(', ')}`);
+    }
+  }
+  for (const warning of run.warnings)
+    out.push(`  Warning ${warning.warning} (${warning.functions.length}): ${warning.functions.join(', ')}`);
+  out.push(
+    run.changed.length > 0
+      ? `  Changed: ${run.changed.map((c) => (c.outcome === 'PROTECTED' ? c.functionName : `${c.functionName} (${c.outcome})`)).join(', ')}`
+      : '  Changed: nothing',
+  );
+  out.push(
+    `  API calls: ${Object.entries(run.apiCalls)
+      .map(([op, n]) => `${op} ${n}`)
+      .join(', ')}`,
+  );
+  return out.join('\n');
+}
+
+export async function run(argv: string[]): Promise<number> {
+  return guarded(async () => {
+    const flags = parseFlags('local-run', argv, OPTIONS);
+    const mode = flags.mode;
+    if (mode !== undefined && mode !== 'dry-run' && mode !== 'protect') {
+      throw new UsageError(`local-run: --mode: expected "dry-run" or "protect", got "${mode}"`);
+    }
+    const runs = flags.runs === undefined ? 1 : Number(flags.runs);
+    if (!Number.isInteger(runs) || runs < 1 || runs > 100) {
+      throw new UsageError(`local-run: --runs: expected a whole number from 1 to 100, got "${flags.runs}"`);
+    }
+    let estate;
+    try {
+      estate = loadEstateFile(flags.estate ?? DEFAULT_ESTATE);
+    } catch (error) {
+      if (error instanceof EstateError) throw new UsageError(`local-run: ${error.message}`);
+      throw error;
+    }
+    const config = loadConfig(flags.config, mode === undefined ? {} : { mode });
+    const missing = missingParameters(config, estate);
+    if (missing.length > 0) {
+      throw new UsageError(
+        `local-run: the configuration reads SSM parameter ${missing.join(', ')}: give its value in the estate file ({ "functions": [...], "ssmParameters": { "${missing[0]}": "..." } }) or use a literal in --config`,
+      );
+    }
+    const onSigint = (): void => {
+      // Stop first: that also gives the terminal back its stdout/stderr.
+      void stopAllSessions().finally(() => {
+        console.error('\nzero-impact local-run: interrupted; the local servers are stopped');
+        process.exit(130);
+      });
+    };
+    process.once('SIGINT', onSigint);
+    let report: LocalRunReport;
+    try {
+      console.error(
+        `zero-impact local-run: ${plural(estate.functions.length, 'function')} in ${estate.account}/${estate.region}, mode ${config.mode}, ${plural(runs, 'run')}`,
+      );
+      report = await localRun({ estate, config, runs, progress: (line) => console.error(line) });
+    } catch (error) {
+      if (error instanceof LocalRunError) throw new UsageError(`local-run: ${error.message}`);
+      throw error;
+    } finally {
+      process.removeListener('SIGINT', onSigint);
+    }
+    if (flags.out !== undefined) {
+      const written = writeOutputs(flags.out, report);
+      console.error(`zero-impact local-run: wrote ${written.join(', ')} to ${flags.out}`);
+    }
+    if (flags.json === true) {
+      console.log(JSON.stringify(summaryJson(report.runs), null, 2));
+    } else {
+      console.log(report.runs.map((r, i) => formatRun(r, i, report.runs.length, config.mode)).join('\n\n'));
+    }
+    return report.runs.every((r) => r.status === 'SUCCEEDED') ? 0 : 1;
+  });
 }

@@ -1,0 +1,1304 @@
+/**
+ * The simulated AWS account: one in-memory model of an account's Lambda estate that answers the SDK calls the
+ * handlers make, so the real handler code runs unchanged on a laptop, in the tests, in the benchmark and in the
+ * fault-injection suite.
+ *
+ * How it plugs in: while installed, `send` on the prototypes of the SDK clients the engine uses (Lambda, Tagging,
+ * CloudWatch, EC2, SNS, S3, SSM) is patched to add one middleware to each client instance it sees. The middleware
+ * sits where the HTTP call and the response parsing would be (the start of the `deserialize` step), so everything
+ * above it is the real SDK: serialization, the client's retry strategy (standard or adaptive, with its real backoff)
+ * and `$metadata.attempts`. It dispatches on the command's name and input and answers with AWS's response shapes, or
+ * throws the SDK's own exception classes (`instanceof` works, `name` and `$metadata` are set). Every attempt is
+ * counted per `service:Operation` (IAM action names, e.g. `lambda:ListFunctions`, `tag:GetResources`).
+ * `uninstall()` removes the middleware from every client and restores the prototypes. DynamoDB is not simulated: the
+ * local run uses a real DynamoDB-compatible server (local/dynamo-local.ts).
+ *
+ * The AWS behaviour the engine relies on, and the simulator enforces:
+ * - ListFunctions pages of at most 50 (Marker/NextMarker) and omits State/LastUpdateStatus, like AWS.
+ * - UpdateFunctionConfiguration replaces Layers and Environment.Variables wholesale; rejects more than 5 layers, two
+ *   versions of one layer, unknown layer versions, layers on container images and variables over 4 KB
+ *   (InvalidParameterValueException, with AWS's message, which quotes the variables); fails on a stale RevisionId
+ *   (PreconditionFailedException) and while an update is in progress (ResourceConflictException). A successful
+ *   update bumps the RevisionId and is `InProgress` until `updateSettle.reads` reads of the function
+ *   (GetFunction/GetFunctionConfiguration) have seen it so, or `updateSettle.afterMs` of the clock has passed; then
+ *   `Successful` (or `Failed`, by fault injection). An `InProgress` status that comes from the estate never ends.
+ * - The control plane allows `controlPlaneRateLimit` (15) requests in any one-second window across ListFunctions,
+ *   GetFunctionConfiguration, UpdateFunctionConfiguration and ListProvisionedConcurrencyConfigs; above that:
+ *   TooManyRequestsException (the SDK then retries; every attempt is counted).
+ * - Route tables derive from each VPC function's `vpcEgress`: "nat" gives a 0.0.0.0/0 route to a NAT gateway in the
+ *   subnet's own table, "none" only the local route, "unknown" a default route to a transit gateway (which the
+ *   account cannot follow), or, with `unknownEgress: 'denied'`, an UnauthorizedOperation for requests naming it.
+ * - GetMetricData answers Throttles (Sum) from `throttles24h` and ConcurrentExecutions (Maximum) from
+ *   `peakConcurrency`; an absent fact gives no datapoints, a `null` fact a query with StatusCode InternalError.
+ * - GetLayerVersion gives a `data:` URL of a real ZIP (global fetch reads data: URLs).
+ *
+ * For the benchmark and fault injection: `calls()`, `throttledCalls()`, `peakControlPlaneRate()`, `injectFault()`
+ * (an error by name, on the nth matching call, or with a probability drawn from a seeded RNG; or an update that ends
+ * `Failed`), `onCall()` (observe or interfere, e.g. deploy in between), `changeFunction()` (an out-of-band deploy)
+ * and a controllable clock (`ManualClock`).
+ */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import * as cloudwatch from '@aws-sdk/client-cloudwatch';
+import * as ec2 from '@aws-sdk/client-ec2';
+import * as lambda from '@aws-sdk/client-lambda';
+import * as tagging from '@aws-sdk/client-resource-groups-tagging-api';
+import * as s3 from '@aws-sdk/client-s3';
+import * as sns from '@aws-sdk/client-sns';
+import * as ssm from '@aws-sdk/client-ssm';
+import { strToU8, zipSync, type Zippable } from 'fflate';
+import type { FunctionConfiguration, FunctionFacts, VpcEgress } from '../lambdas/shared/domain/types';
+import {
+  DEFAULT_ACCOUNT,
+  DEFAULT_REGION,
+  ENV_VARIABLES_LIMIT_BYTES,
+  MAX_LAYERS,
+  functionArn,
+  seededRandom,
+  type Estate,
+} from './estate';
+
+/** The simulation's notion of time (epoch milliseconds). */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** A clock that moves only when told to: deterministic tests of rate windows and update settling. */
+export class ManualClock implements Clock {
+  private current: number;
+  constructor(start = Date.parse('2025-01-06T09:00:00.000Z')) {
+    this.current = start;
+  }
+  now(): number {
+    return this.current;
+  }
+  advance(ms: number): void {
+    this.current += ms;
+  }
+}
+
+/** A fault to inject. Matching calls are counted per rule. */
+export interface FaultRule {
+  /** `service:Operation` (e.g. `lambda:UpdateFunctionConfiguration`), or `*` for every operation. */
+  operation: string;
+  /** Only calls about this function (FunctionName, name or ARN). */
+  functionName?: string;
+  /** The exception to throw, by the SDK's name (e.g. `ServiceException`, `TooManyRequestsException`). */
+  error?: string;
+  message?: string;
+  /** HTTP status of the injected error. @default by name: 429 throttling, 500 service errors, else 400 */
+  httpStatusCode?: number;
+  /** Only the nth matching call (1-based). */
+  nth?: number;
+  /** Each matching call with this probability, drawn from the account's seeded RNG. */
+  probability?: number;
+  /** At most this many faults from this rule. @default unlimited */
+  times?: number;
+  /** For UpdateFunctionConfiguration: accept the update, then let it end `Failed` with this reason. */
+  updateFails?: string;
+}
+
+export interface FaultHandle {
+  /** How many times this rule has fired. */
+  readonly fired: () => number;
+  remove(): void;
+}
+
+/** A layer version the simulated account holds. */
+export interface LayerDefinition {
+  layerVersionArn: string;
+  /** Files in the layer's ZIP (paths relative to /opt). */
+  files?: Record<string, string>;
+  compatibleRuntimes?: string[];
+  compatibleArchitectures?: string[];
+  description?: string;
+}
+
+export interface SimulatedAccountOptions {
+  /** The functions (and SSM parameter values) of the account. */
+  estate: Estate | FunctionFacts[];
+  /** @default the estate's region, else eu-west-1 */
+  region?: string;
+  /** @default the estate's account, else 123456789012 */
+  account?: string;
+  /** @default systemClock */
+  clock?: Clock;
+  /** Seed of the RNG behind fault probabilities and generated ids. @default 1 */
+  seed?: number;
+  /** Layer versions besides those the estate's functions carry (which get a placeholder ZIP). */
+  layers?: LayerDefinition[];
+  /** Topics that exist; publishing elsewhere is NotFoundException. @default any topic exists */
+  topicArns?: string[];
+  /** Buckets that exist; other buckets are NoSuchBucket. @default any bucket exists */
+  buckets?: string[];
+  /** Requests per one-second window across the four rate-limited control-plane operations. @default 15 */
+  controlPlaneRateLimit?: number;
+  /**
+   * What `vpcEgress: "unknown"` looks like. `transit-gateway` (default): the subnet's default route goes to a transit
+   * gateway, which the account cannot follow to a NAT (as with a central egress VPC). `denied`: DescribeRouteTables
+   * requests that name the subnet or its VPC fail with UnauthorizedOperation. (AWS has no per-subnet permission on
+   * DescribeRouteTables: an account-wide denial is a fault to inject, `{ operation: 'ec2:DescribeRouteTables',
+   * error: 'UnauthorizedOperation' }`.)
+   */
+  unknownEgress?: 'transit-gateway' | 'denied';
+  /**
+   * When an update started here leaves `InProgress`: after `reads` reads of the function have seen it in progress,
+   * or `afterMs` of the clock, whichever comes first. @default { reads: 1 }
+   */
+  updateSettle?: { reads?: number; afterMs?: number };
+}
+
+export interface PublishedMessage {
+  topicArn: string;
+  subject: string | null;
+  message: string;
+  attributes: Record<string, { DataType?: string; StringValue?: string }>;
+  publishedAt: string;
+}
+
+export interface CallEvent {
+  /** `service:Operation` */
+  operation: string;
+  input: Readonly<Record<string, unknown>>;
+}
+
+/** The four operations that share Lambda's ~15 requests/second account budget. */
+export const CONTROL_PLANE_OPERATIONS: ReadonlySet<string> = new Set([
+  'lambda:ListFunctions',
+  'lambda:GetFunctionConfiguration',
+  'lambda:UpdateFunctionConfiguration',
+  'lambda:ListProvisionedConcurrencyConfigs',
+]);
+
+const MIDDLEWARE_NAME = 'zeroImpactSimulatedAccount';
+/** Where an operation puts raw bytes that the dispatcher answers as a streaming `Body` (after cloning the rest). */
+const RAW_BODY = '__rawBody';
+const LIST_FUNCTIONS_PAGE = 50;
+
+type ExceptionOptions = { message: string; $metadata: ResponseMetadata; [key: string]: unknown };
+type ExceptionCtor = new (options: ExceptionOptions) => Error;
+type BaseExceptionCtor = new (options: ExceptionOptions & { name: string; $fault: 'client' | 'server' }) => Error;
+interface ResponseMetadata {
+  httpStatusCode: number;
+  requestId: string;
+  attempts: number;
+  totalRetryDelay: number;
+}
+
+interface ServiceBinding {
+  prefix: string;
+  client: { prototype: object; name: string };
+  exceptions: Record<string, unknown>;
+  base: unknown;
+}
+
+const SERVICES: ServiceBinding[] = [
+  { prefix: 'lambda', client: lambda.LambdaClient, exceptions: lambda, base: lambda.LambdaServiceException },
+  {
+    prefix: 'tag',
+    client: tagging.ResourceGroupsTaggingAPIClient,
+    exceptions: tagging,
+    base: tagging.ResourceGroupsTaggingAPIServiceException,
+  },
+  {
+    prefix: 'cloudwatch',
+    client: cloudwatch.CloudWatchClient,
+    exceptions: cloudwatch,
+    base: cloudwatch.CloudWatchServiceException,
+  },
+  { prefix: 'ec2', client: ec2.EC2Client, exceptions: ec2, base: ec2.EC2ServiceException },
+  { prefix: 'sns', client: sns.SNSClient, exceptions: sns, base: sns.SNSServiceException },
+  { prefix: 's3', client: s3.S3Client, exceptions: s3, base: s3.S3ServiceException },
+  { prefix: 'ssm', client: ssm.SSMClient, exceptions: ssm, base: ssm.SSMServiceException },
+];
+
+const STATUS_BY_ERROR: Record<string, number> = {
+  TooManyRequestsException: 429,
+  ThrottledException: 400,
+  PreconditionFailedException: 412,
+  ResourceConflictException: 409,
+  ResourceNotFoundException: 404,
+  NotFoundException: 404,
+  NoSuchKey: 404,
+  NoSuchBucket: 404,
+  UnauthorizedOperation: 403,
+  AccessDenied: 403,
+  AccessDeniedException: 403,
+  ServiceException: 500,
+  InternalServiceException: 500,
+  InternalErrorException: 500,
+  InternalServerError: 500,
+  InternalError: 500,
+};
+
+/** The middleware stack surface the simulator uses (every smithy client has it). */
+interface PatchableClient {
+  middlewareStack: {
+    add(middleware: unknown, options: { step: string; priority: string; name: string }): void;
+    remove(name: string): boolean;
+  };
+  handlers?: unknown;
+}
+
+type Send = (this: PatchableClient, ...args: unknown[]) => unknown;
+
+interface SimFunction {
+  configuration: FunctionConfiguration & { FunctionName: string; FunctionArn: string };
+  tags: Record<string, string>;
+  provisioned: Array<Record<string, unknown>>;
+  reserved: number | undefined;
+  /** undefined: no datapoints; null: the metric cannot be read (GetMetricData StatusCode InternalError). */
+  throttles: number | null | undefined;
+  peak: number | null | undefined;
+  egress: VpcEgress;
+  pendingUpdate?: { readsLeft: number; settleAt: number | undefined; failReason: string | undefined };
+}
+
+interface SimLayer {
+  arn: string;
+  files: Record<string, string>;
+  compatibleRuntimes: string[] | undefined;
+  compatibleArchitectures: string[] | undefined;
+  description: string;
+  zip?: Uint8Array;
+}
+
+interface RouteTable {
+  RouteTableId: string;
+  VpcId: string;
+  OwnerId: string;
+  Routes: Array<Record<string, string>>;
+  Associations: Array<Record<string, unknown>>;
+  Tags: [];
+  PropagatingVgws: [];
+}
+
+interface ActiveFault {
+  rule: FaultRule;
+  matched: number;
+  fired: number;
+}
+
+let installedAccount: SimulatedAccount | undefined;
+
+/**
+ * A deep copy in the caller's realm. Not structuredClone: under jest that builds objects of another realm, which
+ * code checking for plain objects does not recognise.
+ */
+function clone<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v: unknown) => clone(v)) as T;
+  if (value instanceof Date) return new Date(value.getTime()) as T;
+  if (value instanceof Uint8Array) return new Uint8Array(value) as T;
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clone(v)])) as T;
+  }
+  return value;
+}
+
+function shortHash(text: string, length = 17): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, length);
+}
+
+function lastModified(epochMs: number): string {
+  return new Date(epochMs).toISOString().replace('Z', '+0000');
+}
+
+function encodeToken(offset: number): string {
+  return Buffer.from(JSON.stringify({ offset }), 'utf8').toString('base64');
+}
+
+function decodeToken(token: string): number | undefined {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { offset?: unknown };
+    return typeof parsed.offset === 'number' && Number.isInteger(parsed.offset) && parsed.offset >= 0
+      ? parsed.offset
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function streamingBody(bytes: Uint8Array): Readable & {
+  transformToString(encoding?: BufferEncoding): Promise<string>;
+  transformToByteArray(): Promise<Uint8Array>;
+} {
+  const stream = Readable.from([Buffer.from(bytes)]);
+  return Object.assign(stream, {
+    transformToString: async (encoding: BufferEncoding = 'utf8') => Buffer.from(bytes).toString(encoding),
+    transformToByteArray: async () => new Uint8Array(bytes),
+    transformToWebStream: () => Readable.toWeb(Readable.from([Buffer.from(bytes)])),
+  });
+}
+
+/** The simulated account. See the module comment. */
+export class SimulatedAccount {
+  readonly region: string;
+  readonly account: string;
+  readonly clock: Clock;
+  /** Every SNS message published, in order. */
+  readonly published: PublishedMessage[] = [];
+
+  private readonly functions = new Map<string, SimFunction>();
+  private readonly order: string[] = [];
+  private readonly layers = new Map<string, SimLayer>();
+  private readonly parameters: Map<string, string>;
+  private readonly objects = new Map<string, Uint8Array>();
+  private readonly topics: Set<string> | undefined;
+  private readonly buckets: Set<string> | undefined;
+  private readonly rateLimit: number;
+  private readonly settleReads: number;
+  private readonly settleAfterMs: number | undefined;
+  private readonly unknownEgress: 'transit-gateway' | 'denied';
+  private readonly random: () => number;
+  private readonly routeTables: RouteTable[] = [];
+  private readonly deniedSubnets = new Set<string>();
+  private readonly deniedVpcs = new Set<string>();
+  private readonly counters = new Map<string, number>();
+  private readonly throttled = new Map<string, number>();
+  private controlPlaneWindow: number[] = [];
+  private demandWindow: number[] = [];
+  private peakRate = 0;
+  private readonly faults = new Set<ActiveFault>();
+  private readonly listeners = new Set<(event: CallEvent) => void>();
+  private readonly patched: Array<{ proto: object; descriptor: PropertyDescriptor | undefined }> = [];
+  private readonly attachedClients = new Set<PatchableClient>();
+  private idCounter = 0;
+
+  constructor(options: SimulatedAccountOptions) {
+    const estate: Estate = Array.isArray(options.estate)
+      ? { functions: options.estate, ssmParameters: {}, region: DEFAULT_REGION, account: DEFAULT_ACCOUNT }
+      : options.estate;
+    this.region = options.region ?? estate.region;
+    this.account = options.account ?? estate.account;
+    this.clock = options.clock ?? systemClock;
+    this.random = seededRandom(options.seed ?? 1);
+    this.parameters = new Map(Object.entries(estate.ssmParameters));
+    this.topics = options.topicArns === undefined ? undefined : new Set(options.topicArns);
+    this.buckets = options.buckets === undefined ? undefined : new Set(options.buckets);
+    this.rateLimit = options.controlPlaneRateLimit ?? 15;
+    this.settleReads = options.updateSettle?.reads ?? (options.updateSettle?.afterMs === undefined ? 1 : Infinity);
+    this.settleAfterMs = options.updateSettle?.afterMs;
+    this.unknownEgress = options.unknownEgress ?? 'transit-gateway';
+    for (const facts of estate.functions) this.addFunction(facts);
+    for (const layer of options.layers ?? []) {
+      this.layers.set(layer.layerVersionArn, {
+        arn: layer.layerVersionArn,
+        files: layer.files ?? {},
+        compatibleRuntimes: layer.compatibleRuntimes,
+        compatibleArchitectures: layer.compatibleArchitectures,
+        description: layer.description ?? '',
+      });
+    }
+    this.buildRouteTables();
+  }
+
+  // ----- installation -------------------------------------------------------------------------------------------
+
+  get isInstalled(): boolean {
+    return installedAccount === this;
+  }
+
+  /** Answers the SDK clients' calls from this account until `uninstall()`. One account at a time. */
+  install(): this {
+    if (installedAccount === this) return this;
+    if (installedAccount !== undefined) throw new Error('another SimulatedAccount is installed; uninstall it first');
+    installedAccount = this; // eslint-disable-line @typescript-eslint/no-this-alias -- the one installed account
+    for (const service of SERVICES) {
+      const proto = service.client.prototype as { send: Send };
+      const descriptor = Object.getOwnPropertyDescriptor(proto, 'send');
+      const original = proto.send;
+      const middleware = this.middlewareFor(service);
+      const attach = (client: PatchableClient): void => this.attach(client, middleware);
+      Object.defineProperty(proto, 'send', {
+        configurable: true,
+        writable: true,
+        value: function send(this: PatchableClient, ...args: unknown[]): unknown {
+          attach(this);
+          return original.apply(this, args);
+        },
+      });
+      this.patched.push({ proto, descriptor });
+    }
+    return this;
+  }
+
+  /** Restores the SDK: prototypes as they were, the middleware removed from every client it was added to. */
+  uninstall(): void {
+    if (installedAccount !== this) return;
+    for (const { proto, descriptor } of this.patched.reverse()) {
+      if (descriptor === undefined) delete (proto as { send?: unknown }).send;
+      else Object.defineProperty(proto, 'send', descriptor);
+    }
+    this.patched.length = 0;
+    for (const client of this.attachedClients) {
+      client.middlewareStack.remove(MIDDLEWARE_NAME);
+      delete client.handlers;
+    }
+    this.attachedClients.clear();
+    installedAccount = undefined;
+  }
+
+  private attach(client: PatchableClient, middleware: unknown): void {
+    if (this.attachedClients.has(client)) return;
+    client.middlewareStack.remove(MIDDLEWARE_NAME);
+    client.middlewareStack.add(middleware, { step: 'deserialize', priority: 'high', name: MIDDLEWARE_NAME });
+    // Clients that cache resolved handlers (cacheMiddleware) must rebuild them with the middleware.
+    delete client.handlers;
+    this.attachedClients.add(client);
+  }
+
+  private middlewareFor(service: ServiceBinding) {
+    return (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) =>
+      async (args: { input?: Record<string, unknown> }) => {
+        if (installedAccount !== this) return next(args);
+        const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
+        const output = this.dispatch(service, operation, args.input ?? {});
+        return {
+          output: { ...output, $metadata: this.metadata(200) },
+          response: { statusCode: 200, headers: {}, body: undefined },
+        };
+      };
+  }
+
+  // ----- observation and fault injection ------------------------------------------------------------------------
+
+  /** Attempts per `service:Operation` (every attempt, including throttled and faulted ones). */
+  calls(): Record<string, number> {
+    return Object.fromEntries([...this.counters.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+
+  /** Attempts rejected with TooManyRequestsException by the control-plane rate limit, per operation. */
+  throttledCalls(): Record<string, number> {
+    return Object.fromEntries(this.throttled.entries());
+  }
+
+  /**
+   * The most control-plane requests attempted within any one-second window so far (accepted or throttled): the
+   * demand a benchmark compares with the account's 15/s budget.
+   */
+  peakControlPlaneRate(): number {
+    return this.peakRate;
+  }
+
+  resetCounters(): void {
+    this.counters.clear();
+    this.throttled.clear();
+    this.peakRate = 0;
+  }
+
+  injectFault(rule: FaultRule): FaultHandle {
+    const fault: ActiveFault = { rule, matched: 0, fired: 0 };
+    this.faults.add(fault);
+    return { fired: () => fault.fired, remove: () => this.faults.delete(fault) };
+  }
+
+  clearFaults(): void {
+    this.faults.clear();
+  }
+
+  /** Called on every attempt, before faults and limits apply; may change the account (e.g. `changeFunction`). */
+  onCall(listener: (event: CallEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ----- direct access (not an AWS call: not counted) -----------------------------------------------------------
+
+  /** Every function's configuration as GetFunctionConfiguration returns it, in estate order. */
+  functionConfigurations(): FunctionConfiguration[] {
+    return this.order.map((name) => clone(this.mustGet(name).configuration));
+  }
+
+  functionConfiguration(name: string): FunctionConfiguration | undefined {
+    const fn = this.functions.get(name);
+    return fn === undefined ? undefined : clone(fn.configuration);
+  }
+
+  /** An out-of-band deployment (someone else's): applies the fields and bumps the RevisionId. */
+  changeFunction(name: string, patch: Partial<FunctionConfiguration>): void {
+    const fn = this.mustGet(name);
+    Object.assign(fn.configuration, clone(patch));
+    fn.configuration.RevisionId = this.newId();
+    fn.configuration.LastModified = lastModified(this.clock.now());
+  }
+
+  s3Object(bucket: string, key: string): Uint8Array | undefined {
+    const body = this.objects.get(`${bucket}/${key}`);
+    return body === undefined ? undefined : new Uint8Array(body);
+  }
+
+  putS3Object(bucket: string, key: string, body: string | Uint8Array): void {
+    this.objects.set(`${bucket}/${key}`, typeof body === 'string' ? strToU8(body) : new Uint8Array(body));
+  }
+
+  setParameter(name: string, value: string): void {
+    this.parameters.set(name, value);
+  }
+
+  // ----- dispatch -----------------------------------------------------------------------------------------------
+
+  private dispatch(
+    service: ServiceBinding,
+    operation: string,
+    input: Record<string, unknown>,
+  ): Record<string, unknown> {
+    const key = `${service.prefix}:${operation}`;
+    this.counters.set(key, (this.counters.get(key) ?? 0) + 1);
+    for (const listener of this.listeners) listener({ operation: key, input });
+    const fault = this.matchFault(key, input);
+    if (fault?.error !== undefined) {
+      throw this.error(
+        service,
+        fault.error,
+        fault.message ?? `Injected fault: ${fault.error}`,
+        {},
+        fault.httpStatusCode,
+      );
+    }
+    if (CONTROL_PLANE_OPERATIONS.has(key)) this.admitControlPlane(service, key);
+    const handler = this.operations[key];
+    if (handler === undefined) {
+      throw this.error(
+        service,
+        'UnknownOperationException',
+        `the simulated account does not implement ${key}; add it to local/simulated-account.ts`,
+      );
+    }
+    const { [RAW_BODY]: rawBody, ...result } = handler(input, service, fault);
+    const output = clone(result);
+    if (rawBody instanceof Uint8Array) output['Body'] = streamingBody(rawBody);
+    return output;
+  }
+
+  private matchFault(key: string, input: Record<string, unknown>): FaultRule | undefined {
+    for (const fault of this.faults) {
+      const { rule } = fault;
+      if (rule.operation !== '*' && rule.operation !== key) continue;
+      if (rule.functionName !== undefined) {
+        const named = typeof input['FunctionName'] === 'string' ? this.nameOf(input['FunctionName']) : undefined;
+        if (named !== this.nameOf(rule.functionName)) continue;
+      }
+      fault.matched += 1;
+      if (rule.times !== undefined && fault.fired >= rule.times) continue;
+      if (rule.nth !== undefined && fault.matched !== rule.nth) continue;
+      if (rule.probability !== undefined && this.random() >= rule.probability) continue;
+      fault.fired += 1;
+      return rule;
+    }
+    return undefined;
+  }
+
+  private admitControlPlane(service: ServiceBinding, key: string): void {
+    const now = this.clock.now();
+    this.demandWindow = this.demandWindow.filter((t) => t > now - 1000);
+    this.demandWindow.push(now);
+    this.peakRate = Math.max(this.peakRate, this.demandWindow.length);
+    this.controlPlaneWindow = this.controlPlaneWindow.filter((t) => t > now - 1000);
+    if (this.controlPlaneWindow.length >= this.rateLimit) {
+      this.throttled.set(key, (this.throttled.get(key) ?? 0) + 1);
+      throw this.error(service, 'TooManyRequestsException', 'Rate exceeded', {
+        Reason: 'CallerRateLimitExceeded',
+        Type: 'User',
+        retryAfterSeconds: '1',
+      });
+    }
+    this.controlPlaneWindow.push(now);
+  }
+
+  private metadata(httpStatusCode: number): ResponseMetadata {
+    return { httpStatusCode, requestId: this.newId(), attempts: 1, totalRetryDelay: 0 };
+  }
+
+  /** An instance of the SDK's own exception class for `name` (or the service's base exception with that name). */
+  error(
+    service: ServiceBinding | string,
+    name: string,
+    message: string,
+    extra: Record<string, unknown> = {},
+    httpStatusCode?: number,
+  ): Error {
+    const binding = typeof service === 'string' ? SERVICES.find((s) => s.prefix === service) : service;
+    if (binding === undefined) throw new Error(`unknown service ${String(service)}`);
+    const status = httpStatusCode ?? STATUS_BY_ERROR[name] ?? (/Service|Internal/.test(name) ? 500 : 400);
+    const $metadata = this.metadata(status);
+    const candidate = binding.exceptions[name];
+    const base = binding.base as BaseExceptionCtor;
+    if (typeof candidate === 'function' && candidate.prototype instanceof base) {
+      return new (candidate as ExceptionCtor)({ message, $metadata, ...extra });
+    }
+    return new base({ name, $fault: status >= 500 ? 'server' : 'client', message, $metadata, ...extra });
+  }
+
+  private newId(): string {
+    this.idCounter += 1;
+    const hex = shortHash(`${this.idCounter}:${this.random()}`, 32);
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  }
+
+  // ----- the model ----------------------------------------------------------------------------------------------
+
+  private addFunction(facts: FunctionFacts): void {
+    const given = clone(facts.configuration);
+    const name = String(given.FunctionName);
+    const image = given.PackageType === 'Image';
+    const defaults: FunctionConfiguration = {
+      FunctionName: name,
+      FunctionArn: functionArn(this.region, this.account, name),
+      ...(image ? {} : { Handler: 'index.handler' }),
+      Role: `arn:aws:iam::${this.account}:role/${name}-role`,
+      CodeSize: image ? 0 : 4096,
+      Description: '',
+      Timeout: 3,
+      MemorySize: 128,
+      LastModified: '2024-10-01T08:00:00.000+0000',
+      CodeSha256: Buffer.from(shortHash(`code:${name}`, 32), 'hex').toString('base64'),
+      Version: '$LATEST',
+      TracingConfig: { Mode: 'PassThrough' },
+      RevisionId: `${shortHash(`rev:${name}`, 8)}-0000-4000-a000-${shortHash(`rev2:${name}`, 12)}`,
+      State: 'Active',
+      LastUpdateStatus: 'Successful',
+      PackageType: 'Zip',
+      Architectures: ['x86_64'],
+      EphemeralStorage: { Size: 512 },
+      SnapStart: { ApplyOn: 'None', OptimizationStatus: 'Off' },
+      LoggingConfig: { LogFormat: 'Text', LogGroup: `/aws/lambda/${name}` },
+    };
+    const configuration = { ...defaults, ...given } as SimFunction['configuration'];
+    if (Object.keys(configuration.Environment?.Variables ?? {}).length === 0) delete configuration.Environment;
+    if ((configuration.Layers ?? []).length === 0) delete configuration.Layers;
+    for (const layer of configuration.Layers ?? []) {
+      if (typeof layer.Arn === 'string' && !this.layers.has(layer.Arn)) {
+        this.layers.set(layer.Arn, {
+          arn: layer.Arn,
+          files: { 'README.txt': `placeholder content of ${layer.Arn}\n` },
+          compatibleRuntimes: undefined,
+          compatibleArchitectures: undefined,
+          description: '',
+        });
+      }
+    }
+    this.functions.set(name, {
+      configuration,
+      tags: { ...(facts.tags ?? {}) },
+      provisioned: clone((facts.provisionedConcurrencyConfigs ?? []) as Array<Record<string, unknown>>),
+      reserved: facts.reservedConcurrency ?? undefined,
+      throttles: facts.throttles24h,
+      peak: facts.peakConcurrency,
+      egress: facts.vpcEgress ?? 'unknown',
+    });
+    this.order.push(name);
+  }
+
+  private buildRouteTables(): void {
+    const seenSubnets = new Set<string>();
+    const mainTables = new Set<string>();
+    for (const name of this.order) {
+      const fn = this.mustGet(name);
+      const subnets = fn.configuration.VpcConfig?.SubnetIds ?? [];
+      if (subnets.length === 0) continue;
+      const vpcId = fn.configuration.VpcConfig?.VpcId || `vpc-0${shortHash(`vpc:${subnets.join(',')}`)}`;
+      if (!mainTables.has(vpcId)) {
+        mainTables.add(vpcId);
+        const id = `rtb-0${shortHash(`main:${vpcId}`)}`;
+        this.routeTables.push({
+          RouteTableId: id,
+          VpcId: vpcId,
+          OwnerId: this.account,
+          Routes: [
+            { DestinationCidrBlock: '10.0.0.0/16', GatewayId: 'local', Origin: 'CreateRouteTable', State: 'active' },
+          ],
+          Associations: [
+            {
+              Main: true,
+              RouteTableAssociationId: `rtbassoc-0${shortHash(`assoc:${id}`)}`,
+              RouteTableId: id,
+              AssociationState: { State: 'associated' },
+            },
+          ],
+          Tags: [],
+          PropagatingVgws: [],
+        });
+      }
+      for (const subnet of subnets) {
+        if (seenSubnets.has(subnet)) continue;
+        seenSubnets.add(subnet);
+        if (fn.egress === 'unknown' && this.unknownEgress === 'denied') {
+          this.deniedSubnets.add(subnet);
+          this.deniedVpcs.add(vpcId);
+          continue;
+        }
+        const id = `rtb-0${shortHash(`subnet:${subnet}`)}`;
+        const routes: Array<Record<string, string>> = [
+          { DestinationCidrBlock: '10.0.0.0/16', GatewayId: 'local', Origin: 'CreateRouteTable', State: 'active' },
+        ];
+        if (fn.egress === 'nat') {
+          routes.push({
+            DestinationCidrBlock: '0.0.0.0/0',
+            NatGatewayId: `nat-0${shortHash(`nat:${vpcId}`)}`,
+            Origin: 'CreateRoute',
+            State: 'active',
+          });
+        }
+        if (fn.egress === 'unknown') {
+          routes.push({
+            DestinationCidrBlock: '0.0.0.0/0',
+            TransitGatewayId: `tgw-0${shortHash(`tgw:${vpcId}`)}`,
+            Origin: 'CreateRoute',
+            State: 'active',
+          });
+        }
+        this.routeTables.push({
+          RouteTableId: id,
+          VpcId: vpcId,
+          OwnerId: this.account,
+          Routes: routes,
+          Associations: [
+            {
+              Main: false,
+              RouteTableAssociationId: `rtbassoc-0${shortHash(`assoc:${id}`)}`,
+              RouteTableId: id,
+              SubnetId: subnet,
+              AssociationState: { State: 'associated' },
+            },
+          ],
+          Tags: [],
+          PropagatingVgws: [],
+        });
+      }
+    }
+  }
+
+  private mustGet(name: string): SimFunction {
+    const fn = this.functions.get(name);
+    if (fn === undefined) throw new Error(`no function ${name} in the simulated account`);
+    return fn;
+  }
+
+  /** A function name from a name, a full or partial ARN, with or without a qualifier. */
+  private nameOf(nameOrArn: string): string {
+    const arn = /^(?:arn:aws[a-z-]*:lambda:[a-z0-9-]+:)?(?:\d{12}:)?function:([^:]+)(?::([^:]+))?$/.exec(nameOrArn);
+    if (arn !== null) return arn[1] as string;
+    return nameOrArn.split(':')[0] as string;
+  }
+
+  private findFunction(service: ServiceBinding, input: Record<string, unknown>, key = 'FunctionName'): SimFunction {
+    const raw = input[key];
+    if (typeof raw !== 'string' || raw.length === 0) {
+      throw this.error(service, 'InvalidParameterValueException', `${key} is required`);
+    }
+    const qualifier =
+      /^(?:arn:[^:]+:lambda:[^:]+:\d{12}:function:[^:]+|[^:]+):([^:]+)$/.exec(raw)?.[1] ?? input['Qualifier'];
+    const fn = this.functions.get(this.nameOf(raw));
+    if (fn === undefined || (qualifier !== undefined && qualifier !== '$LATEST')) {
+      throw this.error(
+        service,
+        'ResourceNotFoundException',
+        `Function not found: ${functionArn(this.region, this.account, this.nameOf(raw))}`,
+        { Type: 'User' },
+      );
+    }
+    return fn;
+  }
+
+  /** Moves an update started here towards its end; `read` when the caller reads the function's status. */
+  private settle(fn: SimFunction, read: boolean): void {
+    const pending = fn.pendingUpdate;
+    if (pending === undefined) return;
+    const timeUp = pending.settleAt !== undefined && this.clock.now() >= pending.settleAt;
+    if (!timeUp) {
+      if (!read) return;
+      if (pending.readsLeft > 0) {
+        pending.readsLeft -= 1;
+        return;
+      }
+    }
+    fn.pendingUpdate = undefined;
+    if (pending.failReason !== undefined) {
+      fn.configuration.LastUpdateStatus = 'Failed';
+      fn.configuration.LastUpdateStatusReason = pending.failReason;
+      fn.configuration.LastUpdateStatusReasonCode = 'InternalError';
+    } else {
+      fn.configuration.LastUpdateStatus = 'Successful';
+      delete fn.configuration.LastUpdateStatusReason;
+      delete fn.configuration.LastUpdateStatusReasonCode;
+    }
+  }
+
+  private listView(fn: SimFunction): FunctionConfiguration {
+    const {
+      State: _state,
+      StateReason: _stateReason,
+      StateReasonCode: _stateReasonCode,
+      LastUpdateStatus: _lastUpdateStatus,
+      LastUpdateStatusReason: _lastUpdateStatusReason,
+      LastUpdateStatusReasonCode: _lastUpdateStatusReasonCode,
+      ...rest
+    } = fn.configuration;
+    return rest;
+  }
+
+  private layer(arn: string): SimLayer | undefined {
+    return this.layers.get(arn);
+  }
+
+  private layerZip(layer: SimLayer): Uint8Array {
+    if (layer.zip === undefined) {
+      const entries: Zippable = {};
+      for (const [path, content] of Object.entries(layer.files)) entries[path] = strToU8(content);
+      layer.zip = zipSync(entries, { level: 6, mtime: new Date('2024-01-01T00:00:00Z') });
+    }
+    return layer.zip;
+  }
+
+  // ----- operations ---------------------------------------------------------------------------------------------
+
+  private readonly operations: Record<
+    string,
+    (input: Record<string, unknown>, service: ServiceBinding, fault: FaultRule | undefined) => Record<string, unknown>
+  > = {
+    'lambda:ListFunctions': (input, service) => {
+      const max = input['MaxItems'] === undefined ? LIST_FUNCTIONS_PAGE : Number(input['MaxItems']);
+      if (!Number.isInteger(max) || max < 1 || max > 10000) {
+        throw this.error(service, 'InvalidParameterValueException', 'MaxItems must be between 1 and 10000');
+      }
+      const size = Math.min(max, LIST_FUNCTIONS_PAGE);
+      const offset = this.pageOffset(service, input['Marker'], 'InvalidParameterValueException');
+      const names = this.order.slice(offset, offset + size);
+      const next = offset + size < this.order.length ? encodeToken(offset + size) : undefined;
+      for (const name of names) this.settle(this.mustGet(name), false);
+      return {
+        Functions: names.map((name) => this.listView(this.mustGet(name))),
+        ...(next !== undefined ? { NextMarker: next } : {}),
+      };
+    },
+    'lambda:GetFunction': (input, service) => {
+      const fn = this.findFunction(service, input);
+      this.settle(fn, true);
+      const image = fn.configuration.PackageType === 'Image';
+      return {
+        Configuration: fn.configuration,
+        Code: image
+          ? {
+              RepositoryType: 'ECR',
+              ImageUri: `${this.account}.dkr.ecr.${this.region}.amazonaws.com/${fn.configuration.FunctionName}:latest`,
+            }
+          : {
+              RepositoryType: 'S3',
+              Location: `https://awslambda-${this.region}-tasks.s3.${this.region}.amazonaws.com/snapshots/${this.account}/${fn.configuration.FunctionName}`,
+            },
+        ...(Object.keys(fn.tags).length > 0 ? { Tags: fn.tags } : {}),
+        ...(fn.reserved !== undefined ? { Concurrency: { ReservedConcurrentExecutions: fn.reserved } } : {}),
+      };
+    },
+    'lambda:GetFunctionConfiguration': (input, service) => {
+      const fn = this.findFunction(service, input);
+      this.settle(fn, true);
+      return { ...fn.configuration };
+    },
+    'lambda:GetFunctionConcurrency': (input, service) => {
+      const fn = this.findFunction(service, input);
+      return fn.reserved === undefined ? {} : { ReservedConcurrentExecutions: fn.reserved };
+    },
+    'lambda:ListTags': (input, service) => {
+      const fn = this.findFunction(service, input, 'Resource');
+      return { Tags: fn.tags };
+    },
+    'lambda:ListProvisionedConcurrencyConfigs': (input, service) => {
+      const fn = this.findFunction(service, input);
+      const max = input['MaxItems'] === undefined ? 50 : Number(input['MaxItems']);
+      const offset = this.pageOffset(service, input['Marker'], 'InvalidParameterValueException');
+      const page = fn.provisioned.slice(offset, offset + max);
+      const next = offset + max < fn.provisioned.length ? encodeToken(offset + max) : undefined;
+      return { ProvisionedConcurrencyConfigs: page, ...(next !== undefined ? { NextMarker: next } : {}) };
+    },
+    'lambda:UpdateFunctionConfiguration': (input, service, fault) =>
+      this.updateFunctionConfiguration(input, service, fault),
+    'lambda:GetLayerVersion': (input, service) => {
+      const name = String(input['LayerName'] ?? '');
+      const base = name.startsWith('arn:') ? name : `arn:aws:lambda:${this.region}:${this.account}:layer:${name}`;
+      return this.layerVersion(service, `${base}:${String(input['VersionNumber'])}`);
+    },
+    'lambda:GetLayerVersionByArn': (input, service) => this.layerVersion(service, String(input['Arn'] ?? '')),
+    'tag:GetResources': (input, service) => this.getResources(input, service),
+    'cloudwatch:GetMetricData': (input, service) => this.getMetricData(input, service),
+    'ec2:DescribeRouteTables': (input, service) => this.describeRouteTables(input, service),
+    'sns:Publish': (input, service) => this.publish(input, service),
+    's3:PutObject': (input, service) => {
+      const bucket = this.bucket(service, input);
+      const body = input['Body'];
+      let bytes: Uint8Array;
+      if (typeof body === 'string') bytes = strToU8(body);
+      else if (body instanceof Uint8Array) bytes = new Uint8Array(body);
+      else throw this.error(service, 'InvalidRequest', 'the simulated S3 takes string or byte bodies');
+      this.objects.set(`${bucket}/${String(input['Key'])}`, bytes);
+      return { ETag: `"${createHash('md5').update(bytes).digest('hex')}"` };
+    },
+    's3:GetObject': (input, service) => {
+      const bucket = this.bucket(service, input);
+      const bytes = this.objects.get(`${bucket}/${String(input['Key'])}`);
+      if (bytes === undefined) throw this.error(service, 'NoSuchKey', 'The specified key does not exist.');
+      return {
+        ContentLength: bytes.length,
+        ETag: `"${createHash('md5').update(bytes).digest('hex')}"`,
+        [RAW_BODY]: bytes,
+      };
+    },
+    'ssm:GetParameter': (input, service) => ({
+      Parameter: this.parameter(service, String(input['Name'] ?? ''), input['WithDecryption'] === true),
+    }),
+    'ssm:GetParameters': (input, service) => {
+      const names = Array.isArray(input['Names']) ? (input['Names'] as unknown[]).map(String) : [];
+      const found = names.filter((n) => this.parameters.has(this.parameterName(n)));
+      return {
+        Parameters: found.map((n) => this.parameter(service, n, input['WithDecryption'] === true)),
+        InvalidParameters: names.filter((n) => !found.includes(n)),
+      };
+    },
+  };
+
+  private pageOffset(service: ServiceBinding, token: unknown, errorName: string): number {
+    if (token === undefined || token === null || token === '') return 0;
+    const offset = typeof token === 'string' ? decodeToken(token) : undefined;
+    if (offset === undefined) throw this.error(service, errorName, 'Invalid pagination token');
+    return offset;
+  }
+
+  private updateFunctionConfiguration(
+    input: Record<string, unknown>,
+    service: ServiceBinding,
+    fault: FaultRule | undefined,
+  ): Record<string, unknown> {
+    const fn = this.findFunction(service, input);
+    const config = fn.configuration;
+    this.settle(fn, false);
+    if (config.LastUpdateStatus === 'InProgress' || config.State === 'Pending') {
+      throw this.error(
+        service,
+        'ResourceConflictException',
+        `The operation cannot be performed at this time. An update is in progress for resource: ${config.FunctionArn}`,
+        { Type: 'User' },
+      );
+    }
+    if (input['RevisionId'] !== undefined && input['RevisionId'] !== config.RevisionId) {
+      throw this.error(
+        service,
+        'PreconditionFailedException',
+        'The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id',
+        { Type: 'User' },
+      );
+    }
+    const next = clone(config);
+    if (input['Layers'] !== undefined) {
+      const arns = (input['Layers'] as unknown[]).map(String);
+      if (config.PackageType === 'Image' && arns.length > 0) {
+        throw this.error(
+          service,
+          'InvalidParameterValueException',
+          'Layers are not supported for container image functions',
+        );
+      }
+      if (arns.length > MAX_LAYERS) {
+        throw this.error(
+          service,
+          'InvalidParameterValueException',
+          `1 validation error detected: Value '[${arns.join(', ')}]' at 'layers' failed to satisfy constraint: Member must have length less than or equal to 5`,
+        );
+      }
+      const layerNames = arns.map((arn) => arn.replace(/:\d+$/, ''));
+      if (new Set(layerNames).size !== layerNames.length) {
+        throw this.error(
+          service,
+          'InvalidParameterValueException',
+          'Two different versions of the same layer are not allowed.',
+        );
+      }
+      next.Layers = arns.map((arn) => {
+        const existing = config.Layers?.find((l) => l.Arn === arn);
+        if (existing !== undefined) return existing;
+        const known = this.layer(arn);
+        if (known === undefined) {
+          throw this.error(service, 'InvalidParameterValueException', `Layer version ${arn} does not exist.`);
+        }
+        return { Arn: arn, CodeSize: this.layerZip(known).length };
+      });
+      if (next.Layers.length === 0) delete next.Layers;
+    }
+    if (input['Environment'] !== undefined) {
+      const variables = ((input['Environment'] as { Variables?: Record<string, string> }).Variables ?? {}) as Record<
+        string,
+        string
+      >;
+      const measured = JSON.stringify(variables);
+      if (Buffer.byteLength(measured, 'utf8') > ENV_VARIABLES_LIMIT_BYTES) {
+        // AWS's message quotes the variables it measured: values included. Handlers must not log it verbatim.
+        throw this.error(
+          service,
+          'InvalidParameterValueException',
+          `Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: ${measured}`,
+        );
+      }
+      const badKey = Object.keys(variables).find((k) => !/^[a-zA-Z]([a-zA-Z0-9_])*$/.test(k));
+      if (badKey !== undefined) {
+        throw this.error(service, 'InvalidParameterValueException', `Environment variable name ${badKey} is not valid`);
+      }
+      if (Object.keys(variables).length > 0) next.Environment = { Variables: { ...variables } };
+      else delete next.Environment;
+    }
+    const untouched = new Set(['FunctionName', 'RevisionId', 'Layers', 'Environment']);
+    for (const [key, value] of Object.entries(input)) {
+      if (!untouched.has(key) && value !== undefined) (next as Record<string, unknown>)[key] = clone(value);
+    }
+    next.RevisionId = this.newId();
+    next.LastModified = lastModified(this.clock.now());
+    next.LastUpdateStatus = 'InProgress';
+    delete next.LastUpdateStatusReason;
+    delete next.LastUpdateStatusReasonCode;
+    fn.configuration = next;
+    fn.pendingUpdate = {
+      readsLeft: this.settleReads,
+      settleAt: this.settleAfterMs === undefined ? undefined : this.clock.now() + this.settleAfterMs,
+      failReason: fault?.updateFails,
+    };
+    return { ...next };
+  }
+
+  private layerVersion(service: ServiceBinding, arn: string): Record<string, unknown> {
+    const layer = this.layer(arn);
+    if (layer === undefined) {
+      throw this.error(service, 'ResourceNotFoundException', 'The resource you requested does not exist.', {
+        Type: 'User',
+      });
+    }
+    const zip = this.layerZip(layer);
+    return {
+      Content: {
+        Location: `data:application/zip;base64,${Buffer.from(zip).toString('base64')}`,
+        CodeSha256: createHash('sha256').update(zip).digest('base64'),
+        CodeSize: zip.length,
+      },
+      LayerArn: arn.replace(/:\d+$/, ''),
+      LayerVersionArn: arn,
+      Description: layer.description,
+      CreatedDate: '2024-09-01T00:00:00.000+0000',
+      Version: Number(/:(\d+)$/.exec(arn)?.[1] ?? 1),
+      ...(layer.compatibleRuntimes !== undefined ? { CompatibleRuntimes: layer.compatibleRuntimes } : {}),
+      ...(layer.compatibleArchitectures !== undefined
+        ? { CompatibleArchitectures: layer.compatibleArchitectures }
+        : {}),
+    };
+  }
+
+  private getResources(input: Record<string, unknown>, service: ServiceBinding): Record<string, unknown> {
+    const types = input['ResourceTypeFilters'] as string[] | undefined;
+    const filters = (input['TagFilters'] as Array<{ Key?: string; Values?: string[] }> | undefined) ?? [];
+    const arns = input['ResourceARNList'] as string[] | undefined;
+    const perPage = input['ResourcesPerPage'] === undefined ? 50 : Number(input['ResourcesPerPage']);
+    if (!Number.isInteger(perPage) || perPage < 1 || perPage > 100) {
+      throw this.error(service, 'InvalidParameterException', 'ResourcesPerPage must be between 1 and 100');
+    }
+    const wantsLambda =
+      types === undefined || types.length === 0 || types.some((t) => t === 'lambda' || t === 'lambda:function');
+    const matching = wantsLambda
+      ? this.order
+          .map((name) => this.mustGet(name))
+          .filter((fn) => Object.keys(fn.tags).length > 0)
+          .filter((fn) => arns === undefined || arns.includes(fn.configuration.FunctionArn))
+          .filter((fn) =>
+            filters.every((f) => {
+              const value = f.Key === undefined ? undefined : fn.tags[f.Key];
+              return (
+                value !== undefined && (f.Values === undefined || f.Values.length === 0 || f.Values.includes(value))
+              );
+            }),
+          )
+      : [];
+    const offset = this.pageOffset(service, input['PaginationToken'], 'PaginationTokenExpiredException');
+    const page = matching.slice(offset, offset + perPage);
+    return {
+      ResourceTagMappingList: page.map((fn) => ({
+        ResourceARN: fn.configuration.FunctionArn,
+        Tags: Object.entries(fn.tags).map(([Key, Value]) => ({ Key, Value })),
+      })),
+      PaginationToken: offset + perPage < matching.length ? encodeToken(offset + perPage) : '',
+    };
+  }
+
+  private getMetricData(input: Record<string, unknown>, service: ServiceBinding): Record<string, unknown> {
+    type Query = {
+      Id?: string;
+      MetricStat?: {
+        Metric?: { Namespace?: string; MetricName?: string; Dimensions?: Array<{ Name?: string; Value?: string }> };
+        Period?: number;
+        Stat?: string;
+      };
+      Expression?: string;
+      ReturnData?: boolean;
+    };
+    const queries = (input['MetricDataQueries'] as Query[] | undefined) ?? [];
+    if (queries.length === 0 || queries.length > 500) {
+      throw this.error(
+        service,
+        'InvalidParameterValueException',
+        'The collection MetricDataQueries must not be empty and must contain at most 500 elements',
+      );
+    }
+    const ids = new Set<string>();
+    for (const query of queries) {
+      if (query.Id === undefined || !/^[a-z][a-zA-Z0-9_]*$/.test(query.Id) || query.Id.length > 255) {
+        throw this.error(
+          service,
+          'InvalidParameterValueException',
+          `The value ${String(query.Id)} for parameter MetricDataQueries.member.Id is not valid.`,
+        );
+      }
+      if (ids.has(query.Id)) throw this.error(service, 'InvalidParameterValueException', `Duplicate Id ${query.Id}`);
+      ids.add(query.Id);
+      if (query.MetricStat === undefined) {
+        throw this.error(
+          service,
+          'InvalidParameterValueException',
+          'the simulated account answers MetricStat queries only',
+        );
+      }
+    }
+    const end = input['EndTime'] instanceof Date ? input['EndTime'] : new Date(String(input['EndTime']));
+    return {
+      MetricDataResults: queries
+        .filter((q) => q.ReturnData !== false)
+        .map((query) => {
+          const stat = query.MetricStat;
+          const metric = stat?.Metric;
+          const name = metric?.Dimensions?.find((d) => d.Name === 'FunctionName')?.Value;
+          const fn = name === undefined || metric?.Namespace !== 'AWS/Lambda' ? undefined : this.functions.get(name);
+          let value: number | null | undefined;
+          if (fn !== undefined && metric?.MetricName === 'Throttles' && stat?.Stat === 'Sum') value = fn.throttles;
+          if (fn !== undefined && metric?.MetricName === 'ConcurrentExecutions' && stat?.Stat === 'Maximum')
+            value = fn.peak;
+          const timestamp = new Date(end.getTime() - (stat?.Period ?? 60) * 1000);
+          return {
+            Id: query.Id,
+            Label: metric?.MetricName ?? query.Id,
+            Timestamps: typeof value === 'number' ? [timestamp] : [],
+            Values: typeof value === 'number' ? [value] : [],
+            StatusCode: value === null ? 'InternalError' : 'Complete',
+          };
+        }),
+      Messages: [],
+    };
+  }
+
+  private describeRouteTables(input: Record<string, unknown>, service: ServiceBinding): Record<string, unknown> {
+    const filters = (input['Filters'] as Array<{ Name?: string; Values?: string[] }> | undefined) ?? [];
+    const ids = input['RouteTableIds'] as string[] | undefined;
+    const denied = filters.some((f) =>
+      (f.Values ?? []).some(
+        (v) =>
+          ((f.Name === 'association.subnet-id' || f.Name === 'subnet-id') && this.deniedSubnets.has(v)) ||
+          (f.Name === 'vpc-id' && this.deniedVpcs.has(v)),
+      ),
+    );
+    if (denied) {
+      throw this.error(service, 'UnauthorizedOperation', 'You are not authorized to perform this operation.', {}, 403);
+    }
+    const tests: Record<string, (table: RouteTable, values: string[]) => boolean> = {
+      'association.subnet-id': (t, v) => t.Associations.some((a) => v.includes(String(a['SubnetId']))),
+      'vpc-id': (t, v) => v.includes(t.VpcId),
+      'association.main': (t, v) => t.Associations.some((a) => v.includes(String(a['Main'] === true))),
+      'route-table-id': (t, v) => v.includes(t.RouteTableId),
+      'association.route-table-id': (t, v) => v.includes(t.RouteTableId),
+    };
+    for (const filter of filters) {
+      if (filter.Name === undefined || tests[filter.Name] === undefined) {
+        throw this.error(service, 'InvalidParameterValue', `The filter '${String(filter.Name)}' is invalid`);
+      }
+    }
+    const tables = this.routeTables.filter(
+      (table) =>
+        (ids === undefined || ids.includes(table.RouteTableId)) &&
+        filters.every((f) =>
+          (tests[f.Name as string] as (t: RouteTable, v: string[]) => boolean)(table, f.Values ?? []),
+        ),
+    );
+    return { RouteTables: tables };
+  }
+
+  private publish(input: Record<string, unknown>, service: ServiceBinding): Record<string, unknown> {
+    const topicArn = String(input['TopicArn'] ?? input['TargetArn'] ?? '');
+    if (this.topics !== undefined && !this.topics.has(topicArn)) {
+      throw this.error(service, 'NotFoundException', 'Topic does not exist');
+    }
+    const message = input['Message'];
+    if (typeof message !== 'string' || message.length === 0) {
+      throw this.error(service, 'InvalidParameterException', 'Invalid parameter: Empty message');
+    }
+    if (Buffer.byteLength(message, 'utf8') > 262144) {
+      throw this.error(service, 'InvalidParameterException', 'Invalid parameter: Message too long');
+    }
+    const subject = input['Subject'];
+    if (
+      subject !== undefined &&
+      (typeof subject !== 'string' || subject.length === 0 || subject.length > 100 || !/^[\x20-\x7e]+$/.test(subject))
+    ) {
+      throw this.error(service, 'InvalidParameterException', 'Invalid parameter: Subject');
+    }
+    const attributes = (input['MessageAttributes'] as PublishedMessage['attributes'] | undefined) ?? {};
+    if (Object.keys(attributes).length > 10) {
+      throw this.error(
+        service,
+        'InvalidParameterValueException',
+        `Number of message attributes [${Object.keys(attributes).length}] exceeds the allowed maximum [10].`,
+      );
+    }
+    for (const [name, attribute] of Object.entries(attributes)) {
+      if (
+        attribute.DataType === undefined ||
+        attribute.StringValue === undefined ||
+        attribute.StringValue.length === 0
+      ) {
+        throw this.error(
+          service,
+          'InvalidParameterValueException',
+          `The message attribute '${name}' must contain non-empty message attribute value for message attribute type '${String(attribute.DataType)}'.`,
+        );
+      }
+    }
+    this.published.push({
+      topicArn,
+      subject: typeof subject === 'string' ? subject : null,
+      message,
+      attributes: clone(attributes),
+      publishedAt: new Date(this.clock.now()).toISOString(),
+    });
+    return { MessageId: this.newId() };
+  }
+
+  private bucket(service: ServiceBinding, input: Record<string, unknown>): string {
+    const bucket = String(input['Bucket'] ?? '');
+    if (this.buckets !== undefined && !this.buckets.has(bucket)) {
+      throw this.error(service, 'NoSuchBucket', 'The specified bucket does not exist');
+    }
+    return bucket;
+  }
+
+  private parameterName(nameOrArn: string): string {
+    const arn = /^arn:aws[a-z-]*:ssm:[^:]+:\d{12}:parameter(\/.*)$/.exec(nameOrArn);
+    return arn !== null ? (arn[1] as string) : nameOrArn;
+  }
+
+  private parameter(service: ServiceBinding, nameOrArn: string, decrypt: boolean): Record<string, unknown> {
+    const name = this.parameterName(nameOrArn);
+    const value = this.parameters.get(name);
+    if (value === undefined) throw this.error(service, 'ParameterNotFound', `Parameter ${name} not found.`);
+    return {
+      Name: name,
+      Type: 'SecureString',
+      Value: decrypt ? value : `AQICAH${Buffer.from(shortHash(`kms:${name}:${value}`, 48), 'hex').toString('base64')}`,
+      Version: 1,
+      LastModifiedDate: new Date('2024-09-01T00:00:00Z'),
+      ARN: `arn:aws:ssm:${this.region}:${this.account}:parameter${name.startsWith('/') ? '' : '/'}${name}`,
+      DataType: 'text',
+    };
+  }
+}

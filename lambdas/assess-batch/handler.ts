@@ -23,6 +23,7 @@ import { publishNotice } from '../shared/adapters/notifier';
 import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limiter';
 import { lastDecisions, putLastDecisions } from '../shared/adapters/state-store';
 import { resolveEgress, type VpcFunction } from '../shared/adapters/vpc';
+import { workersOf } from '../shared/domain/batching';
 import { decisionItem, sameDecision, type DecisionDigest } from '../shared/domain/audit';
 import { assess, type FunnelContext } from '../shared/domain/funnel';
 import { decisionNotice } from '../shared/domain/notice';
@@ -79,7 +80,7 @@ function vpcFunction(entry: Entry): VpcFunction {
 class BatchRun {
   private readonly config: Runtime['config'];
   private readonly settings: ReturnType<typeof recordSettings>;
-  /** This worker's share: `rates.maxConcurrency` workers run at once. */
+  /** This worker's share of the budget: `run.workers` workers run at once (domain/batching.ts). */
   private readonly limiters: ReturnType<typeof controlPlaneLimiters>;
   readonly counts = new Map<string, number>();
   readonly skips = new Map<string, number>();
@@ -94,7 +95,7 @@ class BatchRun {
   ) {
     this.config = rt.config;
     this.settings = recordSettings(rt);
-    this.limiters = controlPlaneLimiters(this.config.rates, this.config.rates.maxConcurrency);
+    this.limiters = controlPlaneLimiters(this.config.rates, workersOf(run.workers, this.config.rates));
   }
 
   get controlPlaneCalls(): number {
@@ -106,7 +107,7 @@ class BatchRun {
   }
 
   /** Step 2 for one candidate: the expensive reads, then the funnel on the complete facts. */
-  async decideCandidate(entry: Entry, egressOf: (fn: VpcFunction) => VpcEgress) {
+  async decideCandidate(entry: Entry, egressOf: (fn: VpcFunction) => VpcEgress | undefined) {
     const arn = entry.cheap.configuration.FunctionArn ?? entry.name;
     const onError = (failure: ReadFailure): void =>
       logger.warn('read failed; the fact is missing', { functionName: entry.name, ...failure });
@@ -119,9 +120,13 @@ class BatchRun {
       if (status.state !== undefined) read.state = status.state;
       if (status.lastUpdateStatus !== undefined) read.lastUpdateStatus = status.lastUpdateStatus;
     }
-    if (hasSubnets(entry.cheap.configuration)) read.vpcEgress = egressOf(vpcFunction(entry));
-    const { facts, funnelInput } = candidateFacts(entry.cheap, read);
-    return { facts, assessment: assess(funnelInput, this.funnel) };
+    const attached = hasSubnets(entry.cheap.configuration);
+    if (attached) {
+      const egress = egressOf(vpcFunction(entry));
+      if (egress !== undefined) read.vpcEgress = egress;
+    }
+    const facts = candidateFacts(entry.cheap, read, attached);
+    return { facts, assessment: assess(facts, this.funnel) };
   }
 
   /** The outcome of a final assessment. */
@@ -143,6 +148,7 @@ class BatchRun {
         runId: this.run.runId,
         startedAt: this.run.startedAt,
         protectionAllowed: this.run.protectionAllowed,
+        workers: workersOf(this.run.workers, this.config.rates),
         functionName: entry.name,
         functionArn: assessment.functionArn ?? entry.cheap.configuration.FunctionArn ?? '',
         // Protect re-reads the configuration (GetFunction) before changing anything, so the request carries only

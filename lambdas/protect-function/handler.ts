@@ -31,6 +31,7 @@ import { describeLayer, layerCompatibleWith, type LayerLookup } from '../shared/
 import { publishNotice } from '../shared/adapters/notifier';
 import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limiter';
 import { claimProtectionSlot, isExcluded, lastDecisions, putLastDecisions } from '../shared/adapters/state-store';
+import { workersOf } from '../shared/domain/batching';
 import { decisionItem, sameDecision, type DecisionDigest } from '../shared/domain/audit';
 import { decisionNotice } from '../shared/domain/notice';
 import { assess } from '../shared/domain/funnel';
@@ -255,7 +256,8 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     });
   }
 
-  const limiters = controlPlaneLimiters(config.rates, config.rates.maxConcurrency, systemClock);
+  // Protections run one at a time per child workflow, so this invocation takes the child's share.
+  const limiters = controlPlaneLimiters(config.rates, workersOf(request.workers, config.rates), systemClock);
   const pacing: Pacing = {
     beforeCall: () => limiters.controlPlane.take(),
     sleep: (ms) => systemClock.sleep(ms),

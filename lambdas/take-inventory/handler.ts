@@ -14,6 +14,7 @@ import { publishNotice } from '../shared/adapters/notifier';
 import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limiter';
 import { listExclusions } from '../shared/adapters/state-store';
 import { functionTags } from '../shared/adapters/tags';
+import { concurrentWorkers } from '../shared/domain/batching';
 import { ourEnvironmentLiterals } from '../shared/domain/funnel';
 import { layerAlarmNotice } from '../shared/domain/notice';
 import { redactConfiguration } from '../shared/domain/redact';
@@ -31,6 +32,8 @@ export interface TakeInventoryOutput {
   runId: string;
   startedAt: string;
   protectionAllowed: boolean;
+  /** Child workflows that may run at once (domain/batching.ts); each takes its share of the rate budget. */
+  workers: number;
   inventory: { bucket: string; key: string; count: number };
   layerCheck: { ok: boolean; reason?: string };
 }
@@ -61,12 +64,14 @@ export const handler = async (event: TakeInventoryInput): Promise<TakeInventoryO
     });
 
     const key = inventoryKey(runId);
+    const body = JSON.stringify(items);
+    const workers = concurrentWorkers(items.length, Buffer.byteLength(body), config.rates);
     // Encrypted by the bucket's default encryption (no per-object SSE parameters).
     await s3.send(
       new PutObjectCommand({
         Bucket: rt.inventoryBucket,
         Key: key,
-        Body: JSON.stringify(items),
+        Body: body,
         ContentType: 'application/json',
       }),
     );
@@ -106,6 +111,7 @@ export const handler = async (event: TakeInventoryInput): Promise<TakeInventoryO
       runId,
       startedAt,
       protectionAllowed,
+      workers,
       inventory: { bucket: rt.inventoryBucket, key, count: items.length },
       layerCheck,
     };

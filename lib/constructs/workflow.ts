@@ -18,6 +18,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { MAX_INPUT_BYTES_PER_BATCH } from '../../lambdas/shared/domain/batching';
 import { Config } from '../config';
 import { INVENTORY_PREFIX } from './inventory-bucket';
 
@@ -49,8 +50,6 @@ export const LAMBDA_SERVICE_ERRORS = [
 
 /** Share of child workflows (batches) that may fail before the whole map fails. */
 export const TOLERATED_FAILURE_PERCENTAGE = 5;
-/** A Step Functions payload is at most 256 KiB; a batch stays below this with room for BatchInput. */
-export const MAX_INPUT_BYTES_PER_BATCH = 200 * 1024;
 
 /** EXPRESS children in dry-run (cheap, short); STANDARD in protect mode (protection may take longer than 5 min). */
 export function childExecutionType(config: Config): sfn.StateMachineType {
@@ -127,6 +126,7 @@ export class Workflow extends Construct {
           'runId.$': '$.runId',
           'startedAt.$': '$.startedAt',
           'protectionAllowed.$': '$.protectionAllowed',
+          'workers.$': '$.workers',
         },
       }),
       maxConcurrency: config.rates.maxConcurrency,

@@ -270,9 +270,23 @@ describe('assess-batch in dry-run', () => {
 
     await handler({ Items: items, BatchInput: RUN });
 
-    // 5 requests/s shared by 5 workers: 1 request/s each, burst 2 → the 3rd and 4th ListProvisionedConcurrencyConfigs wait.
+    // 5 requests/s shared by 5 workers: 1 request/s each, no burst → the 2nd, 3rd and 4th
+    // ListProvisionedConcurrencyConfigs each wait one more second.
     expect(mocks.lambda).toHaveReceivedCommandTimes(ListProvisionedConcurrencyConfigsCommand, 4);
-    expect(sleeps.filter((ms) => ms >= 1000)).toHaveLength(2);
+    expect(sleeps.filter((ms) => ms >= 1000)).toEqual([1000, 2000, 3000]);
+  });
+
+  it('paces at the whole budget when the run has a single worker', async () => {
+    useRuntime();
+    healthyAws();
+    const items = ['a', 'b', 'c', 'd'].map((n) => item(fn(n)));
+
+    await handler({ Items: items, BatchInput: { ...RUN, workers: 1 } });
+
+    // 5 requests/s for the one worker: 200 ms apart.
+    expect(mocks.lambda).toHaveReceivedCommandTimes(ListProvisionedConcurrencyConfigsCommand, 4);
+    expect(sleeps.filter((ms) => ms >= 1000)).toEqual([]);
+    expect(sleeps.filter((ms) => ms >= 200)).toEqual([200, 400, 600]);
   });
 
   it('records a function whose processing throws as FAILED and goes on with the batch', async () => {

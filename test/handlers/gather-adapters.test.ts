@@ -290,7 +290,27 @@ describe('route tables', () => {
     expect(routeTableCalls()).toBe(2);
   });
 
-  it('reads again in a new run, and makes subnets unknown when the lookup fails (not cached)', async () => {
+  it('leaves the egress unread when the main route table lookup fails', async () => {
+    ec2Mock
+      .on(DescribeRouteTablesCommand, { Filters: [{ Name: 'association.subnet-id', Values: ['subnet-m'] }] })
+      .resolves({ RouteTables: [] });
+    ec2Mock
+      .on(DescribeRouteTablesCommand, {
+        Filters: [
+          { Name: 'vpc-id', Values: ['vpc-9'] },
+          { Name: 'association.main', Values: ['true'] },
+        ],
+      })
+      .rejects(Object.assign(new Error('denied'), { name: 'UnauthorizedOperation' }));
+    const fn = { subnetIds: ['subnet-m'], vpcId: 'vpc-9' };
+
+    const egressOf = await resolveEgress('run-main-fail', [fn]);
+
+    expect(egressOf(fn)).toBeUndefined();
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeRouteTablesCommand, 2);
+  });
+
+  it('leaves the egress unread when the lookup fails, and reads again next time (not cached)', async () => {
     ec2Mock
       .on(DescribeRouteTablesCommand)
       .rejectsOnce(Object.assign(new Error('denied'), { name: 'UnauthorizedOperation' }))
@@ -300,7 +320,7 @@ describe('route tables', () => {
     const failed = await resolveEgress('run-fail', [fn]);
     const retried = await resolveEgress('run-fail', [fn]);
 
-    expect(failed(fn)).toBe('unknown');
+    expect(failed(fn)).toBeUndefined();
     expect(retried(fn)).toBe('nat');
     expect(ec2Mock).toHaveReceivedCommandTimes(DescribeRouteTablesCommand, 2);
   });

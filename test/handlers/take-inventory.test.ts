@@ -77,6 +77,7 @@ describe('take-inventory', () => {
       runId: 'run-7',
       startedAt: '2025-06-01T12:00:00.000Z',
       protectionAllowed: false,
+      workers: 1,
       inventory: { bucket: 'inventory-bucket', key: 'runs/run-7/inventory.json', count: 4 },
       layerCheck: { ok: true, reason: 'not checked in dry-run mode' },
     });

@@ -938,6 +938,33 @@ describe('gate 14: malformed or missing facts', () => {
   });
 });
 
+describe('facts whose read failed (unreadable)', () => {
+  it('skips a VPC function whose route tables could not be read, instead of only warning', () => {
+    const facts = {
+      ...makeFacts({ VpcConfig: { SubnetIds: ['subnet-1'], SecurityGroupIds: [] } }),
+      unreadable: ['vpcEgress'],
+    };
+
+    const result = assess(facts, context());
+
+    expect(result.verdict).toBe('SKIP');
+    expect(result.reasons).toEqual(['FACTS_MISSING']);
+    expect(result.checks.find((c) => c.gate === 14)?.observed).toEqual(expect.stringContaining('vpcEgress'));
+  });
+
+  it('skips when reserved concurrency could not be read, instead of taking "none reserved"', () => {
+    const result = assess({ ...makeFacts(), unreadable: ['reservedConcurrency'] }, context());
+
+    expect(result.reasons).toEqual(['FACTS_MISSING']);
+  });
+
+  it('ignores an unreadable fact no gate needs (egress of a function outside any VPC)', () => {
+    const result = assess({ ...makeFacts(), unreadable: ['vpcEgress', 'no-such-fact'] }, context());
+
+    expect(result.verdict).toBe('ELIGIBLE');
+  });
+});
+
 describe('shared helpers', () => {
   it('names a layer without its version', () => {
     // Act & Assess

@@ -61,6 +61,7 @@ describe('controlPlaneLimiters', () => {
     const limiters = controlPlaneLimiters(rates, rates.maxConcurrency);
 
     expect(limiters.controlPlane.ratePerSecond).toBe(1);
+    expect(limiters.controlPlane.burst).toBe(1);
     expect(limiters.getFunction.ratePerSecond).toBeCloseTo(100 / 15, 5);
   });
 

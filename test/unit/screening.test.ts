@@ -64,20 +64,33 @@ describe('screen', () => {
 
 describe('candidateFacts', () => {
   it('marks an unreadable reserved concurrency as missing, not as "none reserved"', () => {
-    const { facts, funnelInput } = candidateFacts(cheap(), { provisionedConcurrencyConfigs: [] });
+    const facts = candidateFacts(cheap(), { provisionedConcurrencyConfigs: [] }, false);
 
     expect(facts).not.toHaveProperty('reservedConcurrency');
-    expect(assess(funnelInput, context).reasons).toEqual(['FACTS_MISSING']);
+    expect(facts.unreadable).toEqual(['reservedConcurrency']);
+    expect(assess(facts, context).reasons).toEqual(['FACTS_MISSING']);
+  });
+
+  it('marks unreadable route tables as missing, not as egress "unknown" (which would only warn)', () => {
+    const facts = candidateFacts(
+      { ...cheap(), configuration: { ...cheap().configuration, VpcConfig: { SubnetIds: ['subnet-1'] } } },
+      { provisionedConcurrencyConfigs: [], reservedConcurrency: null },
+      true,
+    );
+
+    expect(facts.unreadable).toEqual(['vpcEgress']);
+    expect(assess(facts, context).reasons).toEqual(['FACTS_MISSING']);
   });
 
   it('merges readiness from GetFunction into the configuration', () => {
-    const { facts, funnelInput } = candidateFacts(cheap(), {
-      provisionedConcurrencyConfigs: [],
-      reservedConcurrency: null,
-      state: 'Pending',
-    });
+    const facts = candidateFacts(
+      cheap(),
+      { provisionedConcurrencyConfigs: [], reservedConcurrency: null, state: 'Pending' },
+      false,
+    );
 
     expect(facts.configuration.State).toBe('Pending');
-    expect(assess(funnelInput, context).reasons).toEqual(['FUNCTION_NOT_READY']);
+    expect(facts.unreadable).toBeUndefined();
+    expect(assess(facts, context).reasons).toEqual(['FUNCTION_NOT_READY']);
   });
 });

@@ -106,7 +106,8 @@ export function controlPlaneLimiters(rates: Config['rates'], workers: number, cl
     CONTROL_PLANE_QUOTA_PER_SECOND /
     Math.max(1, workers);
   return {
-    controlPlane: new TokenBucket({ ratePerSecond: share, clock }),
+    // No burst on the shared 15 requests/s: with every worker at its exact share the account total holds.
+    controlPlane: new TokenBucket({ ratePerSecond: share, burst: 1, clock }),
     getFunction: new TokenBucket({ ratePerSecond: getFunctionShare, clock }),
   } satisfies ControlPlaneLimiters;
 }

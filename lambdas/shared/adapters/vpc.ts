@@ -20,8 +20,10 @@
  * `association.subnet-id`, then main tables with `vpc-id` + `association.main=true`
  * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeRouteTables.html).
  *
- * Results are cached per subnet (and main table per VPC) in the container for the current run only; a failed
- * lookup is not cached and makes the affected subnets `unknown`.
+ * Results are cached per subnet (and main table per VPC) in the container for the current run only. A failed
+ * lookup is not cached and leaves the function's egress unread (`undefined`): the fact is missing, so the funnel
+ * skips with FACTS_MISSING (issue 3: a read that fails is never taken for a default).
+ * A subnet whose route table cannot be found at all (no explicit association, no main table) is `unknown`.
  */
 import { DescribeRouteTablesCommand, type Filter, type RouteTable } from '@aws-sdk/client-ec2';
 import type { VpcEgress } from '../domain/types';
@@ -104,12 +106,13 @@ export interface VpcFunction {
 export async function resolveEgress(
   runId: string,
   functions: readonly VpcFunction[],
-): Promise<(fn: VpcFunction) => VpcEgress> {
+): Promise<(fn: VpcFunction) => VpcEgress | undefined> {
   const run = cacheFor(runId);
   const vpcOfSubnet = new Map<string, string | undefined>();
   for (const fn of functions) for (const subnet of fn.subnetIds) vpcOfSubnet.set(subnet, fn.vpcId);
   const pending = [...vpcOfSubnet.keys()].filter((subnet) => !run.subnets.has(subnet));
   const failed = new Set<string>();
+  const failedVpcs = new Set<string>();
 
   const implicit: string[] = [];
   for (let i = 0; i < pending.length; i += SUBNETS_PER_CALL) {
@@ -153,18 +156,19 @@ export async function resolveEgress(
         if (table.VpcId !== undefined && isMain) run.mainTables.set(table.VpcId, routeTableEgress(table));
       }
     } catch {
-      // their subnets stay uncached, so `unknown` below
+      for (const vpc of chunk) failedVpcs.add(vpc);
     }
   }
   for (const subnet of implicit) {
     const vpc = vpcOfSubnet.get(subnet);
     const main = vpc !== undefined ? run.mainTables.get(vpc) : undefined;
     if (main !== undefined) run.subnets.set(subnet, main);
-    // else: unknown VPC or no main table found (or its lookup failed): stays uncached, so `unknown` below
+    else if (vpc !== undefined && failedVpcs.has(vpc)) failed.add(subnet);
+    // else: unknown VPC or no main table found: stays uncached, so `unknown` below
   }
 
   return (fn: VpcFunction) =>
-    combineEgress(
-      fn.subnetIds.map((subnet) => (failed.has(subnet) ? 'unknown' : (run.subnets.get(subnet) ?? 'unknown'))),
-    );
+    fn.subnetIds.some((subnet) => failed.has(subnet))
+      ? undefined
+      : combineEgress(fn.subnetIds.map((subnet) => run.subnets.get(subnet) ?? 'unknown'));
 }

@@ -320,7 +320,33 @@ interface Reading {
   peakConcurrency: Fact<number>;
 }
 
+/** The facts document keys that `unreadable` may name, and the reading each one stands for. */
+const UNREADABLE_FACTS: Readonly<Record<string, keyof Reading>> = {
+  tags: 'tags',
+  vpcEgress: 'vpcEgress',
+  provisionedConcurrencyConfigs: 'provisionedConfigs',
+  throttles24h: 'throttles',
+  reservedConcurrency: 'reservedConcurrency',
+  peakConcurrency: 'peakConcurrency',
+};
+
+/** Marks every fact listed in `unreadable` as missing: a failed read never passes as the fact's default. */
+function withUnreadable(facts: unknown, reading: Reading): Reading {
+  const listed = isRecord(facts) ? own(facts, 'unreadable') : undefined;
+  if (!Array.isArray(listed)) return reading;
+  const marked: Record<string, Fact<unknown>> = { ...reading };
+  for (const key of listed) {
+    const property = typeof key === 'string' ? UNREADABLE_FACTS[key] : undefined;
+    if (property !== undefined) marked[property] = notKnown(`${key}: could not be read`);
+  }
+  return marked as unknown as Reading;
+}
+
 function readFacts(facts: unknown): Reading {
+  return withUnreadable(facts, readDocument(facts));
+}
+
+function readDocument(facts: unknown): Reading {
   const root: Fact<Obj> = isRecord(facts) ? known(facts) : notKnown('(root): expected a facts object');
   const configuration = field(root, 'configuration', 'configuration', {
     parse: (raw) => (isRecord(raw) ? raw : undefined),

@@ -16,9 +16,6 @@ import type { Assessment, FunctionConfiguration, FunctionFacts, VpcEgress } from
 export const CANDIDATE_ONLY_GATES: ReadonlySet<number> = new Set([7, 9, 13, 15]);
 const VPC_GATE = 7;
 
-/** Marks a fact as unknown where the facts document has no "unknown" value (the funnel reads it as malformed). */
-export const UNKNOWN_FACT = 'unknown';
-
 /** The facts every function gets (step 1). Metric facts are undefined when they could not be read. */
 export interface CheapFacts {
   configuration: FunctionConfiguration;
@@ -81,19 +78,15 @@ export interface CandidateFacts {
   reservedConcurrency?: number | null;
   state?: string;
   lastUpdateStatus?: string;
-  /** Only for functions with subnets. */
+  /** Only for functions with subnets; undefined when the route tables could not be read. */
   vpcEgress?: VpcEgress;
 }
 
 /**
- * The complete facts of a candidate: `facts` (typed, for the protect request) and `funnelInput` (what the funnel
- * decides on: identical, except that an unreadable reserved concurrency is marked unknown so that it is missing,
- * not "none reserved").
+ * The complete facts of a candidate. A read that failed is listed in `unreadable`, so the funnel skips with
+ * FACTS_MISSING instead of taking the document's default for an absent fact ("none reserved", egress "unknown").
  */
-export function candidateFacts(
-  cheap: CheapFacts,
-  read: CandidateFacts,
-): { facts: FunctionFacts; funnelInput: unknown } {
+export function candidateFacts(cheap: CheapFacts, read: CandidateFacts, attachedToSubnets: boolean): FunctionFacts {
   const configuration: FunctionConfiguration = { ...cheap.configuration };
   if (read.state !== undefined) configuration.State = read.state;
   if (read.lastUpdateStatus !== undefined) configuration.LastUpdateStatus = read.lastUpdateStatus;
@@ -102,6 +95,10 @@ export function candidateFacts(
     facts.provisionedConcurrencyConfigs = read.provisionedConcurrencyConfigs;
   if (read.reservedConcurrency !== undefined) facts.reservedConcurrency = read.reservedConcurrency;
   if (read.vpcEgress !== undefined) facts.vpcEgress = read.vpcEgress;
-  const funnelInput = read.reservedConcurrency === undefined ? { ...facts, reservedConcurrency: UNKNOWN_FACT } : facts;
-  return { facts, funnelInput };
+  const unreadable = [
+    ...(read.reservedConcurrency === undefined ? ['reservedConcurrency'] : []),
+    ...(attachedToSubnets && read.vpcEgress === undefined ? ['vpcEgress'] : []),
+  ];
+  if (unreadable.length > 0) facts.unreadable = unreadable;
+  return facts;
 }

@@ -40,6 +40,12 @@ export interface FunctionFacts {
   vpcEgress?: VpcEgress;
   reservedConcurrency?: number | null;
   peakConcurrency?: number | null;
+  /**
+   * Facts whose read failed after retries (e.g. `["vpcEgress", "reservedConcurrency"]`). Where the document's own
+   * default for an absent fact would be optimistic (no VPC egress known, none reserved), this keeps a failed read
+   * from passing as that default: the funnel treats each listed fact as missing (FACTS_MISSING).
+   */
+  unreadable?: string[];
 }
 
 export const REASON_CODES = [
@@ -181,6 +187,11 @@ export interface RunContext {
   startedAt: string;
   /** False when the run's Defender layer check failed: nothing is changed this run. */
   protectionAllowed: boolean;
+  /**
+   * Child workflows that may run at once this run (domain/batching.ts): each paces its Lambda control-plane calls
+   * at `rates.controlPlanePerSecond / workers`. Absent: `rates.maxConcurrency`.
+   */
+  workers?: number;
 }
 
 /** Input of the assess-batch handler (Distributed Map child with ItemBatcher). */

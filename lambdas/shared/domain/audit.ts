@@ -1,7 +1,7 @@
 /**
  * Building audit items: pure. The adapters only write what this returns.
  */
-import type { AuditItem, Check, ConfigurationImage, Mode, Outcome } from './types';
+import type { AuditItem, Outcome } from './types';
 
 const DAY_SECONDS = 24 * 60 * 60;
 
@@ -31,24 +31,26 @@ export function sameDecision(a: DecisionDigest | undefined, b: DecisionDigest): 
   );
 }
 
-export interface DecisionRecordInput {
-  functionName: string;
-  functionArn: string | null;
-  runId: string;
-  /** ISO 8601; the caller's clock. */
-  decidedAt: string;
-  mode: Mode;
+/** What the caller decided; `decidedAt` (ISO 8601) comes from the caller's clock. */
+export type DecisionRecordInput = Pick<
+  AuditItem,
+  | 'functionName'
+  | 'functionArn'
+  | 'runId'
+  | 'decidedAt'
+  | 'mode'
+  | 'reasons'
+  | 'warnings'
+  | 'checks'
+  | 'before'
+  | 'after'
+  | 'detail'
+  | 'owner'
+> & {
   outcome: Outcome;
-  reasons: string[];
-  warnings: string[];
-  checks: Check[];
-  before?: ConfigurationImage;
-  after?: ConfigurationImage;
-  detail?: string;
-  owner?: string;
   /** The function's previous decision, when known (undefined: first decision, or unknown). */
   previous?: DecisionDigest;
-}
+};
 
 export interface RecordSettings {
   engineVersion: string;

@@ -9,7 +9,10 @@ import { run as rollback } from './commands/rollback';
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; summary: string }> = {
-  assess: { run: assess, summary: 'assess --facts FILE [--config FILE] [--human]   run the safety funnel on facts documents' },
+  assess: {
+    run: assess,
+    summary: 'assess --facts FILE [--config FILE] [--human]   run the safety funnel on facts documents',
+  },
   rollback: {
     run: rollback,
     summary: 'rollback --function NAME | --run RUN_ID [--region R] [--yes]   remove exactly what protection added',

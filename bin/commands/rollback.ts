@@ -75,14 +75,20 @@ function engineVersion(): string {
 }
 
 const CHANGE_RECORDS: ReadonlySet<string> = new Set(['PROTECTED', 'FAILED', 'ROLLED_BACK']);
+/** The run id of the records this command writes: `rollback-<decidedAt>`. */
+const ROLLBACK_RUN_PREFIX = 'rollback-';
 
-/** The function's latest change record that a rollback judges against (or a ROLLED_BACK one, if that is latest). */
+/**
+ * The function's latest change record that a rollback judges against (or a ROLLED_BACK one, if that is latest).
+ * A FAILED record of a rollback is not a protection: the next rollback judges against the protection record again.
+ */
 export function latestChange(history: readonly AuditItem[]): AuditItem | undefined {
   const changes = history
     .filter(
       (item) =>
         item.kind === 'decision' &&
         CHANGE_RECORDS.has(item.outcome) &&
+        !(item.outcome === 'FAILED' && item.runId.startsWith(ROLLBACK_RUN_PREFIX)) &&
         (item.outcome === 'ROLLED_BACK' || (item.before !== undefined && item.after !== undefined)),
     )
     .sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0));
@@ -123,7 +129,7 @@ async function record(
     {
       functionName: protection.functionName,
       functionArn: protection.functionArn,
-      runId: `rollback-${decidedAt}`,
+      runId: `${ROLLBACK_RUN_PREFIX}${decidedAt}`,
       decidedAt,
       mode: 'protect',
       outcome,
@@ -171,6 +177,10 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
   try {
     fresh = await readFunction(name, ctx.pacing);
   } catch (error) {
+    if (error instanceof Error && error.name === 'ResourceNotFoundException') {
+      print(name, 'the function no longer exists; nothing to roll back');
+      return 'nothing';
+    }
     return problem(name, `GetFunction failed (${awsMessage(error)})`);
   }
   const secrets = Object.values(fresh.configuration.Environment?.Variables ?? {});

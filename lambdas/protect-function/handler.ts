@@ -26,6 +26,7 @@ import {
   waitForUpdate,
   type FreshFunction,
   type Pacing,
+  type UpdateResult,
 } from '../shared/adapters/function-update';
 import { describeLayer, layerCompatibleWith, type LayerLookup } from '../shared/adapters/layer-check';
 import { publishNotice } from '../shared/adapters/notifier';
@@ -35,7 +36,7 @@ import { workersOf } from '../shared/domain/batching';
 import { decisionItem, sameDecision, type DecisionDigest } from '../shared/domain/audit';
 import { decisionNotice } from '../shared/domain/notice';
 import { assess } from '../shared/domain/funnel';
-import { configurationImage, planProtection, scrubValues } from '../shared/domain/plan';
+import { applyChange, changeApplied, configurationImage, planProtection, scrubValues } from '../shared/domain/plan';
 import type {
   Assessment,
   AuditItem,
@@ -409,39 +410,65 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   // 5. The change, with the RevisionId just read as a precondition.
   const update = await updateConfiguration(name, plan.change, revisionId, pacing);
   const common = { ...failedChecks(assessment), reasons: [] as ReasonCode[], before };
-  switch (update.status) {
+  const rollbackHint = `to undo: npx zero-impact rollback --function ${name}`;
+  let landed = false;
+  if (update.status !== 'accepted' && update.uncertain) {
+    // The SDK resent the update: an earlier send may have been applied and its answer lost. Look before saying
+    // "nothing was changed".
+    const look = await waitForUpdate(name, pacing, 1);
+    if (look.configuration === null) {
+      return recorder.finish({
+        ...common,
+        outcome: 'FAILED',
+        after: configurationImage(applyChange(fresh.configuration, plan.change)),
+        detail: `UpdateFunctionConfiguration was sent more than once and its outcome is unknown (${recorder.scrub(update.message)}); the change may have been applied; ${rollbackHint}`,
+      });
+    }
+    recorder.knowSecrets(Object.values(look.configuration.Environment?.Variables ?? {}));
+    landed = changeApplied(look.configuration, plan.change);
+  }
+  const result: UpdateResult = landed ? { status: 'accepted', attempts: 0 } : update;
+  switch (result.status) {
     case 'precondition-failed':
       return recorder.finish({
         ...common,
         outcome: 'SKIPPED',
         reasons: ['CHANGED_DURING_RUN'],
-        detail: `the function changed after it was read (${update.message}): nothing was changed`,
+        detail: `the function changed after it was read (${result.message}): nothing was changed`,
       });
     case 'conflict':
       return recorder.finish({
         ...common,
         outcome: 'SKIPPED',
         reasons: ['FUNCTION_NOT_READY'],
-        detail: `an update was still in progress after ${update.attempts} attempts (${update.message}): nothing was changed`,
+        detail: `an update was still in progress after ${result.attempts} attempts (${result.message}): nothing was changed`,
       });
     case 'rejected':
       return recorder.finish({
         ...common,
         outcome: 'FAILED',
-        detail: `UpdateFunctionConfiguration was rejected (${update.message}): nothing was changed`,
+        detail: `UpdateFunctionConfiguration was rejected (${recorder.scrub(result.message)}): nothing was changed`,
       });
     case 'accepted':
       break;
   }
 
   // 6. Wait until AWS has applied it.
-  const rollbackHint = `to undo: npx zero-impact rollback --function ${name}`;
   const waited = await waitForUpdate(name, pacing);
   if (waited.configuration !== null)
     recorder.knowSecrets(Object.values(waited.configuration.Environment?.Variables ?? {}));
   switch (waited.status) {
     case 'Successful':
-      return recorder.finish({ ...common, outcome: 'PROTECTED', after: configurationImage(waited.configuration) });
+      // The after-image is what our change produced (the fresh configuration with the plan applied), not the next
+      // read: a change someone else makes after ours must never look like ours to rollback.
+      return recorder.finish({
+        ...common,
+        outcome: 'PROTECTED',
+        after: configurationImage({
+          ...applyChange(fresh.configuration, plan.change),
+          RevisionId: waited.configuration.RevisionId,
+        }),
+      });
     case 'Failed':
       return recorder.finish({
         ...common,

@@ -6,7 +6,16 @@ import type { AuditItem, FunctionConfiguration } from '../../lambdas/shared/doma
 import { generateEstate } from '../../local/estate';
 import { LocalSession } from '../../local/local-runner';
 import type { RunSummary } from '../../local/run-summary';
-import { CANARY, DEFENDER, WRAPPER, byName, decisionsByFunction, e2eConfig, skipMessages } from './e2e-helpers';
+import {
+  CANARY,
+  DEFENDER,
+  WRAPPER,
+  byName,
+  decisionsByFunction,
+  e2eConfig,
+  skipMessages,
+  withoutRevision,
+} from './e2e-helpers';
 
 const POLICY = 'twp-generated-estate-policy-0b7e';
 const CAP = 4;
@@ -71,6 +80,55 @@ describe('local run on a generated estate with maxProtectionsPerRun 4', () => {
     for (const name of protectedFirst) expect([name, second.get(name)]).toEqual([name, 'ALREADY_PROTECTED']);
     expect(NAMES.filter((n) => second.get(n) === 'PROTECTED')).toHaveLength(CAP);
     for (const name of deferredFirst) expect(['PROTECTED', 'DEFERRED']).toContain(second.get(name));
+  });
+
+  it('defers exactly the eligible functions beyond the cap: every function protected in run 2 was DEFERRED in run 1', () => {
+    // Prepare
+    const first = outcomesOf(items, (runs[0] as RunSummary).runId);
+    const second = outcomesOf(items, (runs[1] as RunSummary).runId);
+
+    // Act
+    const protectedSecond = NAMES.filter((n) => second.get(n) === 'PROTECTED');
+
+    // Assess
+    expect(protectedSecond).toHaveLength(CAP);
+    for (const name of protectedSecond) expect([name, first.get(name)]).toEqual([name, 'DEFERRED']);
+    expect(runs.map((r) => r.outcomes['FAILED'])).toEqual([undefined, undefined]);
+  });
+
+  it('writes a PENDING item before the final item of every change', () => {
+    // Prepare
+    const changes = runs.flatMap((r) => r.changed.map((c) => ({ runId: r.runId, name: c.functionName })));
+
+    // Assess
+    expect(changes).toHaveLength(2 * CAP);
+    for (const { runId, name } of changes) {
+      const pending = items.filter((i) => i.functionName === name && i.runId === runId && i.outcome === 'PENDING');
+      const final = decisionsByFunction(items, runId).get(name) ?? [];
+      expect([name, pending.length, final.map((i) => i.outcome)]).toEqual([name, 1, ['PROTECTED']]);
+      expect((pending[0] as AuditItem).sk < (final[0] as AuditItem).sk).toBe(true);
+    }
+  });
+
+  it('changes a protected function only by our layer and our variables', () => {
+    // Prepare
+    const changed = runs.flatMap((r) => r.changed.map((c) => c.functionName));
+
+    // Assess
+    for (const name of changed) {
+      const old = before.get(name) as FunctionConfiguration;
+      const now = after.get(name) as FunctionConfiguration;
+      expect([name, withoutRevision(now)]).toEqual([
+        name,
+        {
+          ...withoutRevision(old),
+          Layers: [...(old.Layers ?? []), { Arn: DEFENDER, CodeSize: expect.any(Number) as unknown as number }],
+          Environment: {
+            Variables: { ...(old.Environment?.Variables ?? {}), AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: POLICY },
+          },
+        },
+      ]);
+    }
   });
 
   it('changes only the functions it protected, and publishes no repeat skip', () => {

@@ -236,6 +236,24 @@ describe('protect-function', () => {
     expect(sns).toHaveReceivedCommandTimes(PublishCommand, 0);
   });
 
+  it('records the after-image of its own change, not a change someone made after it', async () => {
+    lambda.on(GetFunctionConfigurationCommand).resolves(
+      fresh({
+        Layers: PROTECTED_LAYERS.map((Arn) => ({ Arn })),
+        Environment: { Variables: { ...PROTECTED_VARIABLES, ADDED_BY_A_DEPLOY: 'later' } },
+        LastUpdateStatus: 'Successful',
+        RevisionId: 'rev-3',
+      }) as never,
+    );
+
+    await handler(request());
+
+    const protectedItem = auditItems().find((item) => item.outcome === 'PROTECTED');
+    expect(protectedItem?.after?.variableNames).toEqual(Object.keys(PROTECTED_VARIABLES).sort());
+    expect(protectedItem?.after?.layers).toEqual(PROTECTED_LAYERS);
+    expect(protectedItem?.after?.revisionId).toBe('rev-3');
+  });
+
   it('writes the write-ahead record with the before-image before it changes anything', async () => {
     await handler(request());
 
@@ -313,6 +331,56 @@ describe('protect-function', () => {
     });
   });
 
+  it('records PROTECTED, not "nothing was changed", when the SDK resent an update that had been applied', async () => {
+    // The first attempt was applied but its answer lost (ECONNRESET); the SDK's resend then fails the precondition.
+    lambda.on(UpdateFunctionConfigurationCommand).rejects(
+      new PreconditionFailedException({
+        message: 'The Revision Id provided does not match the latest Revision Id.',
+        $metadata: { attempts: 2 },
+      }),
+    );
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'PROTECTED', reasons: [] });
+    expect(outcomes()).toEqual(['PENDING', 'PROTECTED']);
+    expect(auditItems()[1]?.after).toMatchObject({ layers: PROTECTED_LAYERS, revisionId: 'rev-2' });
+  });
+
+  it('keeps CHANGED_DURING_RUN when a resent update was not ours to find', async () => {
+    lambda.on(UpdateFunctionConfigurationCommand).rejects(
+      new PreconditionFailedException({
+        message: 'The Revision Id provided does not match the latest Revision Id.',
+        $metadata: { attempts: 2 },
+      }),
+    );
+    lambda.on(GetFunctionConfigurationCommand).resolves(fresh({ MemorySize: 1024, RevisionId: 'rev-9' }) as never);
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['CHANGED_DURING_RUN'] });
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 1);
+    expect(outcomes()).toEqual(['PENDING', 'SKIPPED']);
+  });
+
+  it('records FAILED with the planned after-image when a resent update cannot be verified', async () => {
+    lambda.on(UpdateFunctionConfigurationCommand).rejects(
+      new PreconditionFailedException({
+        message: 'The Revision Id provided does not match the latest Revision Id.',
+        $metadata: { attempts: 3 },
+      }),
+    );
+    lambda.on(GetFunctionConfigurationCommand).rejects(new Error('socket hang up'));
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('FAILED');
+    const failed = auditItems()[1];
+    expect(failed?.after).toMatchObject({ layers: PROTECTED_LAYERS });
+    expect(failed?.detail).toContain('may have been applied');
+    expect(failed?.detail).toContain(`npx zero-impact rollback --function ${FUNCTION}`);
+  });
+
   it('retries an update in progress with backoff, then skips with FUNCTION_NOT_READY', async () => {
     jest.spyOn(Math, 'random').mockReturnValue(0.5);
     lambda
@@ -369,6 +437,21 @@ describe('protect-function', () => {
     expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 0);
     expect(auditItems()[1]?.detail).toBe(
       'UpdateFunctionConfiguration was rejected (AccessDeniedException: User is not authorized to perform: lambda:UpdateFunctionConfiguration): nothing was changed',
+    );
+  });
+
+  it('records FAILED with the env-quota message, its echoed variables map dropped', async () => {
+    const quota = new Error(
+      'Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {"DB_PASSWORD":"CANARY-7f3a',
+    );
+    quota.name = 'InvalidParameterValueException';
+    lambda.on(UpdateFunctionConfigurationCommand).rejects(quota);
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('FAILED');
+    expect(auditItems()[1]?.detail).toBe(
+      'UpdateFunctionConfiguration was rejected (InvalidParameterValueException: Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: [redacted]): nothing was changed',
     );
   });
 
@@ -548,6 +631,29 @@ describe('secret hygiene', () => {
       logs,
     ].join('\n');
   }
+
+  it('never writes, publishes or logs a value that AWS echoes JSON-escaped in its env-quota message', async () => {
+    const inner = 'JSON-CANARY-41c9-do-not-leak';
+    const variables = { APP_CONFIG: `{"password":"${inner}"}`, LOG_LEVEL: 'info' };
+    lambda
+      .on(GetFunctionCommand)
+      .resolves({ Configuration: fresh({ Environment: { Variables: variables } }) as never });
+    const measured = JSON.stringify({ ...variables, AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: POLICY });
+    const quota = new Error(
+      `Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: ${measured}`,
+    );
+    quota.name = 'InvalidParameterValueException';
+    lambda.on(UpdateFunctionConfigurationCommand).rejects(quota);
+    const logs = capture();
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('FAILED');
+    const written = everythingWritten(logs());
+    expect(written).toContain(FUNCTION);
+    expect(written).not.toContain(inner);
+    expect(written).not.toContain(POLICY);
+  });
 
   it.each([
     ['protected', () => undefined],

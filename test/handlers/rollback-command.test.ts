@@ -301,6 +301,77 @@ describe('zero-impact rollback', () => {
     expect(lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 0);
   });
 
+  it('rolls back the protection again after a failed rollback, judged against the protection record', async () => {
+    const decidedAt = '2025-03-01T12:00:00.000Z';
+    const failedRollback: AuditItem = {
+      ...protectedRecord(),
+      runId: `rollback-${decidedAt}`,
+      sk: `${decidedAt}#rollback-${decidedAt}#FAILED`,
+      decidedAt,
+      outcome: 'FAILED',
+      // AWS did not apply the failed rollback: the function is left protected.
+      before: configurationImage(protectedConfig()),
+      after: configurationImage(protectedConfig()),
+      detail: 'rollback by ops failed: the update failed: KMS key disabled',
+    };
+    historyOf('orders-api', [pendingRecord(), protectedRecord(), failedRollback]);
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(0);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 1);
+    expect(lambda.commandCalls(UpdateFunctionConfigurationCommand)[0]?.args[0].input).toEqual({
+      FunctionName: 'orders-api',
+      RevisionId: 'rev-5',
+      Layers: [PANDAS],
+      Environment: { Variables: { DB_PASSWORD: CANARY, LOG_LEVEL: 'info' } },
+    });
+    expect(out[0]).toBe('orders-api: rollback of the PROTECTED record of 2025-03-01T10:00:05.000Z (run run-7)');
+  });
+
+  it('does not remove the Defender layer while a wrapper changed since stays set, and exits 1', async () => {
+    functionIs(
+      'orders-api',
+      protectedConfig('orders-api', {
+        Environment: {
+          Variables: {
+            DB_PASSWORD: CANARY,
+            LOG_LEVEL: 'info',
+            AWS_LAMBDA_EXEC_WRAPPER: '/opt/chain/wrapper.sh',
+            TW_POLICY: POLICY,
+          },
+        },
+      }),
+    );
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(1);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 0);
+    expect(err).toEqual([expect.stringContaining('orders-api: cannot plan the rollback: AWS_LAMBDA_EXEC_WRAPPER')]);
+  });
+
+  it('says there is nothing to roll back when the function was deleted since, and goes on with the run', async () => {
+    const gone = new Error('Function not found: arn:aws:lambda:eu-west-1:123456789012:function:orders-api');
+    gone.name = 'ResourceNotFoundException';
+    lambda.on(GetFunctionCommand, { FunctionName: 'orders-api' }).rejects(gone);
+    ddb.on(QueryCommand, { IndexName: 'byRun' }).resolves({
+      Items: [protectedRecord('orders-api'), protectedRecord('billing')],
+    });
+    historyOf('billing', [protectedRecord('billing')]);
+    functionIs('billing', protectedConfig('billing', { RevisionId: 'rev-b' }));
+
+    const code = await rollback(['--run', 'run-7', '--yes']);
+
+    expect(code).toBe(0);
+    expect(out).toContain('orders-api: the function no longer exists; nothing to roll back');
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 1);
+    expect(lambda).toHaveReceivedCommandWith(UpdateFunctionConfigurationCommand, { FunctionName: 'billing' });
+    expect(puts('audit').map((item) => [item['functionName'], item['outcome']])).toEqual([['billing', 'ROLLED_BACK']]);
+    expect(err).toEqual([]);
+  });
+
   it('exits 1 when the function has no protection record', async () => {
     historyOf('orders-api', [pendingRecord()]);
 

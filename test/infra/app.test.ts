@@ -56,6 +56,19 @@ describe('configuration', () => {
     ]);
   });
 
+  it('requires TW_POLICY for a deployed stack', () => {
+    // Prepare
+    const base = readCdkJsonConfig() as { defender: { environment: Record<string, unknown> } };
+    const { TW_POLICY: _policy, ...environment } = base.defender.environment;
+    const withoutPolicy = { ...base, defender: { ...base.defender, environment } };
+
+    // Act
+    const act = (): unknown => resolveConfig(withoutPolicy, undefined);
+
+    // Assess
+    expect(act).toThrow(/zeroImpact\.defender\.environment\.TW_POLICY: required for a deployed stack/);
+  });
+
   it('rejects a log retention CloudWatch Logs does not accept', () => {
     expect(problemsOf('{"observability":{"logRetentionDays":42}}')).toEqual([
       expect.stringMatching(/^zeroImpact\.observability\.logRetentionDays: CloudWatch Logs accepts only 1, 3, 5, 7/),

@@ -306,3 +306,196 @@ describe('stack-wide guarantees', () => {
     expect(readers.map((g) => g.policy)).toEqual([protectPolicy]);
   });
 });
+
+describe('the state machine and the schedule have exactly the calls they make', () => {
+  /** Statements of the policies attached to `role`, by policy construct id. */
+  function policiesOf(
+    { stack, template }: Synthesized,
+    role: Parameters<typeof logicalId>[1],
+  ): Record<string, unknown[]> {
+    const roleId = logicalId(stack, role);
+    const result: Record<string, unknown[]> = {};
+    for (const [id, policy] of Object.entries(template.findResources('AWS::IAM::Policy'))) {
+      if (JSON.stringify(policy.Properties.Roles) !== JSON.stringify([{ Ref: roleId }])) continue;
+      result[id] = policy.Properties.PolicyDocument.Statement as unknown[];
+    }
+    return result;
+  }
+
+  it('state machine (dry-run): invoke its own functions, read run inventories, manage its own map runs, logs and X-Ray', () => {
+    // Prepare
+    const s = synth(DRY_RUN);
+    const r = refs(s);
+    const sm = s.stack.stateMachine;
+    const smRef = { Ref: logicalId(s.stack, sm) };
+    const invoke = (name: HandlerName) => {
+      const arn = { 'Fn::GetAtt': [logicalId(s.stack, r.house(name).function), 'Arn'] };
+      return {
+        Action: 'lambda:InvokeFunction',
+        Effect: 'Allow',
+        Resource: [arn, { 'Fn::Join': ['', [arn, ':*']] }],
+      };
+    };
+    const executions = (suffix: string) => ({
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':states:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':execution:',
+          { 'Fn::Select': [6, { 'Fn::Split': [':', smRef] }] },
+          suffix,
+        ],
+      ],
+    });
+
+    // Act
+    const policies = policiesOf(s, sm.role);
+
+    // Assess
+    expect(policies).toEqual({
+      [logicalId(s.stack, sm.role.node.findChild('DefaultPolicy'))]: [
+        invoke('start-run'),
+        invoke('take-inventory'),
+        invoke('finish-run'),
+        invoke('assess-batch'),
+        invoke('record-failure'),
+        {
+          Action: [
+            'logs:CreateLogDelivery',
+            'logs:GetLogDelivery',
+            'logs:UpdateLogDelivery',
+            'logs:DeleteLogDelivery',
+            'logs:ListLogDeliveries',
+            'logs:PutResourcePolicy',
+            'logs:DescribeResourcePolicies',
+            'logs:DescribeLogGroups',
+          ],
+          Effect: 'Allow',
+          Resource: '*',
+        },
+        {
+          Action: [
+            'xray:PutTraceSegments',
+            'xray:PutTelemetryRecords',
+            'xray:GetSamplingRules',
+            'xray:GetSamplingTargets',
+          ],
+          Effect: 'Allow',
+          Resource: '*',
+        },
+        { Sid: 'ReadRunInventory', Action: 's3:GetObject', Effect: 'Allow', Resource: r.runObjects },
+        {
+          Sid: 'DecryptRunInventory',
+          Action: 'kms:Decrypt',
+          Effect: 'Allow',
+          Resource: { 'Fn::GetAtt': [logicalId(s.stack, s.stack.key), 'Arn'] },
+        },
+      ],
+      [logicalId(s.stack, sm.node.findChild('DistributedMapPolicy'))]: [
+        { Action: 'states:StartExecution', Effect: 'Allow', Resource: smRef },
+        { Action: ['states:DescribeExecution', 'states:StopExecution'], Effect: 'Allow', Resource: executions(':*') },
+        { Action: 'states:RedriveExecution', Effect: 'Allow', Resource: executions('/*:*') },
+      ],
+    });
+  });
+
+  it('state machine (protect): also invokes protect-function, and nothing else changes', () => {
+    // Prepare
+    const s = synth(PROTECT);
+    const sm = s.stack.stateMachine;
+
+    // Act
+    const statements = policiesOf(s, sm.role)[logicalId(s.stack, sm.role.node.findChild('DefaultPolicy'))] as Array<{
+      Action: unknown;
+      Resource: unknown;
+    }>;
+
+    // Assess
+    const invoked = statements
+      .filter((st) => st.Action === 'lambda:InvokeFunction')
+      .map((st) => (st.Resource as Array<{ 'Fn::GetAtt'?: [string, string] }>)[0]?.['Fn::GetAtt']?.[0])
+      .sort();
+    expect(invoked).toEqual(
+      Object.values(s.stack.functions)
+        .map((fn) => logicalId(s.stack, fn))
+        .sort(),
+    );
+    expect(statements.flatMap((st) => ([] as unknown[]).concat(st.Action)).sort()).toEqual(
+      [
+        ...Object.values(s.stack.functions).map(() => 'lambda:InvokeFunction'),
+        'logs:CreateLogDelivery',
+        'logs:GetLogDelivery',
+        'logs:UpdateLogDelivery',
+        'logs:DeleteLogDelivery',
+        'logs:ListLogDeliveries',
+        'logs:PutResourcePolicy',
+        'logs:DescribeResourcePolicies',
+        'logs:DescribeLogGroups',
+        'xray:PutTraceSegments',
+        'xray:PutTelemetryRecords',
+        'xray:GetSamplingRules',
+        'xray:GetSamplingTargets',
+        's3:GetObject',
+        'kms:Decrypt',
+      ].sort(),
+    );
+  });
+
+  it('schedule: the EventBridge role may only start this state machine', () => {
+    // Prepare
+    const s = synth(DRY_RUN);
+    const smId = logicalId(s.stack, s.stack.stateMachine);
+    const rules = Object.values(s.template.findResources('AWS::Events::Rule'));
+    const roleId = (rules[0]?.Properties.Targets as Array<{ RoleArn: { 'Fn::GetAtt': [string, string] } }>)[0]?.RoleArn[
+      'Fn::GetAtt'
+    ][0];
+
+    // Act
+    const policies = Object.values(s.template.findResources('AWS::IAM::Policy')).filter(
+      (p) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+    );
+
+    // Assess
+    expect(rules).toHaveLength(1);
+    expect(policies.map((p) => p.Properties.PolicyDocument.Statement)).toEqual([
+      [{ Action: 'states:StartExecution', Effect: 'Allow', Resource: { Ref: smId } }],
+    ]);
+  });
+
+  it('has no other roles than the engine functions, the state machine and the schedule', () => {
+    // Prepare
+    const s = synth(PROTECT);
+    const rules = Object.values(s.template.findResources('AWS::Events::Rule'));
+    const scheduleRole = (rules[0]?.Properties.Targets as Array<{ RoleArn: { 'Fn::GetAtt': [string, string] } }>)[0]
+      ?.RoleArn['Fn::GetAtt'][0];
+
+    // Act
+    const roles = Object.keys(s.template.findResources('AWS::IAM::Role')).sort();
+
+    // Assess
+    expect(roles).toEqual(
+      [
+        ...Object.values(s.stack.houseFunctions).map((h) => logicalId(s.stack, h.role)),
+        logicalId(s.stack, s.stack.stateMachine.role),
+        scheduleRole,
+      ].sort(),
+    );
+  });
+});
+
+describe('TW_POLICY in dry-run', () => {
+  it('lets no role read any SSM parameter (there is no protect role)', () => {
+    // Act
+    const readers = grants(synth(DRY_RUN)).filter(
+      (g) => g.action.startsWith('ssm:') || g.resource.includes(':parameter/'),
+    );
+
+    // Assess
+    expect(readers).toEqual([]);
+  });
+});

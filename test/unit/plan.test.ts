@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { parseConfig, type Config } from '../../lib/config';
 import {
   applyChange,
+  changeApplied,
   configurationImage,
   planProtection,
   planRollback,
@@ -377,5 +378,82 @@ describe('scrubValues', () => {
     expect(scrubValues('bad value postgres://secret@db in DB_URL', ['postgres://secret@db', 'on'])).toBe(
       'bad value [redacted] in DB_URL',
     );
+  });
+});
+
+describe('scrubValues: the forms AWS echoes a value in', () => {
+  it('removes a value that AWS echoes JSON-escaped (env quota error "String measured")', () => {
+    const secret = '{"user":"admin","password":"hunter2-canary"}';
+    const message = `InvalidParameterValueException: Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: ${JSON.stringify({ APP_CONFIG: secret })}`;
+
+    const scrubbed = scrubValues(message, [secret]);
+
+    expect(scrubbed).not.toContain('hunter2-canary');
+    expect(scrubbed).toContain('exceeded the 4KB limit');
+  });
+
+  it('drops the echoed variables map even when AWS truncated a value in it', () => {
+    const secret = 'CANARY-7f3a9e21-do-not-leak';
+    const message = `InvalidParameterValueException: ... exceeded the 4KB limit. String measured: {"A":"${secret.slice(0, 12)}`;
+
+    const scrubbed = scrubValues(message, [secret]);
+
+    expect(scrubbed).not.toContain(secret.slice(0, 12));
+    expect(scrubbed).toBe('InvalidParameterValueException: ... exceeded the 4KB limit. String measured: [redacted]');
+    expect(scrubValues(scrubbed, [secret])).toBe(scrubbed);
+  });
+
+  it('removes a value with non-ASCII characters echoed as \\u escapes', () => {
+    const secret = 'pässwörd-canary';
+    const escaped = secret.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+    expect(scrubValues(`bad value ${escaped}`, [secret])).toBe('bad value [redacted]');
+  });
+});
+
+describe('planRollback: never leaves a wrapper naming a file in a removed layer', () => {
+  it('refuses to remove our layer while AWS_LAMBDA_EXEC_WRAPPER, changed since, stays set', () => {
+    const { after, record } = protectedRecord(fn());
+    const chained = '/opt/chain/wrapper.sh';
+    const later = {
+      ...after,
+      Environment: { Variables: { ...after.Environment?.Variables, AWS_LAMBDA_EXEC_WRAPPER: chained } },
+    };
+
+    const plan = planRollback(later, record);
+
+    expect(plan).toEqual({ ok: false, problem: expect.stringContaining('AWS_LAMBDA_EXEC_WRAPPER') });
+  });
+
+  it('still restores an older Defender version when the wrapper was already set before protection', () => {
+    const original = fn({
+      Layers: [{ Arn: DEFENDER_OLD }],
+      Environment: { Variables: { LOG_LEVEL: 'info', AWS_LAMBDA_EXEC_WRAPPER: WRAPPER } },
+    });
+    const { after, record } = protectedRecord(original);
+
+    const plan = planRollback(after, record);
+
+    expect(plan).toMatchObject({
+      ok: true,
+      change: {
+        Layers: [DEFENDER_OLD],
+        Environment: { Variables: { LOG_LEVEL: 'info', AWS_LAMBDA_EXEC_WRAPPER: WRAPPER } },
+      },
+    });
+  });
+});
+
+describe('changeApplied', () => {
+  it('tells a configuration that carries the change from one that does not', () => {
+    const change = planned(fn());
+    const applied = applyChange(fn(), change);
+
+    expect(changeApplied(applied, change)).toBe(true);
+    expect(changeApplied(fn(), change)).toBe(false);
+    expect(changeApplied({ ...applied, Layers: [...(applied.Layers ?? [])].reverse() }, change)).toBe(false);
+    expect(
+      changeApplied({ ...applied, Environment: { Error: { ErrorCode: 'KMSAccessDenied' } } } as never, change),
+    ).toBe(false);
   });
 });

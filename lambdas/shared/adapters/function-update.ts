@@ -62,11 +62,23 @@ export interface ConfigurationChange {
   Handler?: string;
 }
 
+/**
+ * `uncertain`: the SDK sent a request more than once (its retries of network errors and 5xx). An earlier send may
+ * have been applied and its answer lost, so "not accepted" does not prove that nothing changed.
+ */
 export type UpdateResult =
   | { status: 'accepted'; attempts: number }
-  | { status: 'precondition-failed'; message: string }
-  | { status: 'conflict'; attempts: number; message: string }
-  | { status: 'rejected'; message: string };
+  | { status: 'precondition-failed'; message: string; uncertain: boolean }
+  | { status: 'conflict'; attempts: number; message: string; uncertain: boolean }
+  | { status: 'rejected'; message: string; uncertain: boolean };
+
+/** True when the SDK sent the request more than once before this error. */
+function resent(error: unknown): boolean {
+  const metadata: unknown = error instanceof Error ? (error as { $metadata?: unknown }).$metadata : undefined;
+  const attempts: unknown =
+    metadata !== null && typeof metadata === 'object' ? (metadata as { attempts?: unknown }).attempts : undefined;
+  return typeof attempts === 'number' && attempts > 1;
+}
 
 /** Retries of ResourceConflictException after the first attempt. */
 export const CONFLICT_RETRIES = 4;
@@ -89,17 +101,20 @@ export async function updateConfiguration(
   if (change.Environment !== undefined) input.Environment = { Variables: { ...change.Environment.Variables } };
   if (change.Handler !== undefined) input.Handler = change.Handler;
 
+  let uncertain = false;
   for (let attempt = 0; ; attempt++) {
     try {
       await pacing.beforeCall?.();
       await lambda.send(new UpdateFunctionConfigurationCommand(input));
       return { status: 'accepted', attempts: attempt + 1 };
     } catch (error) {
+      uncertain ||= resent(error);
       const name = errorName(error);
-      if (name === 'PreconditionFailedException') return { status: 'precondition-failed', message: awsMessage(error) };
-      if (name !== 'ResourceConflictException') return { status: 'rejected', message: awsMessage(error) };
+      const message = awsMessage(error);
+      if (name === 'PreconditionFailedException') return { status: 'precondition-failed', message, uncertain };
+      if (name !== 'ResourceConflictException') return { status: 'rejected', message, uncertain };
       if (attempt >= CONFLICT_RETRIES) {
-        return { status: 'conflict', attempts: attempt + 1, message: awsMessage(error) };
+        return { status: 'conflict', attempts: attempt + 1, message, uncertain };
       }
       // Exponential backoff with full jitter: 0..1 s, 0..2 s, 0..4 s, 0..8 s.
       await sleep(Math.floor(random() * CONFLICT_BASE_DELAY_MS * 2 ** attempt));

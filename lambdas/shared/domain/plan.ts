@@ -211,6 +211,26 @@ export function applyChange(
 }
 
 /**
+ * True when the configuration carries the change: exactly its layers, in order, each of its variables with its
+ * value, and its handler. Used when an update's answer was lost, to tell "applied" from "nothing changed".
+ */
+export function changeApplied(
+  configuration: FunctionConfiguration,
+  change: ProtectionChange | RollbackChange,
+): boolean {
+  if (change.Layers !== undefined && (layersOf(configuration) ?? []).join('\n') !== change.Layers.join('\n')) {
+    return false;
+  }
+  if (change.Environment !== undefined) {
+    const vars = variablesOf(configuration);
+    if (vars === undefined) return false;
+    const wanted = Object.entries(change.Environment.Variables);
+    if (!wanted.every(([name, value]) => Object.hasOwn(vars, name) && vars[name] === value)) return false;
+  }
+  return change.Handler === undefined || configuration.Handler === change.Handler;
+}
+
+/**
  * Plans the rollback of one protection.
  * @param current the function as it is now, real variable values (kept in memory only)
  * @param record the audit record of the protection: its before-image (as found) and after-image (as left)
@@ -301,11 +321,19 @@ export function planRollback(
       Variables: Object.fromEntries(Object.entries(vars).filter(([name]) => !removed.includes(name))),
     };
   }
-  if (
-    change.Layers !== undefined &&
-    Object.hasOwn(vars, EXEC_WRAPPER_VARIABLE) &&
-    !removed.includes(EXEC_WRAPPER_VARIABLE)
-  ) {
+  const wrapper = vars[EXEC_WRAPPER_VARIABLE];
+  if (change.Layers !== undefined && wrapper !== undefined && !removed.includes(EXEC_WRAPPER_VARIABLE)) {
+    // A wrapper that stays set may name a file in the layer being removed: every invocation would fail. Only one
+    // that was already set, to this same value, before protection is known not to depend on our layer.
+    const setBefore =
+      before.variableNames.includes(EXEC_WRAPPER_VARIABLE) &&
+      before.variableHashes[EXEC_WRAPPER_VARIABLE] === valueHash(wrapper);
+    if (!setBefore) {
+      return {
+        ok: false,
+        problem: `${EXEC_WRAPPER_VARIABLE} was changed since protection and stays set: removing the Defender layer could leave it naming a missing file and break every invocation; remove or restore ${EXEC_WRAPPER_VARIABLE} first, then run the rollback again`,
+      };
+    }
     notes.push(`${EXEC_WRAPPER_VARIABLE} stays set: check that the wrapper it names is not in a removed layer`);
   }
 
@@ -317,14 +345,31 @@ export function planRollback(
 /** Shortest value scrubbed from free text (shorter ones would blank out ordinary words). */
 export const SCRUB_MIN_LENGTH = 4;
 
+/** What follows this in Lambda's env-quota error is the whole variables map, JSON-encoded and possibly truncated. */
+const ECHOED_VARIABLES = /(String measured:)(?! \[redacted\])[\s\S]*$/;
+
+/** JSON string body of a value (quotes and backslashes escaped), as an AWS message that echoes JSON shows it. */
+function jsonBody(value: string): string {
+  return JSON.stringify(value).slice(1, -1);
+}
+
+/** The same with every non-ASCII character as a \uXXXX escape. */
+function asciiJsonBody(value: string): string {
+  return jsonBody(value).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /**
  * Removes every occurrence of the given variable values from a free-text message (an AWS error, a failure reason)
- * before it is logged, stored or published. Values shorter than SCRUB_MIN_LENGTH are left (they cannot be told from
- * ordinary words, and carry no secret).
+ * before it is logged, stored or published: the raw value and the escaped forms an AWS message echoing JSON shows
+ * (once and twice JSON-escaped, non-ASCII as \u escapes). Lambda's env-quota error echoes the whole variables map
+ * after "String measured:", possibly cut inside a value, so everything after that marker is dropped. Values shorter
+ * than SCRUB_MIN_LENGTH are left (they cannot be told from ordinary words, and carry no secret).
  */
 export function scrubValues(text: string, values: Iterable<string>): string {
-  const candidates = [...new Set(values)]
+  const forms = [...new Set(values)]
     .filter((value) => value.length >= SCRUB_MIN_LENGTH)
-    .sort((a, b) => b.length - a.length);
-  return candidates.reduce((out, value) => out.split(value).join('[redacted]'), text);
+    .flatMap((value) => [value, jsonBody(value), jsonBody(jsonBody(value)), asciiJsonBody(value)]);
+  const candidates = [...new Set(forms)].sort((a, b) => b.length - a.length);
+  const scrubbed = candidates.reduce((out, value) => out.split(value).join('[redacted]'), text);
+  return scrubbed.replace(ECHOED_VARIABLES, '$1 [redacted]');
 }

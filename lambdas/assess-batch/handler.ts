@@ -16,6 +16,7 @@
  *    a function whose processing throws → FAILED (the rest of the batch goes on);
  * 5. the digests of what was recorded (state table), for repeat detection and changed-only notifications.
  */
+import type { Context } from 'aws-lambda';
 import { putAuditItem } from '../shared/adapters/audit-store';
 import { functionStatus, provisionedConcurrencyConfigs, type ReadFailure } from '../shared/adapters/function-details';
 import { functionMetrics } from '../shared/adapters/metrics';
@@ -39,7 +40,7 @@ import type {
   RunContext,
   VpcEgress,
 } from '../shared/domain/types';
-import { logger } from '../shared/observability';
+import { logger, startInvocation } from '../shared/observability';
 import { emitCounts, emitMetric, errorSummary, increment, recordSettings } from '../shared/recording';
 import { runtime, type Runtime } from '../shared/runtime';
 
@@ -243,95 +244,91 @@ class BatchRun {
   }
 }
 
-export const handler = async (event: AssessBatchInput): Promise<AssessBatchOutput> => {
+export const handler = async (event: AssessBatchInput, context?: Context): Promise<AssessBatchOutput> => {
   const rt = runtime();
   const { config } = rt;
   const run = event.BatchInput;
-  logger.appendKeys({ runId: run.runId });
-  try {
-    const items = Array.isArray(event.Items) ? event.Items : [];
-    const names = items.map(nameOf);
+  startInvocation({ runId: run.runId }, context);
+  const items = Array.isArray(event.Items) ? event.Items : [];
+  const names = items.map(nameOf);
 
-    const previous = await lastDecisions(rt.stateTableName, names).catch((error: unknown) => {
-      logger.warn('previous decisions unreadable; every decision counts as new', { error: errorSummary(error) });
-      return new Map<string, DecisionDigest>();
-    });
-    const measured = await functionMetrics({
-      functionNames: names.filter((n) => n !== UNNAMED),
-      lookbackHours: config.funnel.throttleLookbackHours,
-      now: systemClock.now(),
-    });
-    if (measured.errors.length > 0) {
-      logger.warn('metrics unreadable; those facts are missing', { errors: measured.errors });
-    }
-
-    const funnel: FunnelContext = {
-      config,
-      persistentExclusions: new Set(
-        items.flatMap((item, i) => (item?.persistentlyExcluded === true ? [names[i] ?? ''] : [])),
-      ),
-      engineFunctionPrefix: rt.engineFunctionPrefix,
-    };
-    const batch = new BatchRun(rt, run, previous, funnel);
-
-    const entries: Entry[] = items.map((item, i) => {
-      const name = names[i] ?? UNNAMED;
-      const cheap: CheapFacts = {
-        configuration: item?.configuration ?? {},
-        tags: item?.tags ?? {},
-      };
-      const m = measured.byFunction.get(name);
-      if (m?.throttles !== undefined) cheap.throttles24h = m.throttles;
-      if (m?.peakConcurrency !== undefined) cheap.peakConcurrency = m.peakConcurrency;
-      return { item, name, cheap };
-    });
-    const screened = entries.map((entry) => ({ entry, screening: screen(entry.cheap, funnel) }));
-    const candidates = screened.filter((s) => s.screening.candidate).map((s) => s.entry);
-    const egressOf = await resolveEgress(
-      run.runId,
-      candidates.filter((c) => hasSubnets(c.cheap.configuration)).map(vpcFunction),
-    );
-
-    for (const { entry, screening } of screened) {
-      try {
-        let decision: Decision;
-        if (screening.candidate) {
-          const { facts, assessment } = await batch.decideCandidate(entry, egressOf);
-          decision = batch.decide(entry, assessment, facts);
-        } else {
-          decision = batch.decide(entry, screening.assessment);
-        }
-        if (decision.outcome === 'ELIGIBLE') {
-          if (decision.request !== undefined) batch.eligible.push(decision.request);
-          logger.info('eligible for protection', { functionName: entry.name, warnings: decision.assessment.warnings });
-        } else {
-          await batch.record(entry, { ...decision, outcome: decision.outcome });
-        }
-      } catch (error) {
-        await batch.fail(entry, error);
-      }
-    }
-
-    if (batch.digests.length > 0) {
-      await putLastDecisions(rt.stateTableName, batch.digests).catch((error: unknown) => {
-        logger.error('previous-decision digests not stored; the next run treats these decisions as new', {
-          error: errorSummary(error),
-        });
-      });
-    }
-
-    emitCounts(BATCH_METRICS.decisions.name, BATCH_METRICS.decisions.dimension, batch.counts);
-    emitCounts(BATCH_METRICS.skips.name, BATCH_METRICS.skips.dimension, batch.skips);
-    logger.info('batch assessed', {
-      functions: items.length,
-      candidates: candidates.length,
-      eligible: batch.eligible.length,
-      getMetricDataCalls: measured.calls,
-      controlPlaneCalls: batch.controlPlaneCalls,
-      getFunctionCalls: batch.getFunctionCalls,
-    });
-    return { eligible: batch.eligible, counts: Object.fromEntries(batch.counts) as AssessBatchOutput['counts'] };
-  } finally {
-    logger.resetKeys();
+  const previous = await lastDecisions(rt.stateTableName, names).catch((error: unknown) => {
+    logger.warn('previous decisions unreadable; every decision counts as new', { error: errorSummary(error) });
+    return new Map<string, DecisionDigest>();
+  });
+  const measured = await functionMetrics({
+    functionNames: names.filter((n) => n !== UNNAMED),
+    lookbackHours: config.funnel.throttleLookbackHours,
+    now: systemClock.now(),
+  });
+  if (measured.errors.length > 0) {
+    logger.warn('metrics unreadable; those facts are missing', { errors: measured.errors });
   }
+
+  const funnel: FunnelContext = {
+    config,
+    persistentExclusions: new Set(
+      items.flatMap((item, i) => (item?.persistentlyExcluded === true ? [names[i] ?? ''] : [])),
+    ),
+    engineFunctionPrefix: rt.engineFunctionPrefix,
+  };
+  const batch = new BatchRun(rt, run, previous, funnel);
+
+  const entries: Entry[] = items.map((item, i) => {
+    const name = names[i] ?? UNNAMED;
+    const cheap: CheapFacts = {
+      configuration: item?.configuration ?? {},
+      tags: item?.tags ?? {},
+    };
+    const m = measured.byFunction.get(name);
+    if (m?.throttles !== undefined) cheap.throttles24h = m.throttles;
+    if (m?.peakConcurrency !== undefined) cheap.peakConcurrency = m.peakConcurrency;
+    return { item, name, cheap };
+  });
+  const screened = entries.map((entry) => ({ entry, screening: screen(entry.cheap, funnel) }));
+  const candidates = screened.filter((s) => s.screening.candidate).map((s) => s.entry);
+  const egressOf = await resolveEgress(
+    run.runId,
+    candidates.filter((c) => hasSubnets(c.cheap.configuration)).map(vpcFunction),
+  );
+
+  for (const { entry, screening } of screened) {
+    try {
+      let decision: Decision;
+      if (screening.candidate) {
+        const { facts, assessment } = await batch.decideCandidate(entry, egressOf);
+        decision = batch.decide(entry, assessment, facts);
+      } else {
+        decision = batch.decide(entry, screening.assessment);
+      }
+      if (decision.outcome === 'ELIGIBLE') {
+        if (decision.request !== undefined) batch.eligible.push(decision.request);
+        logger.info('eligible for protection', { functionName: entry.name, warnings: decision.assessment.warnings });
+      } else {
+        await batch.record(entry, { ...decision, outcome: decision.outcome });
+      }
+    } catch (error) {
+      await batch.fail(entry, error);
+    }
+  }
+
+  if (batch.digests.length > 0) {
+    await putLastDecisions(rt.stateTableName, batch.digests).catch((error: unknown) => {
+      logger.error('previous-decision digests not stored; the next run treats these decisions as new', {
+        error: errorSummary(error),
+      });
+    });
+  }
+
+  emitCounts(BATCH_METRICS.decisions.name, BATCH_METRICS.decisions.dimension, batch.counts);
+  emitCounts(BATCH_METRICS.skips.name, BATCH_METRICS.skips.dimension, batch.skips);
+  logger.info('batch assessed', {
+    functions: items.length,
+    candidates: candidates.length,
+    eligible: batch.eligible.length,
+    getMetricDataCalls: measured.calls,
+    controlPlaneCalls: batch.controlPlaneCalls,
+    getFunctionCalls: batch.getFunctionCalls,
+  });
+  return { eligible: batch.eligible, counts: Object.fromEntries(batch.counts) as AssessBatchOutput['counts'] };
 };

@@ -4,6 +4,7 @@
  * counting fails). PENDING write-ahead items are not decisions: they are counted separately, and a PENDING without
  * a completion in the run is reported as unfinished.
  */
+import type { Context } from 'aws-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { putAuditItem, runItems } from '../shared/adapters/audit-store';
 import { publishNotice } from '../shared/adapters/notifier';
@@ -12,7 +13,7 @@ import { releaseLease } from '../shared/adapters/state-store';
 import { runSummaryNotice, type RunSummary } from '../shared/domain/notice';
 import { runItem } from '../shared/domain/run-items';
 import type { AuditItem } from '../shared/domain/types';
-import { logger } from '../shared/observability';
+import { logger, startInvocation } from '../shared/observability';
 import { emitCounts, emitMetric, errorSummary, failureDetail, increment, recordSettings } from '../shared/recording';
 import { runtime } from '../shared/runtime';
 
@@ -88,10 +89,10 @@ export function countRun(items: readonly AuditItem[]): RunCounts {
   };
 }
 
-export const handler = async (event: FinishRunInput): Promise<FinishRunOutput> => {
+export const handler = async (event: FinishRunInput, context?: Context): Promise<FinishRunOutput> => {
   const rt = runtime();
   const { runId } = event;
-  logger.appendKeys({ runId });
+  startInvocation({ runId }, context);
   const status: FinishRunOutput['status'] = event.failed === true ? 'FAILED' : 'SUCCEEDED';
   try {
     const run = countRun(await runItems(rt.auditTableName, runId));
@@ -153,6 +154,5 @@ export const handler = async (event: FinishRunInput): Promise<FinishRunOutput> =
     await releaseLease(rt.stateTableName, runId).catch((error: unknown) =>
       logger.error('lease not released; it expires on its own', { error: errorSummary(error) }),
     );
-    logger.resetKeys();
   }
 };

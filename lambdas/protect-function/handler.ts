@@ -16,6 +16,8 @@
  * The fresh configuration holds real variable values: it stays in this invocation's memory. Logs, audit items and
  * messages carry names, sizes and hashes only, and AWS messages are scrubbed of every value we know.
  */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 import type { Config } from '../../lib/config';
 import { putAuditItem } from '../shared/adapters/audit-store';
@@ -49,7 +51,7 @@ import type {
   ReasonCode,
   WarningCode,
 } from '../shared/domain/types';
-import { logger } from '../shared/observability';
+import { logger, startInvocation } from '../shared/observability';
 import { recordSettings } from '../shared/recording';
 import { runtime, type Runtime } from '../shared/runtime';
 
@@ -138,12 +140,16 @@ interface Decision {
 class Recorder {
   private readonly secrets: string[] = [];
   private previous: DecisionDigest | undefined;
+  /** This function's logger: the run id and the function name on every line, whatever else runs in the process. */
+  readonly log: Logger;
 
   constructor(
     private readonly rt: Runtime,
     private readonly request: ProtectRequest,
     private owner: string | undefined,
-  ) {}
+  ) {
+    this.log = logger.createChild({ persistentKeys: { runId: request.runId, functionName: request.functionName } });
+  }
 
   /** Values that must never leave: every value of the function and ours. */
   knowSecrets(values: Iterable<string>): void {
@@ -164,7 +170,7 @@ class Recorder {
         this.request.functionName,
       );
     } catch (error) {
-      logger.warn('previous decision unavailable; treating this decision as new', { error: awsMessage(error) });
+      this.log.warn('previous decision unavailable; treating this decision as new', { error: awsMessage(error) });
     }
   }
 
@@ -206,21 +212,21 @@ class Recorder {
     const digest: DecisionDigest = { outcome: decision.outcome, reasons, warnings };
     const detail = decision.detail === undefined ? undefined : this.scrub(decision.detail);
     const line = `${decision.outcome}: ${request.functionName}${reasons.length > 0 ? ` - ${reasons.join(', ')}` : ''}`;
-    if (decision.outcome === 'FAILED') logger.error(line, { reasons, warnings, detail });
-    else if (decision.outcome === 'PROTECTED') logger.info(line, { warnings });
-    else logger.warn(line, { reasons, warnings, detail });
+    if (decision.outcome === 'FAILED') this.log.error(line, { reasons, warnings, detail });
+    else if (decision.outcome === 'PROTECTED') this.log.info(line, { warnings });
+    else this.log.warn(line, { reasons, warnings, detail });
 
     try {
       await putLastDecisions(rt.stateTableName, [{ functionName: request.functionName, digest, decidedAt }]);
     } catch (error) {
-      logger.error('last-decision digest not stored', { error: awsMessage(error) });
+      this.log.error('last-decision digest not stored', { error: awsMessage(error) });
     }
     const changed = !sameDecision(this.previous, digest);
     if (SKIP_OUTCOMES.has(decision.outcome) && (rt.config.notifications.skips === 'always' || changed)) {
       try {
         await publishNotice(rt.skipTopicArn, decisionNotice(item));
       } catch (error) {
-        logger.error('skip notification not published', { error: awsMessage(error) });
+        this.log.error('skip notification not published', { error: awsMessage(error) });
       }
     }
     return { functionName: request.functionName, outcome: decision.outcome, reasons };
@@ -401,7 +407,9 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       detail: `about to ${intent.join('; ')} (RevisionId ${revisionId})`,
     });
   } catch (error) {
-    logger.error(`write-ahead audit record failed for ${name}: nothing was changed`, { error: awsMessage(error) });
+    recorder.log.error(`write-ahead audit record failed for ${name}: nothing was changed`, {
+      error: awsMessage(error),
+    });
     throw new WriteAheadError(
       `write-ahead audit record for ${name} failed (${awsMessage(error)}): nothing was changed`,
     );
@@ -489,12 +497,8 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
 }
 
 /** Step Functions task: ProtectRequest in, ProtectOutput out. */
-export const handler = async (event: unknown): Promise<ProtectOutput> => {
+export const handler = async (event: unknown, context?: Context): Promise<ProtectOutput> => {
   const request = parseProtectRequest(event);
-  logger.appendKeys({ runId: request.runId, functionName: request.functionName });
-  try {
-    return await protect(request, runtime());
-  } finally {
-    logger.removeKeys(['runId', 'functionName']);
-  }
+  startInvocation({ runId: request.runId, functionName: request.functionName }, context);
+  return protect(request, runtime());
 };

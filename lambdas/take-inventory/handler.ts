@@ -6,6 +6,7 @@
  *
  * Any failed read throws (the run fails loudly): without the whole inventory and the exclusions nothing is safe.
  */
+import type { Context } from 'aws-lambda';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { s3 } from '../shared/adapters/clients';
 import { listFunctions } from '../shared/adapters/inventory';
@@ -19,7 +20,7 @@ import { ourEnvironmentLiterals } from '../shared/domain/funnel';
 import { layerAlarmNotice } from '../shared/domain/notice';
 import { redactConfiguration } from '../shared/domain/redact';
 import type { InventoryItem } from '../shared/domain/types';
-import { logger } from '../shared/observability';
+import { logger, startInvocation } from '../shared/observability';
 import { emitMetric } from '../shared/recording';
 import { runtime } from '../shared/runtime';
 
@@ -42,80 +43,76 @@ export function inventoryKey(runId: string): string {
   return `runs/${runId}/inventory.json`;
 }
 
-export const handler = async (event: TakeInventoryInput): Promise<TakeInventoryOutput> => {
+export const handler = async (event: TakeInventoryInput, context?: Context): Promise<TakeInventoryOutput> => {
   const rt = runtime();
   const { config } = rt;
   const { runId, startedAt } = event;
-  logger.appendKeys({ runId });
-  try {
-    // A single sequential worker: the whole control-plane share.
-    const { controlPlane } = controlPlaneLimiters(config.rates, 1);
-    const literals = ourEnvironmentLiterals(config);
-    const configurations = await listFunctions(controlPlane, (cfg) => redactConfiguration(cfg, literals));
-    const tags = await functionTags([config.exclusions.tagKey, config.audit.ownerTagKey]);
-    const excluded = new Set((await listExclusions(rt.stateTableName)).map((e) => e.functionName));
+  startInvocation({ runId }, context);
+  // A single sequential worker: the whole control-plane share.
+  const { controlPlane } = controlPlaneLimiters(config.rates, 1);
+  const literals = ourEnvironmentLiterals(config);
+  const configurations = await listFunctions(controlPlane, (cfg) => redactConfiguration(cfg, literals));
+  const tags = await functionTags([config.exclusions.tagKey, config.audit.ownerTagKey]);
+  const excluded = new Set((await listExclusions(rt.stateTableName)).map((e) => e.functionName));
 
-    const items: InventoryItem[] = configurations.map((configuration) => {
-      const item: InventoryItem = { configuration, tags: tags.get(configuration.FunctionArn ?? '') ?? {} };
-      if (configuration.FunctionName !== undefined && excluded.has(configuration.FunctionName)) {
-        item.persistentlyExcluded = true;
-      }
-      return item;
-    });
-
-    const key = inventoryKey(runId);
-    const body = JSON.stringify(items);
-    const workers = concurrentWorkers(items.length, Buffer.byteLength(body), config.rates);
-    // Encrypted by the bucket's default encryption (no per-object SSE parameters).
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: rt.inventoryBucket,
-        Key: key,
-        Body: body,
-        ContentType: 'application/json',
-      }),
-    );
-    emitMetric('FunctionsInventoried', items.length);
-    logger.info('inventory written', {
-      functions: items.length,
-      listFunctionsCalls: controlPlane.taken,
-      persistentExclusions: excluded.size,
-    });
-
-    let layerCheck: TakeInventoryOutput['layerCheck'] = { ok: true, reason: 'not checked in dry-run mode' };
-    let protectionAllowed = false;
-    if (config.mode === 'protect') {
-      const check = await checkDefenderLayer(config).catch(
-        (error: unknown) =>
-          ({ ok: false, reason: `layer check error: ${error instanceof Error ? error.name : 'Error'}` }) as const,
-      );
-      layerCheck = check.ok ? { ok: true } : { ok: false, reason: check.reason };
-      protectionAllowed = check.ok;
-      emitMetric('LayerCheckFailed', check.ok ? 0 : 1);
-      if (!check.ok) {
-        logger.error('Defender layer check failed: nothing is protected this run', { reason: check.reason });
-        await publishNotice(
-          rt.alarmTopicArn,
-          layerAlarmNotice({
-            runId,
-            layerArn: config.defender.layerArn,
-            reason: check.reason,
-            raisedAt: new Date(systemClock.now()).toISOString(),
-          }),
-        ).catch((error: unknown) =>
-          logger.error('alarm topic publish failed', { error: error instanceof Error ? error.name : 'Error' }),
-        );
-      }
+  const items: InventoryItem[] = configurations.map((configuration) => {
+    const item: InventoryItem = { configuration, tags: tags.get(configuration.FunctionArn ?? '') ?? {} };
+    if (configuration.FunctionName !== undefined && excluded.has(configuration.FunctionName)) {
+      item.persistentlyExcluded = true;
     }
-    return {
-      runId,
-      startedAt,
-      protectionAllowed,
-      workers,
-      inventory: { bucket: rt.inventoryBucket, key, count: items.length },
-      layerCheck,
-    };
-  } finally {
-    logger.resetKeys();
+    return item;
+  });
+
+  const key = inventoryKey(runId);
+  const body = JSON.stringify(items);
+  const workers = concurrentWorkers(items.length, Buffer.byteLength(body), config.rates);
+  // Encrypted by the bucket's default encryption (no per-object SSE parameters).
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: rt.inventoryBucket,
+      Key: key,
+      Body: body,
+      ContentType: 'application/json',
+    }),
+  );
+  emitMetric('FunctionsInventoried', items.length);
+  logger.info('inventory written', {
+    functions: items.length,
+    listFunctionsCalls: controlPlane.taken,
+    persistentExclusions: excluded.size,
+  });
+
+  let layerCheck: TakeInventoryOutput['layerCheck'] = { ok: true, reason: 'not checked in dry-run mode' };
+  let protectionAllowed = false;
+  if (config.mode === 'protect') {
+    const check = await checkDefenderLayer(config).catch(
+      (error: unknown) =>
+        ({ ok: false, reason: `layer check error: ${error instanceof Error ? error.name : 'Error'}` }) as const,
+    );
+    layerCheck = check.ok ? { ok: true } : { ok: false, reason: check.reason };
+    protectionAllowed = check.ok;
+    emitMetric('LayerCheckFailed', check.ok ? 0 : 1);
+    if (!check.ok) {
+      logger.error('Defender layer check failed: nothing is protected this run', { reason: check.reason });
+      await publishNotice(
+        rt.alarmTopicArn,
+        layerAlarmNotice({
+          runId,
+          layerArn: config.defender.layerArn,
+          reason: check.reason,
+          raisedAt: new Date(systemClock.now()).toISOString(),
+        }),
+      ).catch((error: unknown) =>
+        logger.error('alarm topic publish failed', { error: error instanceof Error ? error.name : 'Error' }),
+      );
+    }
   }
+  return {
+    runId,
+    startedAt,
+    protectionAllowed,
+    workers,
+    inventory: { bucket: rt.inventoryBucket, key, count: items.length },
+    layerCheck,
+  };
 };

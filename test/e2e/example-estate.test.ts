@@ -214,14 +214,21 @@ describe('local run on the example estate (protect mode)', () => {
 
   it('puts the run id on every handler log line, and the function name on every per-function line', () => {
     // Prepare
-    const lines = session.logs().map((line) => JSON.parse(line) as Record<string, unknown>);
+    // Handler lines are JSON; the rollback command's console output (captured too) is not.
+    const lines = session
+      .logs()
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     const loggerLines = lines.filter((line) => line['_aws'] === undefined);
     const runIds = new Set(runs.map((r) => r.runId));
 
     // Assess
     expect(loggerLines.length).toBeGreaterThan(50);
-    for (const line of loggerLines)
+    for (const line of loggerLines) {
       expect([line['message'], runIds.has(String(line['runId']))]).toEqual([line['message'], true]);
+      // The Lambda context (addContext): which engine function wrote the line.
+      expect([line['message'], typeof line['function_name']]).toEqual([line['message'], 'string']);
+    }
     const runLevel = loggerLines.filter((line) => line['functionName'] === undefined).map((line) => line['message']);
     expect([...new Set(runLevel)].sort()).toEqual([
       'batch assessed',

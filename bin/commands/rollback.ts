@@ -79,15 +79,28 @@ const CHANGE_RECORDS: ReadonlySet<string> = new Set(['PROTECTED', 'FAILED', 'ROL
 const ROLLBACK_RUN_PREFIX = 'rollback-';
 
 /**
+ * A write-ahead PENDING item that the protect Lambda never completed: no later item of the same run carries the
+ * function's images. (It stopped after the update was sent — e.g. its final audit write failed — and the state
+ * machine recorded only a FAILED item without images.) Its planned after-image says what the change was.
+ */
+function unfinishedPending(item: AuditItem, history: readonly AuditItem[]): boolean {
+  return (
+    item.outcome === 'PENDING' &&
+    !history.some((other) => other.runId === item.runId && other.sk > item.sk && other.before !== undefined)
+  );
+}
+
+/**
  * The function's latest change record that a rollback judges against (or a ROLLED_BACK one, if that is latest).
  * A FAILED record of a rollback is not a protection: the next rollback judges against the protection record again.
+ * An unfinished PENDING item counts as a change: the function may carry it.
  */
 export function latestChange(history: readonly AuditItem[]): AuditItem | undefined {
   const changes = history
     .filter(
       (item) =>
         item.kind === 'decision' &&
-        CHANGE_RECORDS.has(item.outcome) &&
+        (CHANGE_RECORDS.has(item.outcome) || unfinishedPending(item, history)) &&
         !(item.outcome === 'FAILED' && item.runId.startsWith(ROLLBACK_RUN_PREFIX)) &&
         (item.outcome === 'ROLLED_BACK' || (item.before !== undefined && item.after !== undefined)),
     )

@@ -387,8 +387,11 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     });
   }
 
-  // 4. Write-ahead.
+  // 4. Write-ahead, with the before-image and the planned after-image (what our change will produce), so that even a
+  // change whose completion is never recorded can be rolled back exactly.
   const before = configurationImage(fresh.configuration);
+  const planned = applyChange(fresh.configuration, plan.change);
+  const plannedAfter = configurationImage({ ...planned, RevisionId: undefined });
   const intent = [
     plan.replacedLayer !== null
       ? `replace layer ${plan.replacedLayer} with ${config.defender.layerArn}`
@@ -404,6 +407,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       ...failedChecks(assessment),
       reasons: [],
       before,
+      after: plannedAfter,
       detail: `about to ${intent.join('; ')} (RevisionId ${revisionId})`,
     });
   } catch (error) {
@@ -428,7 +432,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       return recorder.finish({
         ...common,
         outcome: 'FAILED',
-        after: configurationImage(applyChange(fresh.configuration, plan.change)),
+        after: plannedAfter,
         detail: `UpdateFunctionConfiguration was sent more than once and its outcome is unknown (${recorder.scrub(update.message)}); the change may have been applied; ${rollbackHint}`,
       });
     }
@@ -472,10 +476,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       return recorder.finish({
         ...common,
         outcome: 'PROTECTED',
-        after: configurationImage({
-          ...applyChange(fresh.configuration, plan.change),
-          RevisionId: waited.configuration.RevisionId,
-        }),
+        after: configurationImage({ ...planned, RevisionId: waited.configuration.RevisionId }),
       });
     case 'Failed':
       return recorder.finish({

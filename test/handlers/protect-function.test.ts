@@ -277,6 +277,13 @@ describe('protect-function', () => {
         handler: 'app.handler',
         revisionId: 'rev-1',
       },
+      // The planned after-image: what the change will produce (so an unfinished change can still be rolled back).
+      after: {
+        layers: PROTECTED_LAYERS,
+        variableNames: ['AWS_LAMBDA_EXEC_WRAPPER', 'DB_PASSWORD', 'LOG_LEVEL', 'TW_POLICY'],
+        variableHashes: { TW_POLICY: valueHash(POLICY), AWS_LAMBDA_EXEC_WRAPPER: valueHash(WRAPPER) },
+        revisionId: null,
+      },
     });
     expect(done).toMatchObject({
       outcome: 'PROTECTED',

@@ -372,6 +372,49 @@ describe('zero-impact rollback', () => {
     expect(err).toEqual([]);
   });
 
+  it('rolls back a change whose completion was never recorded, from its PENDING item', async () => {
+    const pending = { ...pendingRecord(), after: configurationImage({ ...protectedConfig(), RevisionId: undefined }) };
+    const catchFailure: AuditItem = {
+      ...protectedRecord(),
+      outcome: 'FAILED',
+      sk: '2025-03-01T10:00:09.000Z#run-7#FAILED',
+      decidedAt: '2025-03-01T10:00:09.000Z',
+      before: undefined,
+      after: undefined,
+      changeKey: 'CHANGE',
+    };
+    historyOf('orders-api', [pending, catchFailure]);
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(0);
+    expect(lambda.commandCalls(UpdateFunctionConfigurationCommand)[0]?.args[0].input).toEqual({
+      FunctionName: 'orders-api',
+      RevisionId: 'rev-5',
+      Layers: [PANDAS],
+      Environment: { Variables: { DB_PASSWORD: CANARY, LOG_LEVEL: 'info' } },
+    });
+  });
+
+  it('never takes a PENDING item that its run completed for the change to undo', async () => {
+    const skipped: AuditItem = {
+      ...protectedRecord(),
+      outcome: 'SKIPPED',
+      reasons: ['CHANGED_DURING_RUN'],
+      sk: '2025-03-01T10:00:03.000Z#run-7#SKIPPED',
+      after: undefined,
+    };
+    historyOf('orders-api', [
+      { ...pendingRecord(), after: configurationImage({ ...protectedConfig(), RevisionId: undefined }) },
+      skipped,
+    ]);
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(1);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
   it('exits 1 when the function has no protection record', async () => {
     historyOf('orders-api', [pendingRecord()]);
 

@@ -119,6 +119,10 @@ export async function run(argv: string[]): Promise<number> {
       );
     }
     const onSigint = (): void => {
+      // Work still in flight fails once the local DynamoDB server closes under it; we are exiting anyway, so those
+      // late errors must not turn the interruption into a crash (exit 1 with a stack trace).
+      process.on('uncaughtException', () => undefined);
+      process.on('unhandledRejection', () => undefined);
       // Stop first: that also gives the terminal back its stdout/stderr.
       void stopAllSessions().finally(() => {
         console.error('\nzero-impact local-run: interrupted; the local servers are stopped');

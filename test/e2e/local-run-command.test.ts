@@ -1,7 +1,8 @@
 /**
  * `zero-impact local-run`: bad input gives one line and exit 2 before anything starts; a run writes the four files
- * in their documented shapes and --json prints summary.json.
+ * in their documented shapes and --json prints summary.json; Ctrl-C stops the local servers and exits 130.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,4 +117,39 @@ describe('zero-impact local-run', () => {
       ),
     );
   }, 60_000);
+});
+
+describe('zero-impact local-run on Ctrl-C', () => {
+  it('stops the local servers and exits 130 when interrupted mid-run', async () => {
+    // Prepare: the real command in its own process, interrupted once the run has started.
+    const child = spawn(
+      process.execPath,
+      [
+        join(__dirname, '..', '..', 'bin', 'zero-impact.js'),
+        'local-run',
+        '--estate',
+        EXAMPLE_ESTATE_FILE,
+        '--config',
+        CONFIG_FILE,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    let interrupted = false;
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+      if (!interrupted && stderr.includes('Take inventory')) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    });
+
+    // Act
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+
+    // Assess
+    expect(interrupted).toBe(true);
+    expect(code).toBe(130);
+    expect(stderr).toContain('zero-impact local-run: interrupted; the local servers are stopped');
+  });
 });

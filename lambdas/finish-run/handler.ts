@@ -1,20 +1,20 @@
 /**
- * Finish run: counts the run's decisions by outcome and its top skip reasons (audit index byRun), writes the
- * RUN_SUMMARY item, publishes one summary message, emits the run's metrics and releases the lease (always, even when
- * counting fails). PENDING write-ahead items are not decisions: they are counted separately, and a PENDING without
+ * Finish run: counts the run's decisions by outcome and its top skip reasons (audit index byRun), publishes one
+ * summary message, emits the run's metrics and releases the lease (always, even when counting fails). The summary is
+ * not an audit item: the audit table holds one item per decision (the byRun index answers "what did run R do").
+ * PENDING write-ahead items are not decisions: they are counted separately, and a PENDING without
  * a completion in the run is reported as unfinished.
  */
 import type { Context } from 'aws-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { putAuditItem, runItems } from '../shared/adapters/audit-store';
+import { runItems } from '../shared/adapters/audit-store';
 import { publishNotice } from '../shared/adapters/notifier';
 import { systemClock } from '../shared/adapters/rate-limiter';
 import { releaseLease } from '../shared/adapters/state-store';
 import { runSummaryNotice, type RunSummary } from '../shared/domain/notice';
-import { runItem } from '../shared/domain/run-items';
 import type { AuditItem } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
-import { emitCounts, emitMetric, errorSummary, failureDetail, increment, recordSettings } from '../shared/recording';
+import { emitCounts, emitMetric, errorSummary, failureDetail, increment } from '../shared/recording';
 import { runtime } from '../shared/runtime';
 
 export interface FinishRunInput {
@@ -112,25 +112,6 @@ export const handler = async (event: FinishRunInput, context?: Context): Promise
     };
     if (event.failed === true) summary.error = failureDetail(event.error);
 
-    await putAuditItem(
-      rt.auditTableName,
-      runItem(
-        {
-          runId,
-          decidedAt: finishedAt,
-          mode: rt.config.mode,
-          outcome: 'RUN_SUMMARY',
-          counts: { ...run.counts, PENDING: run.pending },
-          reasons: run.topReasons.map((r) => r.code),
-          detail:
-            `${status}; unfinished protections: ${run.unfinished.length}` +
-            (summary.error !== undefined ? `; ${summary.error}` : ''),
-          account: run.account,
-          region: run.region,
-        },
-        recordSettings(rt),
-      ),
-    );
     await publishNotice(rt.skipTopicArn, runSummaryNotice(summary)).catch((error: unknown) => {
       emitMetric('NotificationsFailed', 1);
       logger.error('run summary notification failed', { error: errorSummary(error) });

@@ -153,7 +153,6 @@ export function grantRecordFailure(fn: HouseFunction, r: EngineResources): void 
 
 export function grantFinishRun(fn: HouseFunction, r: EngineResources): void {
   fn.allow('ReadRunDecisions', ['dynamodb:Query'], [r.tables.auditIndexArn('byRun')]);
-  fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
   fn.allow('ReleaseLease', ['dynamodb:DeleteItem'], [r.tables.stateTable.tableArn]);
   fn.allow('PublishSummary', ['sns:Publish'], [r.skipTopic.topicArn]);
   allowKey(fn, r);

@@ -54,7 +54,7 @@ describe('countRun', () => {
 });
 
 describe('finish-run', () => {
-  it('writes the summary item, publishes one summary and releases the lease', async () => {
+  it('publishes one summary, writes no audit item, and releases the lease', async () => {
     const out = await handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' });
 
     expect(out).toEqual({
@@ -64,16 +64,8 @@ describe('finish-run', () => {
     });
     expect(mocks.ddb).toHaveReceivedCommandTimes(QueryCommand, 2);
     expect(mocks.ddb).toHaveReceivedCommandWith(QueryCommand, { TableName: 'audit', IndexName: 'byRun' });
-    expect(mocks.ddb).toHaveReceivedCommandTimes(PutCommand, 1);
-    expect(mocks.ddb.commandCalls(PutCommand)[0]!.args[0].input.Item).toMatchObject({
-      functionName: '#run',
-      kind: 'run',
-      outcome: 'RUN_SUMMARY',
-      runId: 'run-5',
-      counts: { SKIPPED: 2, PROTECTED: 1, WOULD_PROTECT: 1, FAILED: 1, PENDING: 2 },
-      reasons: ['MEMORY_LOW', 'RUNTIME_UNSUPPORTED'],
-      account: '123456789012',
-    });
+    // The audit table holds one item per decision: the summary is a message, not an item.
+    expect(mocks.ddb).toHaveReceivedCommandTimes(PutCommand, 0);
     expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
     const publish = mocks.sns.commandCalls(PublishCommand)[0]!.args[0].input;
     expect(publish.Subject).toBe(

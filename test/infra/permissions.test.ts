@@ -220,14 +220,13 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
     ]);
   });
 
-  it('finish-run: the byRun index, the summary item, the lease, the summary message', () => {
+  it('finish-run: the byRun index, the lease, the summary message', () => {
     const s = synth(DRY_RUN);
     const r = refs(s);
 
     expect(policyOf(s, 'finish-run')).toEqual([
       r.logs('finish-run'),
       { Sid: 'ReadRunDecisions', Effect: 'Allow', Action: 'dynamodb:Query', Resource: r.byRunIndex },
-      { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
       {
         Sid: 'ReleaseLease',
         Effect: 'Allow',

@@ -1,6 +1,5 @@
 /**
- * Run-level audit items (kind "run"): the overlap record of a run that found another one still running, and the
- * summary of a finished run. PURE. They live in the RUN_ITEMS_PARTITION partition and, through `runId`, in the
+ * Run-level audit items (kind "run"): the overlap record of a run that found another one still running. PURE. They live in the RUN_ITEMS_PARTITION partition and, through `runId`, in the
  * byRun index next to the run's decisions.
  */
 import type { RecordSettings } from './audit';
@@ -16,9 +15,6 @@ export interface RunItemInput {
   mode: Mode;
   outcome: RunOutcome;
   detail?: string;
-  counts?: Record<string, number>;
-  /** Reason codes worth indexing on the item (a summary's top reasons). */
-  reasons?: string[];
   account?: string | null;
   region?: string | null;
 }
@@ -35,7 +31,7 @@ export function runItem(input: RunItemInput, settings: RecordSettings): AuditIte
     decidedAt: input.decidedAt,
     mode: input.mode,
     outcome: input.outcome,
-    reasons: input.reasons ?? [],
+    reasons: [],
     warnings: [],
     checks: [],
     engineVersion: settings.engineVersion,
@@ -44,6 +40,5 @@ export function runItem(input: RunItemInput, settings: RecordSettings): AuditIte
     repeat: false,
   };
   if (input.detail !== undefined) item.detail = input.detail;
-  if (input.counts !== undefined) item.counts = input.counts;
   return item;
 }

@@ -120,8 +120,8 @@ export const OUTCOMES = [
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-/** Run-level audit items (kind "run"). */
-export type RunOutcome = 'RUN_OVERLAP' | 'RUN_SUMMARY';
+/** Run-level audit items (kind "run"): a run that found another one still running and ended at once. */
+export type RunOutcome = 'RUN_OVERLAP';
 
 /**
  * What protection touches, before or after. Variable values are never kept: names, the byte size of the whole
@@ -169,8 +169,6 @@ export interface AuditItem {
   primaryReason?: string;
   /** Owner tag value (audit.ownerTagKey), when the function has one. */
   owner?: string;
-  /** Counts by outcome, on RUN_SUMMARY items. */
-  counts?: Record<string, number>;
 }
 
 /** One entry of the run's inventory (the S3 object the Distributed Map reads). Variable values are redacted. */

@@ -49,10 +49,9 @@ export function resolveConfig(base: unknown, contextValue: unknown): Config {
   if (typeof contextValue === 'string') {
     try {
       override = JSON.parse(contextValue);
-    } catch (error) {
-      throw new ConfigError(`-c ${CONTEXT_KEY}`, [
-        `${CONTEXT_KEY}: not valid JSON (${error instanceof Error ? error.message : String(error)})`,
-      ]);
+    } catch {
+      // The parser's message may quote the value (which could hold a secret): say only what is wrong.
+      throw new ConfigError(`-c ${CONTEXT_KEY}`, [`${CONTEXT_KEY}: not valid JSON`]);
     }
   }
   const input = override === undefined ? base : deepMerge(base ?? {}, override);

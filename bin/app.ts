@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { isRecord } from '../lambdas/shared/domain/types';
 import { Config, ConfigError, deployProblems, parseConfig } from '../lib/config';
 import { stackProblems, ZeroImpactStack } from '../lib/zero-impact-stack';
 
@@ -20,13 +21,9 @@ const SOURCE = `cdk.json context ${CONTEXT_KEY}`;
 
 type JsonObject = Record<string, unknown>;
 
-function isObject(value: unknown): value is JsonObject {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
 /** Deep merge: objects merge key by key, anything else (arrays included) in `override` replaces `base`. */
 export function deepMerge(base: unknown, override: unknown): unknown {
-  if (!isObject(base) || !isObject(override)) return override;
+  if (!isRecord(base) || !isRecord(override)) return override;
   const merged: JsonObject = { ...base };
   for (const [key, value] of Object.entries(override)) merged[key] = deepMerge(base[key], value);
   return merged;
@@ -36,7 +33,7 @@ export function deepMerge(base: unknown, override: unknown): unknown {
 export function readCdkJsonConfig(file = CDK_JSON): unknown {
   if (!fs.existsSync(file)) return undefined;
   const cdkJson: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
-  return isObject(cdkJson) && isObject(cdkJson.context) ? cdkJson.context[CONTEXT_KEY] : undefined;
+  return isRecord(cdkJson) && isRecord(cdkJson.context) ? cdkJson.context[CONTEXT_KEY] : undefined;
 }
 
 /**

@@ -1,18 +1,6 @@
 #!/usr/bin/env node
 // The `zero-impact` command. Runs the TypeScript sources directly (transpile only; `npm test` type-checks them).
 'use strict';
-if (typeof Promise.withResolvers !== 'function') {
-  // Node 20 lacks Promise.withResolvers, which aws-local-stepfunctions uses (Node >= 22 has it).
-  Promise.withResolvers = function withResolvers() {
-    let resolve;
-    let reject;
-    const promise = new Promise((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise, resolve, reject };
-  };
-}
 // The AWS SDK warns once that its 2027 releases will need Node 22; this tool pins its SDK and supports Node 20.
 const emitWarning = process.emitWarning.bind(process);
 process.emitWarning = (warning, ...rest) => {

@@ -257,10 +257,3 @@ export function canonicalJson(value: unknown): string {
 export function configHash(config: Config): string {
   return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
 }
-
-/** The names of the variables protection adds (and, with the handler method, ORIGINAL_HANDLER). */
-export function ourVariableNames(config: Config): string[] {
-  const names = Object.keys(config.defender.environment);
-  if (config.defender.method === 'handler') names.push(ORIGINAL_HANDLER_VARIABLE);
-  return names;
-}

@@ -34,6 +34,7 @@ import './polyfills';
 import { randomUUID } from 'node:crypto';
 import type { Context as LambdaContext } from 'aws-lambda';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { isRecord } from '../lambdas/shared/domain/types';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -70,10 +71,6 @@ export class LocalStateMachineError extends Error {
     super(message);
     this.name = 'LocalStateMachineError';
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 // ----- 1. template and intrinsics ---------------------------------------------------------------------------------
@@ -140,7 +137,7 @@ function refOf(template: CfnTemplate, logicalId: string, naming: LocalNaming): s
 /** Resolves `Ref`, `Fn::GetAtt`, `Fn::Join`, `Fn::Sub` (with ${Name} / ${Name.Attr}) and `Fn::Select` to local values. */
 export function resolveIntrinsics(value: unknown, template: CfnTemplate, naming: LocalNaming): unknown {
   if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, template, naming));
-  if (!isObject(value)) return value;
+  if (!isRecord(value)) return value;
   const keys = Object.keys(value);
   if (keys.length === 1) {
     const [key] = keys as [string];
@@ -341,7 +338,7 @@ const KEPT_ON_DISTRIBUTED_MAP = [
 function isDistributedMap(state: JsonObject): boolean {
   const processor = state['ItemProcessor'];
   const mode =
-    isObject(processor) && isObject(processor['ProcessorConfig']) ? processor['ProcessorConfig']['Mode'] : undefined;
+    isRecord(processor) && isRecord(processor['ProcessorConfig']) ? processor['ProcessorConfig']['Mode'] : undefined;
   return state['Type'] === 'Map' && (state['ItemReader'] !== undefined || mode === 'DISTRIBUTED');
 }
 
@@ -355,7 +352,7 @@ export function toLocalDefinition(definition: JsonObject): LocalDefinition {
       throw new LocalStateMachineError('the local interpreter runs JSONPath only; the definition uses JSONata');
     }
     const states = machine['States'];
-    if (!isObject(states)) throw new LocalStateMachineError('a state machine without States');
+    if (!isRecord(states)) throw new LocalStateMachineError('a state machine without States');
     const localStates: JsonObject = {};
     for (const [name, raw] of Object.entries(states as JsonObject)) {
       if (seen.has(name))
@@ -388,7 +385,7 @@ export function toLocalDefinition(definition: JsonObject): LocalDefinition {
         tasks[name] = state;
       }
       for (const key of ['ItemProcessor', 'Iterator']) {
-        if (isObject(state[key])) {
+        if (isRecord(state[key])) {
           const { ProcessorConfig: _config, ...inner } = state[key] as JsonObject;
           state[key] = visit(inner as JsonObject);
         }
@@ -430,9 +427,9 @@ export async function batchesForDistributedMap(
 ): Promise<Json[]> {
   let items: Json[];
   const reader = state['ItemReader'];
-  if (isObject(reader)) {
+  if (isRecord(reader)) {
     const resource = String(reader['Resource']);
-    const config = (isObject(reader['ReaderConfig']) ? reader['ReaderConfig'] : {}) as JsonObject;
+    const config = (isRecord(reader['ReaderConfig']) ? reader['ReaderConfig'] : {}) as JsonObject;
     if (!/^arn:aws:states:::s3:getObject$/.test(resource) || (config['InputType'] ?? 'JSON') !== 'JSON') {
       throw new LocalStateMachineError(
         `the local run reads JSON arrays with s3:getObject only, not ${resource} ${String(config['InputType'])}`,
@@ -482,7 +479,7 @@ export async function batchesForDistributedMap(
     items = selected;
   }
   const batcher = state['ItemBatcher'];
-  if (!isObject(batcher)) return items;
+  if (!isRecord(batcher)) return items;
   const fromPath = async (path: unknown): Promise<number | undefined> =>
     typeof path === 'string'
       ? (((await evaluatePayloadTemplate({ 'v.$': path }, mapInput, context)) as JsonObject)['v'] as number)
@@ -551,7 +548,7 @@ export async function runDistributedMap(
       : DEFAULT_MAX_CONCURRENCY;
   const results: Json[] = new Array<Json>(inputs.length).fill(null);
   const failed: number[] = [];
-  const execution = isObject(context['Execution']) ? context['Execution'] : {};
+  const execution = isRecord(context['Execution']) ? context['Execution'] : {};
   const mapRunId = randomUUID();
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -567,7 +564,7 @@ export async function runDistributedMap(
           Input: input,
           StartTime: new Date().toISOString(),
         },
-        StateMachine: isObject(context['StateMachine']) ? (context['StateMachine'] as JsonObject) : {},
+        StateMachine: isRecord(context['StateMachine']) ? (context['StateMachine'] as JsonObject) : {},
       };
       try {
         results[index] = await options.runChild(childDefinition, input, childContext);
@@ -598,7 +595,7 @@ export async function runDistributedMap(
     }
   }
   const writer = state['ResultWriter'];
-  if (isObject(writer)) {
+  if (isRecord(writer)) {
     const location = (await evaluatePayloadTemplate(
       (writer['Parameters'] ?? {}) as Json,
       mapInput,
@@ -671,7 +668,7 @@ function functionForTask(name: string, task: JsonObject, functions: LocalFunctio
   if (resource === LOCAL_DISTRIBUTED_MAP_RESOURCE) return undefined;
   let target: string;
   if (resource === 'arn:aws:states:::lambda:invoke') {
-    const parameters = isObject(task['Parameters']) ? task['Parameters'] : {};
+    const parameters = isRecord(task['Parameters']) ? task['Parameters'] : {};
     if (typeof parameters['FunctionName'] !== 'string') {
       throw new LocalStateMachineError(`state "${name}": lambda:invoke without a literal FunctionName`);
     }

@@ -1,8 +1,8 @@
 /**
  * aws-local-stepfunctions 3 declares Node >= 22 and calls `Promise.withResolvers`, which Node 20 lacks. The project
  * runs on Node 20 (the machines here) and 22 (the Lambda runtime), so the local run installs this small polyfill
- * before the interpreter runs. bin/zero-impact.js installs the same one for the command line; this copy covers the
- * tests and any other entry point that imports local/asl-local.ts.
+ * before the interpreter runs: local/asl-local.ts imports this module ahead of the interpreter, so every entry point
+ * (the command line, the tests) gets it.
  */
 
 interface Resolvers<T> {

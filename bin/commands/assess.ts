@@ -6,19 +6,17 @@
  * path of the problem, exit 2. A facts object with missing fields is assessed, and skipped with FACTS_MISSING.
  */
 import { assess } from '../../lambdas/shared/domain/funnel';
-import type { Assessment } from '../../lambdas/shared/domain/types';
+import { isRecord, type Assessment } from '../../lambdas/shared/domain/types';
 import { guarded, loadConfig, parseFlags, readJsonFile, UsageError } from './common';
-
-const isObject = (value: unknown): boolean => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** The facts documents in FILE: one object, or an array of them. */
 function factsDocuments(path: string): unknown[] {
   const content = readJsonFile(path);
   if (!Array.isArray(content)) {
-    if (isObject(content)) return [content];
+    if (isRecord(content)) return [content];
     throw new UsageError(`${path}: (root): expected a facts object or an array of them`);
   }
-  const bad = content.findIndex((entry) => !isObject(entry));
+  const bad = content.findIndex((entry) => !isRecord(entry));
   if (bad >= 0) throw new UsageError(`${path}: [${bad}]: expected a facts object`);
   return content;
 }

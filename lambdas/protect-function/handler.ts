@@ -39,17 +39,18 @@ import { decisionItem, sameDecision, type DecisionDigest } from '../shared/domai
 import { decisionNotice } from '../shared/domain/notice';
 import { assess } from '../shared/domain/funnel';
 import { applyChange, changeApplied, configurationImage, planProtection, scrubValues } from '../shared/domain/plan';
-import type {
-  Assessment,
-  AuditItem,
-  Check,
-  ConfigurationImage,
-  FunctionFacts,
-  Outcome,
-  ProtectOutput,
-  ProtectRequest,
-  ReasonCode,
-  WarningCode,
+import {
+  isRecord,
+  type Assessment,
+  type AuditItem,
+  type Check,
+  type ConfigurationImage,
+  type FunctionFacts,
+  type Outcome,
+  type ProtectOutput,
+  type ProtectRequest,
+  type ReasonCode,
+  type WarningCode,
 } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
 import { recordSettings } from '../shared/recording';
@@ -76,9 +77,6 @@ export class WriteAheadError extends Error {
     this.name = 'WriteAheadError';
   }
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** Validates the event shape. Facts are redacted: only their shape is checked here. */
 export function parseProtectRequest(event: unknown): ProtectRequest {

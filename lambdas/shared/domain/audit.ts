@@ -5,6 +5,11 @@ import type { AuditItem, Outcome } from './types';
 
 const DAY_SECONDS = 24 * 60 * 60;
 
+/** The TTL (epoch seconds) of an item decided at `decidedAt` (ISO 8601) and kept for `days`. */
+export function expiryOf(decidedAt: string, days: number): number {
+  return Math.floor(Date.parse(decidedAt) / 1000) + days * DAY_SECONDS;
+}
+
 /** Outcomes that change (or attempted to change) a function: indexed in byChange and kept for audit.retentionDays. */
 export const CHANGE_OUTCOMES: ReadonlySet<Outcome> = new Set(['PENDING', 'PROTECTED', 'FAILED', 'ROLLED_BACK']);
 
@@ -82,7 +87,7 @@ export function decisionItem(input: DecisionRecordInput, settings: RecordSetting
     checks: input.checks,
     engineVersion: settings.engineVersion,
     configHash: settings.configHash,
-    expiresAt: Math.floor(Date.parse(input.decidedAt) / 1000) + days * DAY_SECONDS,
+    expiresAt: expiryOf(input.decidedAt, days),
     repeat,
   };
   if (input.before !== undefined) item.before = input.before;

@@ -27,6 +27,7 @@ import {
   type DefenderEnvValue,
 } from '../../../lib/config';
 import {
+  isRecord,
   REASON_CODES,
   WARNING_CODES,
   type Assessment,
@@ -215,10 +216,6 @@ type Obj = Readonly<Record<string, unknown>>;
 
 const known = <T>(value: T): Fact<T> => ({ ok: true, value });
 const notKnown = <T>(problem: string): Fact<T> => ({ ok: false, problem });
-
-function isRecord(value: unknown): value is Obj {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 /** An own property only: inherited names such as `toString` are never facts. */
 function own(record: Obj, key: string): unknown {

@@ -2,11 +2,9 @@
  * Run-level audit items (kind "run"): the overlap record of a run that found another one still running. PURE. They live in the RUN_ITEMS_PARTITION partition and, through `runId`, in the
  * byRun index next to the run's decisions.
  */
-import type { RecordSettings } from './audit';
+import { expiryOf, type RecordSettings } from './audit';
 import { RUN_ITEMS_PARTITION } from './table-schema';
 import type { AuditItem, Mode, RunOutcome } from './types';
-
-const DAY_SECONDS = 24 * 60 * 60;
 
 export interface RunItemInput {
   runId: string;
@@ -36,7 +34,7 @@ export function runItem(input: RunItemInput, settings: RecordSettings): AuditIte
     checks: [],
     engineVersion: settings.engineVersion,
     configHash: settings.configHash,
-    expiresAt: Math.floor(Date.parse(input.decidedAt) / 1000) + settings.retentionDays * DAY_SECONDS,
+    expiresAt: expiryOf(input.decidedAt, settings.retentionDays),
     repeat: false,
   };
   if (input.detail !== undefined) item.detail = input.detail;

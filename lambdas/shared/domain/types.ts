@@ -3,6 +3,11 @@
  * state machine's states. PURE: no AWS SDK import, no process.env, no clock.
  */
 
+/** True for a JSON object (not null, not an array): the one shape guard every untrusted input goes through. */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
 /** The subset of Lambda's `FunctionConfiguration` the engine reads, in AWS's own shape (every field optional). */
 export interface FunctionConfiguration {
   FunctionName?: string;

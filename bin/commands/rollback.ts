@@ -225,6 +225,7 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
       return problem(name, `${why} (${scrubValues(update.message, secrets)}); nothing was changed`);
     }
     const waited = await waitForUpdate(name, ctx.pacing);
+    if (waited.status === 'deleted') return problem(name, 'the function was deleted during the rollback');
     if (waited.status !== 'Successful') {
       const why =
         waited.status === 'Failed'

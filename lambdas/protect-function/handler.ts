@@ -23,7 +23,9 @@ import type { Config } from '../../lib/config';
 import { putAuditItem } from '../shared/adapters/audit-store';
 import {
   awsMessage,
+  isNotFound,
   readFunction,
+  readTags,
   updateConfiguration,
   waitForUpdate,
   type FreshFunction,
@@ -33,7 +35,21 @@ import {
 import { describeLayer, layerCompatibleWith, type LayerLookup } from '../shared/adapters/layer-check';
 import { publishNotice } from '../shared/adapters/notifier';
 import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limiter';
-import { claimProtectionSlot, isExcluded, lastDecisions, putLastDecisions } from '../shared/adapters/state-store';
+import {
+  claimProtectionSlot,
+  isExcluded,
+  lastDecisions,
+  putLastDecisions,
+  putRejection,
+  readRejection,
+} from '../shared/adapters/state-store';
+import {
+  DETERMINISTIC_REJECTIONS,
+  nextRejection,
+  rejectionBackoff,
+  type FunctionRevision,
+  type RejectionRecord,
+} from '../shared/domain/backoff';
 import { workersOf } from '../shared/domain/batching';
 import { decisionItem, sameDecision, type DecisionDigest } from '../shared/domain/audit';
 import { decisionNotice } from '../shared/domain/notice';
@@ -231,6 +247,16 @@ class Recorder {
   }
 }
 
+/** The identity of the function's code and configuration, for the back-off (domain/backoff.ts). */
+function revisionOf(configuration: FreshFunction['configuration']): FunctionRevision {
+  return {
+    revisionId: typeof configuration.RevisionId === 'string' ? configuration.RevisionId : null,
+    codeSha256: typeof configuration['CodeSha256'] === 'string' ? configuration['CodeSha256'] : null,
+  };
+}
+
+const DELETED_DETAIL = 'deleted during the run: nothing was changed';
+
 function variablesOf(fresh: FreshFunction): Record<string, string> {
   return fresh.configuration.Environment?.Variables ?? {};
 }
@@ -268,13 +294,17 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     sleep: (ms) => systemClock.sleep(ms),
   };
 
-  // 1. Fresh facts.
+  // 1. Fresh facts: the configuration, the tags as they are now (a team may have tagged the function for exclusion
+  // after the run's inventory), the persistent exclusion and the back-off, all read after the assess step.
   let fresh: FreshFunction;
   let resolved: Record<string, string>;
   let excluded: boolean;
   try {
     fresh = await readFunction(name, { beforeCall: () => limiters.getFunction.take() });
   } catch (error) {
+    if (isNotFound(error)) {
+      return recorder.finish({ outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'], detail: DELETED_DETAIL });
+    }
     return recorder.finish({
       outcome: 'SKIPPED',
       reasons: ['FACTS_MISSING'],
@@ -282,7 +312,21 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     });
   }
   recorder.knowSecrets(Object.values(variablesOf(fresh)));
-  const tags = { ...(request.facts.tags ?? {}), ...fresh.tags };
+  let tags: Record<string, string>;
+  try {
+    const arn =
+      typeof fresh.configuration.FunctionArn === 'string' ? fresh.configuration.FunctionArn : request.functionArn;
+    tags = await readTags(arn, pacing);
+  } catch (error) {
+    if (isNotFound(error)) {
+      return recorder.finish({ outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'], detail: DELETED_DETAIL });
+    }
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      reasons: ['FACTS_MISSING'],
+      detail: `ListTags failed (${awsMessage(error)}): the exclusion tag cannot be checked; nothing was changed`,
+    });
+  }
   recorder.setOwner(tags[config.audit.ownerTagKey]);
   try {
     resolved = await resolveDefenderEnvironment(config);
@@ -294,15 +338,18 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       detail: `our variables cannot be resolved: ${error instanceof Error ? error.message : String(error)}`,
     });
   }
+  let rejection: RejectionRecord | undefined;
   try {
     excluded = await isExcluded(rt.stateTableName, name);
+    rejection = await readRejection(rt.stateTableName, name);
   } catch (error) {
     return recorder.finish({
       outcome: 'SKIPPED',
       reasons: ['FACTS_MISSING'],
-      detail: `the persistent exclusion cannot be read (${awsMessage(error)})`,
+      detail: `the persistent exclusion or the back-off record cannot be read (${awsMessage(error)})`,
     });
   }
+  const backoff = rejectionBackoff(rejection, systemClock.now(), revisionOf(fresh.configuration));
 
   const facts: FunctionFacts = {
     ...request.facts,
@@ -310,17 +357,29 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     tags,
     reservedConcurrency: fresh.reservedConcurrency,
   };
-  const assessment = assess(facts, {
+  delete facts.previousRejection;
+  if (backoff.active) facts.previousRejection = { reason: backoff.reason, nextAttemptAt: backoff.nextAttemptAt };
+  const funnelContext = {
     config,
     persistentExclusions: excluded ? new Set([name]) : new Set<string>(),
     engineFunctionPrefix: rt.engineFunctionPrefix,
     resolvedEnvironment: resolved,
-  });
+  };
+  const assessment = assess(facts, funnelContext);
   if (assessment.verdict === 'ALREADY_PROTECTED') {
     return recorder.finish({ outcome: 'ALREADY_PROTECTED', ...failedChecks(assessment), reasons: [] });
   }
   if (assessment.verdict === 'SKIP') {
     return recorder.finish({ outcome: 'SKIPPED', ...failedChecks(assessment), detail: 'fresh facts fail the funnel' });
+  }
+  if (backoff.active) {
+    // A function AWS rejected deterministically claims no slot until the back-off ends or the function changes.
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      ...failedChecks(assessment),
+      reasons: ['PREVIOUSLY_REJECTED'],
+      detail: `AWS rejected our update before (${backoff.reason}); next attempt after ${backoff.nextAttemptAt}; nothing was changed`,
+    });
   }
 
   // The layer must run on this function as it declares itself.
@@ -422,10 +481,13 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   const common = { ...failedChecks(assessment), reasons: [] as ReasonCode[], before };
   const rollbackHint = `to undo: npx zero-impact rollback --function ${name}`;
   let landed = false;
-  if (update.status !== 'accepted' && update.uncertain) {
+  if (update.status !== 'accepted' && update.status !== 'deleted' && update.uncertain) {
     // The SDK resent the update: an earlier send may have been applied and its answer lost. Look before saying
     // "nothing was changed".
     const look = await waitForUpdate(name, pacing, 1);
+    if (look.status === 'deleted') {
+      return recorder.finish({ ...common, outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'], detail: DELETED_DETAIL });
+    }
     if (look.configuration === null) {
       return recorder.finish({
         ...common,
@@ -453,29 +515,58 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
         reasons: ['FUNCTION_NOT_READY'],
         detail: `an update was still in progress after ${result.attempts} attempts (${result.message}): nothing was changed`,
       });
-    case 'rejected':
+    case 'deleted':
+      return recorder.finish({ ...common, outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'], detail: DELETED_DETAIL });
+    case 'rejected': {
+      const reason = recorder.scrub(result.message);
+      let backoffNote = '';
+      if (DETERMINISTIC_REJECTIONS.has(result.errorName)) {
+        const next = nextRejection(rejection, systemClock.now(), reason, revisionOf(fresh.configuration));
+        backoffNote = `; not tried again before ${next.nextAttemptAt} unless the function changes`;
+        try {
+          await putRejection(rt.stateTableName, name, next);
+        } catch (error) {
+          recorder.log.error('back-off record not stored; the next run tries again', { error: awsMessage(error) });
+          backoffNote = '';
+        }
+      }
       return recorder.finish({
         ...common,
         outcome: 'FAILED',
-        detail: `UpdateFunctionConfiguration was rejected (${recorder.scrub(result.message)}): nothing was changed`,
+        detail: `UpdateFunctionConfiguration was rejected (${recorder.scrub(result.message)}): nothing was changed${backoffNote}`,
       });
+    }
     case 'accepted':
       break;
   }
 
   // 6. Wait until AWS has applied it.
   const waited = await waitForUpdate(name, pacing);
-  if (waited.configuration !== null)
+  if (waited.status !== 'deleted' && waited.configuration !== null)
     recorder.knowSecrets(Object.values(waited.configuration.Environment?.Variables ?? {}));
   switch (waited.status) {
-    case 'Successful':
+    case 'deleted':
+      return recorder.finish({
+        ...common,
+        outcome: 'SKIPPED',
+        reasons: ['FUNCTION_DELETED'],
+        detail: 'deleted during the run, while its update was applied: there is nothing left to roll back',
+      });
+    case 'Successful': {
       // The after-image is what our change produced (the fresh configuration with the plan applied), not the next
-      // read: a change someone else makes after ours must never look like ours to rollback.
+      // read: a change someone else makes after ours must never look like ours to rollback. Its warnings come from
+      // that after-image too (an upgraded Defender is no longer DEFENDER_OUTDATED; a VPC without NAT still is).
+      const afterAssessment = assess(
+        { ...facts, configuration: { ...planned, State: 'Active', LastUpdateStatus: 'Successful' } },
+        funnelContext,
+      );
       return recorder.finish({
         ...common,
         outcome: 'PROTECTED',
+        warnings: afterAssessment.warnings,
         after: configurationImage({ ...planned, RevisionId: waited.configuration.RevisionId }),
       });
+    }
     case 'Failed':
       return recorder.finish({
         ...common,

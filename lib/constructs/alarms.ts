@@ -59,6 +59,12 @@ export class EngineAlarms extends Construct {
       {},
     );
     this.add(
+      'ProtectionUnhealthy',
+      engineMetric(ENGINE_METRICS.protectionUnhealthy.name),
+      'A protected function is in a Failed state (PROTECTION_UNHEALTHY): read its ALREADY_PROTECTED record, fix it or roll it back',
+      {},
+    );
+    this.add(
       'NoSuccessfulRun',
       sm.metricSucceeded({ period: Duration.hours(props.noSuccessAlarmHours), statistic: cloudwatch.Stats.SUM }),
       `No run has succeeded for ${props.noSuccessAlarmHours} h: is the schedule enabled, are runs failing?`,

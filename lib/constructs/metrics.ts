@@ -18,4 +18,9 @@ export const ENGINE_METRICS = {
   skips: { name: 'Skips', dimension: 'Reason' },
   /** 1 when the run's Defender layer check failed (protect mode), else 0: unit Count, no extra dimension. take-inventory. */
   layerCheckFailed: { name: 'LayerCheckFailed' },
+  /**
+   * Protected functions whose LastUpdateStatus (or State) is Failed: unit Count, no extra dimension. assess-batch,
+   * every run until the function is healthy again (warning PROTECTION_UNHEALTHY on its ALREADY_PROTECTED record).
+   */
+  protectionUnhealthy: { name: 'ProtectionUnhealthy' },
 } as const;

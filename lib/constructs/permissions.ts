@@ -108,6 +108,9 @@ export function regionLayersArn(stack: Stack): string {
 
 export function grantProtectFunction(fn: HouseFunction, r: EngineResources, stack: Stack): void {
   fn.allow('ReadFunction', ['lambda:GetFunction', 'lambda:GetFunctionConfiguration'], [allFunctionsArn(stack)]);
+  // Fresh tags before any change (a late exclusion tag must hold). GetFunction returns Tags only to a caller allowed
+  // lambda:ListTags (Lambda API reference, GetFunction), so the tags are read with ListTags itself.
+  fn.allow('ReadFreshTags', ['lambda:ListTags'], [allFunctionsArn(stack)]);
   if (r.config.mode === 'protect') {
     // "To add a layer to a function you must have permission to call GetLayerVersion on the layer version"
     // (Lambda developer guide, adding-layers.html). UpdateFunctionConfiguration sends the function's whole layer

@@ -4,7 +4,10 @@ import {
   GetFunctionCommand,
   GetFunctionConfigurationCommand,
   GetLayerVersionByArnCommand,
+  InvalidParameterValueException,
   LambdaClient,
+  ListTagsCommand,
+  ResourceNotFoundException,
   PreconditionFailedException,
   ResourceConflictException,
   UpdateFunctionConfigurationCommand,
@@ -162,7 +165,9 @@ beforeEach(() => {
   });
   useConfig(baseConfig());
 
-  lambda.on(GetFunctionCommand).resolves({ Configuration: fresh() as never, Tags: { team: 'payments' } });
+  // AWS returns GetFunction's Tags only to a caller allowed lambda:ListTags: the handler reads them with ListTags.
+  lambda.on(GetFunctionCommand).resolves({ Configuration: fresh() as never });
+  lambda.on(ListTagsCommand).resolves({ Tags: { team: 'payments' } });
   lambda.on(GetLayerVersionByArnCommand).resolves({
     LayerVersionArn: DEFENDER,
     Version: 32,
@@ -458,7 +463,7 @@ describe('protect-function', () => {
 
     expect(output.outcome).toBe('FAILED');
     expect(auditItems()[1]?.detail).toBe(
-      'UpdateFunctionConfiguration was rejected (InvalidParameterValueException: Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: [redacted]): nothing was changed',
+      'UpdateFunctionConfiguration was rejected (InvalidParameterValueException: Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: [redacted]): nothing was changed; not tried again before 2025-03-01T11:00:01.000Z unless the function changes',
     );
   });
 
@@ -698,5 +703,148 @@ describe('secret hygiene', () => {
     expect(written).not.toContain(CANARY);
     expect(written).not.toContain(POLICY);
     expect(written).toContain(FUNCTION);
+  });
+});
+
+describe('issue 8 (protect side)', () => {
+  const OLD_DEFENDER = `arn:aws:lambda:eu-west-1:${ACCOUNT}:layer:twistlock-defender:31`;
+
+  it('item 1: skips EXCLUDED on an exclusion tag added after the inventory, read with ListTags', async () => {
+    lambda.on(ListTagsCommand).resolves({ Tags: { team: 'payments', 'zero-impact:exclude': 'true' } });
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['EXCLUDED'] });
+    expect(lambda).toHaveReceivedCommandWith(ListTagsCommand, { Resource: FUNCTION_ARN });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(outcomes()).toEqual(['SKIPPED']);
+  });
+
+  it('item 1: skips FACTS_MISSING when the fresh tags cannot be read', async () => {
+    lambda.on(ListTagsCommand).rejects(new Error('AccessDeniedException: not authorized to perform lambda:ListTags'));
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['FACTS_MISSING'] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(auditItems()[0]?.detail).toMatch(/ListTags failed/);
+  });
+
+  it('item 1: keeps the inventory owner when the fresh tags have none', async () => {
+    lambda.on(ListTagsCommand).resolves({ Tags: {} });
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('PROTECTED');
+    expect(auditItems()[0]?.owner).toBe('payments'); // from the inventory when the tag is gone: never lost
+  });
+
+  it('item 8: the PROTECTED record of an upgrade carries no DEFENDER_OUTDATED warning', async () => {
+    // An older Defender and our wrapper, but not our TW_POLICY: eligible, and the plan replaces the layer in place.
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: fresh({
+        Layers: [{ Arn: OTHER_LAYER }, { Arn: OLD_DEFENDER }],
+        Environment: { Variables: { DB_PASSWORD: CANARY, LOG_LEVEL: 'info', AWS_LAMBDA_EXEC_WRAPPER: WRAPPER } },
+      }) as never,
+    });
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('PROTECTED');
+    const [pending, done] = auditItems();
+    expect(pending?.detail).toMatch(/replace layer .*:31 with .*:32/);
+    expect(pending?.warnings).toContain('DEFENDER_OUTDATED');
+    expect(done?.outcome).toBe('PROTECTED');
+    expect(done?.warnings).not.toContain('DEFENDER_OUTDATED');
+  });
+
+  it('item 13: a function deleted during the wait ends at once, SKIPPED FUNCTION_DELETED', async () => {
+    lambda
+      .on(GetFunctionConfigurationCommand)
+      .rejects(awsError(ResourceNotFoundException, `Function not found: ${FUNCTION_ARN}`));
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'] });
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 1);
+    expect(outcomes()).toEqual(['PENDING', 'SKIPPED']);
+    expect(auditItems()[1]?.detail).toMatch(/deleted during the run/);
+    expect(auditItems()[1]?.detail).not.toMatch(/rollback/);
+  });
+
+  it('item 13: a function deleted before the update is SKIPPED FUNCTION_DELETED, not FAILED', async () => {
+    lambda.on(GetFunctionCommand).rejects(awsError(ResourceNotFoundException, `Function not found: ${FUNCTION_ARN}`));
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  function rejectionPuts(): Array<Record<string, unknown>> {
+    return ddb
+      .commandCalls(UpdateCommand)
+      .map((call) => call.args[0].input)
+      .filter((input) => (input.Key as { pk?: string }).pk === `REJECT#${FUNCTION}`) as Array<Record<string, unknown>>;
+  }
+
+  it('item 16: a deterministic rejection is FAILED once and backs off for 1 h, reason named', async () => {
+    lambda
+      .on(UpdateFunctionConfigurationCommand)
+      .rejects(awsError(InvalidParameterValueException, 'Environment variable name 1BAD is not valid'));
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('FAILED');
+    const [put] = rejectionPuts();
+    expect(put?.['ExpressionAttributeValues']).toMatchObject({
+      ':r': 'InvalidParameterValueException: Environment variable name 1BAD is not valid',
+      ':a': 1,
+      // An hour after the rejection (the virtual clock moved on by the rate limiter's pacing).
+      ':n': expect.stringMatching(/^2025-03-01T11:00:0\d\.000Z$/),
+      ':rev': 'rev-1',
+    });
+    expect(auditItems()[1]?.detail).toMatch(/not tried again before 2025-03-01T11:00:0\d\.000Z/);
+  });
+
+  it('item 16: while the back-off holds, SKIPPED PREVIOUSLY_REJECTED without claiming a slot or updating', async () => {
+    ddb.on(GetCommand, { Key: { pk: `REJECT#${FUNCTION}` } }).resolves({
+      Item: {
+        pk: `REJECT#${FUNCTION}`,
+        reason: 'InvalidParameterValueException: Environment variable name 1BAD is not valid',
+        attempts: 2,
+        nextAttemptAt: new Date(NOW + 3600_000).toISOString(),
+        revisionId: 'rev-1',
+        codeSha256: null,
+        rejectedAt: new Date(NOW - 3600_000).toISOString(),
+      },
+    });
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['PREVIOUSLY_REJECTED'] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 0); // no slot claimed
+    expect(auditItems()[0]?.detail).toMatch(/InvalidParameterValueException.*next attempt after 2025-03-01T11:00/);
+  });
+
+  it('item 16: the back-off ends when the function changed (a deploy), and the next rejection starts at 1 h', async () => {
+    ddb.on(GetCommand, { Key: { pk: `REJECT#${FUNCTION}` } }).resolves({
+      Item: {
+        reason: 'InvalidParameterValueException: x',
+        attempts: 5,
+        nextAttemptAt: new Date(NOW + 86_400_000).toISOString(),
+        revisionId: 'rev-0',
+        codeSha256: null,
+        rejectedAt: new Date(NOW - 3600_000).toISOString(),
+      },
+    });
+    lambda.on(UpdateFunctionConfigurationCommand).rejects(awsError(InvalidParameterValueException, 'still bad'));
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('FAILED');
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 1);
+    expect(rejectionPuts()[0]?.['ExpressionAttributeValues']).toMatchObject({ ':a': 1 });
   });
 });

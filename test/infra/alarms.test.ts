@@ -69,6 +69,20 @@ describe('alarms', () => {
     });
   });
 
+  it('issue 8 item 10: alarms when a protected function is unhealthy (ProtectionUnhealthy)', () => {
+    const s = synth(DRY_RUN);
+
+    expect(byMetric(s, 'ProtectionUnhealthy')).toMatchObject({
+      Namespace: 'ZeroImpactProtect',
+      Dimensions: [{ Name: 'service', Value: 'zero-impact-protect' }],
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: logicalId(s.stack, s.stack.alarmTopic) }],
+    });
+  });
+
   it('alarms when no run succeeded for noSuccessAlarmHours, missing data breaching', () => {
     const s = synth({ observability: { noSuccessAlarmHours: 6 } });
 
@@ -88,7 +102,7 @@ describe('alarms', () => {
     expect(byMetric(synth(DRY_RUN), 'ExecutionsSucceeded').Period).toBe(3 * 3600);
   });
 
-  it('has exactly these six alarms', () => {
+  it('has exactly these seven alarms', () => {
     expect(
       alarms(synth(DRY_RUN))
         .map((alarm) => alarm.MetricName)
@@ -101,6 +115,7 @@ describe('alarms', () => {
         'ExecutionsSucceeded',
         'ExecutionsTimedOut',
         'LayerCheckFailed',
+        'ProtectionUnhealthy',
       ].sort(),
     );
   });

@@ -145,6 +145,7 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         Action: ['lambda:GetFunction', 'lambda:GetFunctionConfiguration'],
         Resource: r.allFunctions,
       },
+      { Sid: 'ReadFreshTags', Effect: 'Allow', Action: 'lambda:ListTags', Resource: r.allFunctions },
       {
         Sid: 'ReadLayers',
         Effect: 'Allow',

@@ -9,6 +9,7 @@
 import {
   GetFunctionCommand,
   GetFunctionConfigurationCommand,
+  ListTagsCommand,
   UpdateFunctionConfigurationCommand,
   type UpdateFunctionConfigurationCommandInput,
 } from '@aws-sdk/client-lambda';
@@ -19,7 +20,6 @@ export interface FreshFunction {
   configuration: FunctionConfiguration;
   /** Reserved concurrency; null when none is reserved. */
   reservedConcurrency: number | null;
-  tags: Record<string, string>;
 }
 
 export interface Pacing {
@@ -43,7 +43,16 @@ function errorName(error: unknown): string {
   return error instanceof Error ? error.name : '';
 }
 
-/** GetFunction: configuration (with State, LastUpdateStatus, RevisionId), reserved concurrency and tags. Throws. */
+/** True for Lambda's answer about a function that does not exist (any more). */
+export function isNotFound(error: unknown): boolean {
+  return errorName(error) === 'ResourceNotFoundException';
+}
+
+/**
+ * GetFunction: configuration (with State, LastUpdateStatus, RevisionId) and reserved concurrency. Throws.
+ * Its `Tags` are ignored: AWS returns them only to a caller allowed `lambda:ListTags` (Lambda API reference,
+ * GetFunction: "Tags ... only returned if you have permission for ListTags"), so they are read with `readTags`.
+ */
 export async function readFunction(functionName: string, pacing: Pacing = {}): Promise<FreshFunction> {
   await pacing.beforeCall?.();
   const out = await lambda.send(new GetFunctionCommand({ FunctionName: functionName }));
@@ -51,8 +60,14 @@ export async function readFunction(functionName: string, pacing: Pacing = {}): P
   return {
     configuration: out.Configuration as FunctionConfiguration,
     reservedConcurrency: out.Concurrency?.ReservedConcurrentExecutions ?? null,
-    tags: { ...(out.Tags ?? {}) },
   };
+}
+
+/** ListTags: the function's tags as they are now (a control-plane call). Throws. */
+export async function readTags(functionArn: string, pacing: Pacing = {}): Promise<Record<string, string>> {
+  await pacing.beforeCall?.();
+  const out = await lambda.send(new ListTagsCommand({ Resource: functionArn }));
+  return { ...(out.Tags ?? {}) };
 }
 
 /** The fields this project ever changes. */
@@ -70,7 +85,8 @@ export type UpdateResult =
   | { status: 'accepted'; attempts: number }
   | { status: 'precondition-failed'; message: string; uncertain: boolean }
   | { status: 'conflict'; attempts: number; message: string; uncertain: boolean }
-  | { status: 'rejected'; message: string; uncertain: boolean };
+  | { status: 'rejected'; message: string; uncertain: boolean; errorName: string }
+  | { status: 'deleted'; message: string };
 
 /** True when the SDK sent the request more than once before this error. */
 function resent(error: unknown): boolean {
@@ -112,7 +128,8 @@ export async function updateConfiguration(
       const name = errorName(error);
       const message = awsMessage(error);
       if (name === 'PreconditionFailedException') return { status: 'precondition-failed', message, uncertain };
-      if (name !== 'ResourceConflictException') return { status: 'rejected', message, uncertain };
+      if (isNotFound(error)) return { status: 'deleted', message };
+      if (name !== 'ResourceConflictException') return { status: 'rejected', message, uncertain, errorName: name };
       if (attempt >= CONFLICT_RETRIES) {
         return { status: 'conflict', attempts: attempt + 1, message, uncertain };
       }
@@ -125,7 +142,8 @@ export async function updateConfiguration(
 export type WaitResult =
   | { status: 'Successful'; configuration: FunctionConfiguration; polls: number }
   | { status: 'Failed'; reason: string; configuration: FunctionConfiguration; polls: number }
-  | { status: 'timeout'; configuration: FunctionConfiguration | null; polls: number; lastError: string | null };
+  | { status: 'timeout'; configuration: FunctionConfiguration | null; polls: number; lastError: string | null }
+  | { status: 'deleted'; polls: number };
 
 export const MAX_POLLS = 60;
 /** Delay before poll i: 1 s growing by half each time, capped at 5 s: at most about 290 s over 60 polls. */
@@ -135,7 +153,8 @@ export function pollDelayMs(poll: number): number {
 
 /**
  * Polls GetFunctionConfiguration until LastUpdateStatus leaves InProgress, at most MAX_POLLS times.
- * A failed poll counts as a poll (it is retried); the wait never throws.
+ * A failed poll counts as a poll (it is retried); the wait never throws. A function that no longer exists ends the
+ * wait at once (`deleted`): there is nothing left to wait for.
  */
 export async function waitForUpdate(
   functionName: string,
@@ -165,6 +184,7 @@ export async function waitForUpdate(
         };
       }
     } catch (error) {
+      if (isNotFound(error)) return { status: 'deleted', polls: poll + 1 };
       lastError = awsMessage(error);
     }
   }

@@ -15,6 +15,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { DecisionDigest } from '../domain/audit';
+import type { RejectionRecord } from '../domain/backoff';
 import { stateKeys } from '../domain/table-schema';
 import { dynamodb } from './clients';
 
@@ -206,4 +207,43 @@ export async function putLastDecisions(
       throw new Error(`state table: ${requests.length} last-decision writes left unprocessed`);
     }
   }
+}
+
+/** The function's back-off record after a deterministic rejection (one consistent GetItem); undefined: none. */
+export async function readRejection(table: string, functionName: string): Promise<RejectionRecord | undefined> {
+  const result = await dynamodb.send(
+    new GetCommand({ TableName: table, Key: { pk: stateKeys.rejection(functionName) }, ConsistentRead: true }),
+  );
+  const item = result.Item;
+  if (item === undefined) return undefined;
+  const text = (key: string): string | null => (typeof item[key] === 'string' ? (item[key] as string) : null);
+  return {
+    reason: text('reason') ?? 'unknown',
+    attempts: typeof item['attempts'] === 'number' ? item['attempts'] : 1,
+    nextAttemptAt: text('nextAttemptAt') ?? '',
+    revisionId: text('revisionId'),
+    codeSha256: text('codeSha256'),
+    rejectedAt: text('rejectedAt') ?? '',
+  };
+}
+
+/** Stores the back-off record (UpdateItem: the protect role has no PutItem on the state table). */
+export async function putRejection(table: string, functionName: string, record: RejectionRecord): Promise<void> {
+  await dynamodb.send(
+    new UpdateCommand({
+      TableName: table,
+      Key: { pk: stateKeys.rejection(functionName) },
+      UpdateExpression:
+        'SET functionName = :f, reason = :r, attempts = :a, nextAttemptAt = :n, revisionId = :rev, codeSha256 = :code, rejectedAt = :at',
+      ExpressionAttributeValues: {
+        ':f': functionName,
+        ':r': record.reason,
+        ':a': record.attempts,
+        ':n': record.nextAttemptAt,
+        ':rev': record.revisionId,
+        ':code': record.codeSha256,
+        ':at': record.rejectedAt,
+      },
+    }),
+  );
 }

@@ -88,7 +88,7 @@ export function ourEnvironmentLiterals(config: Config): Record<string, string> {
 }
 
 /** Every code a funnel check can carry. */
-export type GateCode = Exclude<Code, 'CHANGED_DURING_RUN' | 'DEFENDER_LAYER_INVALID'>;
+export type GateCode = Exclude<Code, 'CHANGED_DURING_RUN' | 'DEFENDER_LAYER_INVALID' | 'FUNCTION_DELETED'>;
 
 export interface GateMessage {
   gate: number;
@@ -200,6 +200,28 @@ export const GATE_MESSAGES: Readonly<Record<GateCode, GateMessage>> = {
     message: 'Partial Protection - Review Needed',
     remediation: (c) =>
       `add or remove the Defender layer and the ${wrapperOrHandler(c)} change together, by hand or with zero-impact rollback`,
+  },
+  DEFENDER_PRESENT: {
+    gate: 19,
+    message: 'Defender Installed Outside This Tool',
+    remediation: () =>
+      'already runs a Defender installed outside this tool; leave it, or remove it and let the tool manage it',
+  },
+  LAMBDA_EDGE: {
+    gate: 20,
+    message: 'Lambda@Edge Function',
+    remediation: () => "add the Defender in the function's own deployment; Lambda@Edge supports no layers or variables",
+  },
+  CODE_SIGNING_ENFORCED: {
+    gate: 21,
+    message: 'Code Signing Enforced',
+    remediation: () => 'sign the Defender layer with a profile the code signing config allows, or set it to Warn',
+  },
+  PREVIOUSLY_REJECTED: {
+    gate: 22,
+    message: 'Update Previously Rejected',
+    remediation: () =>
+      "fix what AWS rejected (named in the record); the back-off ends when the function's configuration changes",
   },
   DEFENDER_OUTDATED: {
     gate: 18,

@@ -75,6 +75,7 @@ export const stateKeys = {
   run: (runId: string) => `RUN#${runId}`,
   exclusion: (functionName: string) => `EXCLUDE#${functionName}`,
   last: (functionName: string) => `LAST#${functionName}`,
+  rejection: (functionName: string) => `REJECT#${functionName}`,
 } as const;
 
 /** The partition key of run-level audit items (overlap records, run summaries). */

@@ -51,6 +51,8 @@ export interface FunctionFacts {
    * from passing as that default: the funnel treats each listed fact as missing (FACTS_MISSING).
    */
   unreadable?: string[];
+  /** Set only while a back-off after a deterministic rejection of our update holds (domain/backoff.ts). */
+  previousRejection?: { reason: string; nextAttemptAt: string };
 }
 
 export const REASON_CODES = [
@@ -78,6 +80,16 @@ export const REASON_CODES = [
   'CHANGED_DURING_RUN',
   /** Protect: the run's Defender layer check failed, so nothing is changed this run. */
   'DEFENDER_LAYER_INVALID',
+  /** Gate 19: a Defender installed outside this tool. */
+  'DEFENDER_PRESENT',
+  /** Gate 20: associated with a CloudFront distribution (Lambda@Edge supports neither layers nor variables). */
+  'LAMBDA_EDGE',
+  /** Gate 21: code signing with UntrustedArtifactOnDeployment Enforce. */
+  'CODE_SIGNING_ENFORCED',
+  /** Gate 22: AWS rejected our update deterministically before; backing off (domain/backoff.ts). */
+  'PREVIOUSLY_REJECTED',
+  /** Protect: the function was deleted during the run. */
+  'FUNCTION_DELETED',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 

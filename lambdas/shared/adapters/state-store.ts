@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import type { DecisionDigest } from '../domain/audit';
 import { stateKeys } from '../domain/table-schema';
+import { isRecord } from '../domain/types';
 import { dynamodb } from './clients';
 
 export interface Lease {
@@ -166,10 +167,12 @@ export async function lastDecisions(table: string, functionNames: string[]): Pro
         new BatchGetCommand({ RequestItems: { [table]: { Keys: keys } } }),
       );
       for (const item of result.Responses?.[table] ?? []) {
+        const macs: unknown = item['ourValueMacs'];
         found.set(String(item['functionName']), {
           outcome: String(item['outcome']),
           reasons: (item['reasons'] as string[] | undefined) ?? [],
           warnings: (item['warnings'] as string[] | undefined) ?? [],
+          ...(isRecord(macs) ? { ourValueMacs: macs as Record<string, string> } : {}),
         });
       }
       keys = result.UnprocessedKeys?.[table]?.Keys;

@@ -76,6 +76,12 @@ export class ZeroImpactStack extends Stack {
   public readonly config: Config;
   /** Customer-managed key of the tables, topics and inventory bucket (rotation on, retained). */
   public readonly key: kms.Key;
+  /**
+   * HMAC key (HMAC_256, GENERATE_VERIFY_MAC, retained): the engine derives its MAC key from it with kms:GenerateMac
+   * and keeps only keyed MACs of its own variable values (never a bare hash). KMS does not rotate HMAC keys; a
+   * rotated key would make every recorded MAC unrecognisable, so it is kept as it is.
+   */
+  public readonly macKey: kms.Key;
   public readonly auditTable: AuditTables['auditTable'];
   public readonly stateTable: AuditTables['stateTable'];
   public readonly skipTopic: Notifications['skipTopic'];
@@ -110,6 +116,13 @@ export class ZeroImpactStack extends Stack {
         conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
       }),
     );
+
+    this.macKey = new kms.Key(this, 'MacKey', {
+      description: 'Zero-Impact Protect: keyed MACs of the values the engine writes (never stored in plain text)',
+      keySpec: kms.KeySpec.HMAC_256,
+      keyUsage: kms.KeyUsage.GENERATE_VERIFY_MAC,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
 
     const tables = new AuditTables(this, 'Tables', { key: this.key });
     const notifications = new Notifications(this, 'Notifications', {
@@ -190,6 +203,7 @@ export class ZeroImpactStack extends Stack {
     const resources: EngineResources = {
       config,
       key: this.key,
+      macKey: this.macKey,
       tables,
       skipTopic: this.skipTopic,
       alarmTopic: this.alarmTopic,
@@ -201,6 +215,11 @@ export class ZeroImpactStack extends Stack {
     grantRecordFailure(recordFailure, resources);
     grantFinishRun(finishRun, resources);
     if (protect !== undefined) grantProtectFunction(protect, resources, this);
+    // The functions granted kms:GenerateMac (permissions.ts) find the HMAC key here.
+    for (const fn of [takeInventory, assessBatch, protect])
+      fn?.function.addEnvironment('MAC_KEY_ID', this.macKey.keyArn);
+    // The previous values of an in-place refresh are encrypted with the stack key (kms:Encrypt: UseStackKey).
+    protect?.function.addEnvironment('RESTORE_KEY_ID', this.key.keyArn);
 
     this.houseFunctions = {
       'start-run': startRun,

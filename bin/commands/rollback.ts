@@ -1,14 +1,20 @@
 /**
  * `zero-impact rollback --function NAME | --run RUN_ID [--region R] [--yes] [--audit-table T] [--state-table T]
- *  [--config FILE]`: removes exactly what protection added, and nothing that changed since.
+ *  [--mac-key KEY] [--config FILE]`: removes exactly what protection added, and nothing that changed since.
  *
- * For each function it reads the audit table for the function's latest change record (PROTECTED, or FAILED with an
- * after-image: AWS may have applied it), reads the function as it is now (GetFunction), and plans the rollback
+ * For each function it reads the audit table for the function's latest change record (PROTECTED; a FAILED written
+ * after the update was sent; or a PENDING whose protect invocation never wrote a final record: AWS may have applied
+ * it). Where that record has no after-image, the same run's PENDING item supplies the planned one. It reads the
+ * function as it is now (GetFunction), derives the MAC key with the operator's credentials (kms:GenerateMac on the
+ * stack's HMAC key, --mac-key / MAC_KEY_ID: the stack's MacKey), and plans the rollback
  * (domain/plan.ts): our layer removed (or the older Defender version it replaced put back), our variables removed
  * where they still hold the value we set, the handler restored while it is still the Defender's. It prints the plan
  * and changes nothing without --yes. With --yes it applies the plan with the RevisionId just read as a precondition,
  * waits until AWS reports the update Successful, writes a ROLLED_BACK audit record (before/after images, who) and adds
  * a persistent exclusion so the next run does not protect the function again (`zero-impact include` lifts it).
+ * A Defender the team has since upgraded or replaced is refused (the Defender is no longer the one we added). The
+ * rollback of an in-place refresh (issue 8 item 7) puts back the previous values, decrypted (kms:Decrypt) from the
+ * state table's `RESTORE#<function>#<runId>` item.
  *
  * Tables: --audit-table / AUDIT_TABLE_NAME and --state-table / STATE_TABLE_NAME; region: --region / AWS_REGION.
  * Exit codes: 0 done or planned, 1 a rollback failed, 2 bad usage. One line per problem, never a stack trace.
@@ -16,6 +22,8 @@
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { putAuditItem, functionHistory, runItems } from '../../lambdas/shared/adapters/audit-store';
+import { macKey } from '../../lambdas/shared/adapters/mac-key';
+import { readRestore } from '../../lambdas/shared/adapters/restore-store';
 import {
   awsMessage,
   readFunction,
@@ -26,13 +34,15 @@ import {
 } from '../../lambdas/shared/adapters/function-update';
 import { systemClock, TokenBucket } from '../../lambdas/shared/adapters/rate-limiter';
 import { putExclusion } from '../../lambdas/shared/adapters/state-store';
-import { decisionItem } from '../../lambdas/shared/domain/audit';
-import { configurationImage, planRollback, scrubValues } from '../../lambdas/shared/domain/plan';
+import { decisionItem, unfinishedPending } from '../../lambdas/shared/domain/audit';
+import { ourVariableNames, type MacContext } from '../../lambdas/shared/domain/mac';
+import { configurationImage, planRollback, scrubValues, type RefreshRestore } from '../../lambdas/shared/domain/plan';
 import type { AuditItem, ConfigurationImage, Outcome } from '../../lambdas/shared/domain/types';
+import { EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE } from '../../lib/config';
 import { guarded, loadConfig, parseFlags, PROJECT_ROOT, readJsonFile, UsageError } from './common';
 
 const USAGE =
-  'usage: zero-impact rollback --function NAME | --run RUN_ID [--region R] [--yes] [--audit-table T] [--state-table T] [--config FILE]';
+  'usage: zero-impact rollback --function NAME | --run RUN_ID [--region R] [--yes] [--audit-table T] [--state-table T] [--mac-key KEY] [--config FILE]';
 /** Retention of the ROLLED_BACK record when no --config is given (the schema's audit.retentionDays default). */
 const DEFAULT_RETENTION_DAYS = 400;
 /** Rollbacks share the customer's control-plane budget too. */
@@ -74,38 +84,53 @@ function engineVersion(): string {
   return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
 }
 
-const CHANGE_RECORDS: ReadonlySet<string> = new Set(['PROTECTED', 'FAILED', 'ROLLED_BACK']);
 /** The run id of the records this command writes: `rollback-<decidedAt>`. */
 const ROLLBACK_RUN_PREFIX = 'rollback-';
 
-/**
- * A write-ahead PENDING item that the protect Lambda never completed: no later item of the same run carries the
- * function's images. (It stopped after the update was sent — e.g. its final audit write failed — and the state
- * machine recorded only a FAILED item without images.) Its planned after-image says what the change was.
- */
-function unfinishedPending(item: AuditItem, history: readonly AuditItem[]): boolean {
-  return (
-    item.outcome === 'PENDING' &&
-    !history.some((other) => other.runId === item.runId && other.sk > item.sk && other.before !== undefined)
-  );
+/** A change record with the images a rollback judges against (the after-image possibly from the run's PENDING). */
+export interface ChangeRecord {
+  record: AuditItem;
+  before?: ConfigurationImage;
+  after?: ConfigurationImage;
+}
+
+function bySk(a: AuditItem, b: AuditItem): number {
+  return a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0;
 }
 
 /**
- * The function's latest change record that a rollback judges against (or a ROLLED_BACK one, if that is latest).
- * A FAILED record of a rollback is not a protection: the next rollback judges against the protection record again.
- * An unfinished PENDING item counts as a change: the function may carry it.
+ * True for a record that says the function may carry a change (issue 8 item 5): PROTECTED, ROLLED_BACK, a FAILED
+ * written after the update was sent (it has a before-image; never one of a rollback run: a failed rollback is not
+ * a protection), or a PENDING (with its planned after-image) whose protect invocation wrote no final record.
  */
-export function latestChange(history: readonly AuditItem[]): AuditItem | undefined {
-  const changes = history
-    .filter(
-      (item) =>
-        item.kind === 'decision' &&
-        (CHANGE_RECORDS.has(item.outcome) || unfinishedPending(item, history)) &&
-        !(item.outcome === 'FAILED' && item.runId.startsWith(ROLLBACK_RUN_PREFIX)) &&
-        (item.outcome === 'ROLLED_BACK' || (item.before !== undefined && item.after !== undefined)),
-    )
-    .sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0));
-  return changes[changes.length - 1];
+function isChange(item: AuditItem, history: readonly AuditItem[]): boolean {
+  if (item.kind !== 'decision') return false;
+  if (item.outcome === 'PROTECTED' || item.outcome === 'ROLLED_BACK') return true;
+  if (item.outcome === 'FAILED') return item.before !== undefined && !item.runId.startsWith(ROLLBACK_RUN_PREFIX);
+  return item.after !== undefined && unfinishedPending(item, history);
+}
+
+/** The images of a change record; a final record without an after-image takes its run's PENDING planned one. */
+function withImages(item: AuditItem, history: readonly AuditItem[]): ChangeRecord {
+  const pending = history
+    .filter((p) => p.kind === 'decision' && p.outcome === 'PENDING' && p.runId === item.runId && p.sk <= item.sk)
+    .sort(bySk)
+    .pop();
+  const before = item.before ?? pending?.before;
+  const after = item.after ?? pending?.after;
+  return { record: item, ...(before !== undefined ? { before } : {}), ...(after !== undefined ? { after } : {}) };
+}
+
+/**
+ * The function's latest change record that a rollback judges against (or a ROLLED_BACK one, if that is latest),
+ * with its images.
+ */
+export function latestChange(history: readonly AuditItem[]): ChangeRecord | undefined {
+  const latest = history
+    .filter((item) => isChange(item, history))
+    .sort(bySk)
+    .pop();
+  return latest === undefined ? undefined : withImages(latest, history);
 }
 
 interface Context {
@@ -115,6 +140,10 @@ interface Context {
   actor: string;
   version: string;
   pacing: Pacing;
+  /** The MAC key, derived once on first need (kms:GenerateMac with the operator's credentials). */
+  macKey: () => Promise<Uint8Array>;
+  /** Our variable names from --config, if given (the record's own MACed names are always ours). */
+  ourNames: readonly string[];
   /** Only a record of this run may be rolled back (--run). */
   runId?: string;
 }
@@ -172,8 +201,9 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
   } catch (error) {
     return problem(name, `cannot read the audit table ${ctx.target.auditTable} (${awsMessage(error)})`);
   }
-  const protection = latestChange(history);
-  if (protection === undefined) return problem(name, `no protection of this function in ${ctx.target.auditTable}`);
+  const change = latestChange(history);
+  if (change === undefined) return problem(name, `no protection of this function in ${ctx.target.auditTable}`);
+  const protection = change.record;
   if (protection.outcome === 'ROLLED_BACK') {
     print(name, `already rolled back at ${protection.decidedAt}; nothing to do`);
     return 'nothing';
@@ -197,7 +227,28 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
     return problem(name, `GetFunction failed (${awsMessage(error)})`);
   }
   const secrets = Object.values(fresh.configuration.Environment?.Variables ?? {});
-  const plan = planRollback(fresh.configuration, protection);
+  let mac: MacContext;
+  let restore: RefreshRestore | undefined;
+  try {
+    mac = { key: await ctx.macKey(), ourNames: namesOf(change, ctx.ourNames) };
+  } catch (error) {
+    return problem(name, `cannot derive the MAC key (${awsMessage(error)}); give --mac-key (the stack's MacKey)`);
+  }
+  if (isRefresh(change)) {
+    try {
+      restore = await readRestore(ctx.target.stateTable, name, protection.runId);
+    } catch (error) {
+      return problem(name, `cannot read the values this refresh replaced (${awsMessage(error)}); nothing was changed`);
+    }
+    if (restore === undefined) {
+      return problem(
+        name,
+        `the values the refresh of run ${protection.runId} replaced are not stored; nothing was changed`,
+      );
+    }
+    secrets.push(...Object.values(restore.previous));
+  }
+  const plan = planRollback(fresh.configuration, change, mac, name, restore);
   if (!plan.ok) return problem(name, `cannot plan the rollback: ${plan.problem}`);
 
   print(name, `rollback of the ${protection.outcome} record of ${protection.decidedAt} (run ${protection.runId})`);
@@ -209,7 +260,7 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
     return 'planned';
   }
 
-  const before = configurationImage(fresh.configuration);
+  const before = configurationImage(fresh.configuration, mac, name);
   let after: ConfigurationImage = before;
   if (plan.change !== null) {
     const revisionId = fresh.configuration.RevisionId;
@@ -239,7 +290,7 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
           'FAILED',
           {
             before,
-            ...(waited.configuration !== null ? { after: configurationImage(waited.configuration) } : {}),
+            ...(waited.configuration !== null ? { after: configurationImage(waited.configuration, mac, name) } : {}),
           },
           detail,
         );
@@ -248,7 +299,7 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
       }
       return problem(name, scrubValues(why, secrets));
     }
-    after = configurationImage(waited.configuration);
+    after = configurationImage(waited.configuration, mac, name);
   }
 
   const now = new Date(systemClock.now()).toISOString();
@@ -279,14 +330,39 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
   return result;
 }
 
-/** The functions a run changed (PROTECTED, or FAILED with an after-image), in the order it changed them. */
-async function functionsOfRun(target: Target, runId: string): Promise<string[]> {
-  const items = await runItems(target.auditTable, runId);
-  const changed = items.filter(
-    (item) =>
-      item.kind === 'decision' &&
-      (item.outcome === 'PROTECTED' || (item.outcome === 'FAILED' && item.after !== undefined)),
+/** Our variable names for one record: the ones it MACed, the wrapper, ORIGINAL_HANDLER and --config's. */
+function namesOf(change: ChangeRecord, configured: readonly string[]): ReadonlySet<string> {
+  return new Set([
+    EXEC_WRAPPER_VARIABLE,
+    ORIGINAL_HANDLER_VARIABLE,
+    ...configured,
+    ...Object.keys(change.before?.ourValueMacs ?? {}),
+    ...Object.keys(change.after?.ourValueMacs ?? {}),
+  ]);
+}
+
+/**
+ * An in-place refresh of our variables (issue 8 item 7): same layers, handler and variable names before and after;
+ * only the MACs of our values differ.
+ */
+function isRefresh(change: ChangeRecord): boolean {
+  const { before, after } = change;
+  if (before === undefined || after === undefined || change.record.outcome === 'ROLLED_BACK') return false;
+  return (
+    before.layers.join('\n') === after.layers.join('\n') &&
+    before.handler === after.handler &&
+    before.variableNames.join('\n') === after.variableNames.join('\n') &&
+    JSON.stringify(before.ourValueMacs) !== JSON.stringify(after.ourValueMacs)
   );
+}
+
+/**
+ * The functions a run may have changed, in the order it changed them: a PROTECTED or FAILED-after-the-update
+ * record, or a PENDING item the run never completed (issue 8 item 5).
+ */
+async function functionsOfRun(target: Target, runId: string): Promise<string[]> {
+  const items = (await runItems(target.auditTable, runId)).sort(bySk);
+  const changed = items.filter((item) => item.outcome !== 'ROLLED_BACK' && isChange(item, items));
   return [...new Set(changed.map((item) => item.functionName))];
 }
 
@@ -299,6 +375,7 @@ export async function run(argv: string[]): Promise<number> {
       yes: { type: 'boolean', default: false },
       'audit-table': { type: 'string' },
       'state-table': { type: 'string' },
+      'mac-key': { type: 'string' },
       config: { type: 'string' },
     });
     if ((flags.function === undefined) === (flags.run === undefined)) {
@@ -309,9 +386,16 @@ export async function run(argv: string[]): Promise<number> {
       auditTable: tableName('rollback', flags['audit-table'], 'AUDIT_TABLE_NAME', '--audit-table'),
       stateTable: tableName('rollback', flags['state-table'], 'STATE_TABLE_NAME', '--state-table'),
     };
-    const retentionDays =
-      flags.config !== undefined ? loadConfig(flags.config).audit.retentionDays : DEFAULT_RETENTION_DAYS;
     const bucket = new TokenBucket({ ratePerSecond: ROLLBACK_CALLS_PER_SECOND, clock: systemClock });
+    const macKeyId = flags['mac-key'] ?? process.env['MAC_KEY_ID'];
+    if (macKeyId === undefined || macKeyId.length === 0) {
+      throw new UsageError(
+        "rollback: --mac-key KEY (or the environment variable MAC_KEY_ID) is required: the stack's MacKey",
+      );
+    }
+    const config = flags.config !== undefined ? loadConfig(flags.config) : undefined;
+    const retentionDays = config?.audit.retentionDays ?? DEFAULT_RETENTION_DAYS;
+    let derived: Promise<Uint8Array> | undefined;
     const ctx: Context = {
       target,
       apply: flags.yes === true,
@@ -319,6 +403,12 @@ export async function run(argv: string[]): Promise<number> {
       actor: caller(),
       version: engineVersion(),
       pacing: { beforeCall: () => bucket.take(), sleep: (ms) => systemClock.sleep(ms) },
+      macKey: () =>
+        (derived ??= macKey(macKeyId)).catch((error: unknown) => {
+          derived = undefined;
+          throw error;
+        }),
+      ourNames: config !== undefined ? [...ourVariableNames(config)] : [],
       ...(flags.run !== undefined ? { runId: flags.run } : {}),
     };
 

@@ -25,7 +25,7 @@ import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limit
 import { lastDecisions, putLastDecisions } from '../shared/adapters/state-store';
 import { resolveEgress, type VpcFunction } from '../shared/adapters/vpc';
 import { workersOf } from '../shared/domain/batching';
-import { decisionItem, sameDecision, type DecisionDigest } from '../shared/domain/audit';
+import { decisionItem, nextDigest, sameDecision, type DecisionDigest } from '../shared/domain/audit';
 import { assess, type FunnelContext } from '../shared/domain/funnel';
 import { decisionNotice } from '../shared/domain/notice';
 import { candidateFacts, hasSubnets, screen, type CandidateFacts, type CheapFacts } from '../shared/domain/screening';
@@ -169,7 +169,8 @@ class BatchRun {
   /** Writes the audit item of a decision, publishes it when due, and keeps its digest. */
   async record(entry: Entry, decision: Decision & { outcome: Outcome }, detail?: string): Promise<void> {
     const { outcome, assessment, reasons } = decision;
-    const digest: DecisionDigest = { outcome, reasons, warnings: assessment.warnings };
+    // The MACs of what the engine wrote (issue 8 item 7) are carried forward from the previous digest.
+    const digest = nextDigest(this.previous.get(entry.name), { outcome, reasons, warnings: assessment.warnings });
     const previous = this.previous.get(entry.name);
     const owner = entry.cheap.tags[this.config.audit.ownerTagKey];
     const decidedAt = new Date(systemClock.now()).toISOString();

@@ -2,8 +2,9 @@
  * Finish run: counts the run's decisions by outcome and its top skip reasons (audit index byRun), publishes one
  * summary message, emits the run's metrics and releases the lease (always, even when counting fails). The summary is
  * not an audit item: the audit table holds one item per decision (the byRun index answers "what did run R do").
- * PENDING write-ahead items are not decisions: they are counted separately, and a PENDING without
- * a completion in the run is reported as unfinished.
+ * PENDING write-ahead items are not decisions: they are counted separately, and a PENDING without a final record
+ * of the protect invocation itself (one with a before-image; record-failure's FAILED has none) is reported as
+ * unfinished: the function may carry the change (issue 8 item 5).
  */
 import type { Context } from 'aws-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -12,6 +13,7 @@ import { publishNotice } from '../shared/adapters/notifier';
 import { systemClock } from '../shared/adapters/rate-limiter';
 import { releaseLease } from '../shared/adapters/state-store';
 import { runSummaryNotice, type RunSummary } from '../shared/domain/notice';
+import { unfinishedPending } from '../shared/domain/audit';
 import type { AuditItem } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
 import { emitCounts, emitMetric, errorSummary, failureDetail, increment } from '../shared/recording';
@@ -56,8 +58,7 @@ export interface RunCounts {
 export function countRun(items: readonly AuditItem[]): RunCounts {
   const counts = new Map<string, number>();
   const skips = new Map<string, number>();
-  const pendingFunctions = new Set<string>();
-  const completed = new Set<string>();
+  const unfinished = new Set<string>();
   let pending = 0;
   let account: string | null = null;
   let region: string | null = null;
@@ -67,10 +68,9 @@ export function countRun(items: readonly AuditItem[]): RunCounts {
     region ??= item.region;
     if (item.outcome === 'PENDING') {
       pending += 1;
-      pendingFunctions.add(item.functionName);
+      if (unfinishedPending(item, items)) unfinished.add(item.functionName);
       continue;
     }
-    completed.add(item.functionName);
     increment(counts, item.outcome);
     if (item.outcome === 'SKIPPED') for (const reason of item.reasons ?? []) increment(skips, reason);
   }
@@ -81,7 +81,7 @@ export function countRun(items: readonly AuditItem[]): RunCounts {
   return {
     counts: Object.fromEntries(counts),
     pending,
-    unfinished: [...pendingFunctions].filter((name) => !completed.has(name)).sort(),
+    unfinished: [...unfinished].sort(),
     skips,
     topReasons,
     account,

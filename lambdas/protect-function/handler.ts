@@ -43,6 +43,8 @@ import {
   putRejection,
   readRejection,
 } from '../shared/adapters/state-store';
+import { macKey } from '../shared/adapters/mac-key';
+import { putRestore } from '../shared/adapters/restore-store';
 import {
   DETERMINISTIC_REJECTIONS,
   nextRejection,
@@ -51,10 +53,18 @@ import {
   type RejectionRecord,
 } from '../shared/domain/backoff';
 import { workersOf } from '../shared/domain/batching';
-import { decisionItem, sameDecision, type DecisionDigest } from '../shared/domain/audit';
+import { decisionItem, nextDigest, sameDecision, type DecisionDigest } from '../shared/domain/audit';
+import { ourVariableNames, valueMac, type MacContext } from '../shared/domain/mac';
 import { decisionNotice } from '../shared/domain/notice';
-import { assess } from '../shared/domain/funnel';
-import { applyChange, changeApplied, configurationImage, planProtection, scrubValues } from '../shared/domain/plan';
+import { assess, type FunnelContext } from '../shared/domain/funnel';
+import {
+  applyChange,
+  changeApplied,
+  configurationImage,
+  planProtection,
+  planRefresh,
+  scrubValues,
+} from '../shared/domain/plan';
 import {
   isRecord,
   type Assessment,
@@ -178,6 +188,11 @@ class Recorder {
     if (owner !== undefined) this.owner = owner;
   }
 
+  /** The function's previous decision digest (undefined: none, or unreadable). */
+  get previousDigest(): DecisionDigest | undefined {
+    return this.previous;
+  }
+
   async loadPrevious(): Promise<void> {
     try {
       this.previous = (await lastDecisions(this.rt.stateTableName, [this.request.functionName])).get(
@@ -223,7 +238,14 @@ class Recorder {
     const warnings = decision.warnings ?? [];
     const item = await this.write(decision);
     const decidedAt = item.decidedAt;
-    const digest: DecisionDigest = { outcome: decision.outcome, reasons, warnings };
+    // The MACs of what the engine wrote live on in the digest (issue 8 item 7): a PROTECTED brings new ones.
+    const written = decision.outcome === 'PROTECTED' ? decision.after?.ourValueMacs : undefined;
+    const digest = nextDigest(this.previous, {
+      outcome: decision.outcome,
+      reasons,
+      warnings,
+      ...(written !== undefined ? { ourValueMacs: written } : {}),
+    });
     const detail = decision.detail === undefined ? undefined : this.scrub(decision.detail);
     const line = `${decision.outcome}: ${request.functionName}${reasons.length > 0 ? ` - ${reasons.join(', ')}` : ''}`;
     if (decision.outcome === 'FAILED') this.log.error(line, { reasons, warnings, detail });
@@ -351,6 +373,20 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   }
   const backoff = rejectionBackoff(rejection, systemClock.now(), revisionOf(fresh.configuration));
 
+  // Issue 8 items 3 and 7: the MAC key (images keep keyed MACs of our values only) and our variables that hold a
+  // value the engine wrote earlier (an outdated Defender configuration, refreshed in place below).
+  let mac: MacContext;
+  try {
+    mac = { key: await macKey(), ourNames: ourVariableNames(config) };
+  } catch (error) {
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      reasons: ['FACTS_MISSING'],
+      detail: `the MAC key cannot be derived (${awsMessage(error)}): nothing was changed`,
+    });
+  }
+  const engineWritten = engineWrittenNames(fresh, mac, name, recorder.previousDigest, config, resolved);
+
   const facts: FunctionFacts = {
     ...request.facts,
     configuration: fresh.configuration,
@@ -359,13 +395,17 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   };
   delete facts.previousRejection;
   if (backoff.active) facts.previousRejection = { reason: backoff.reason, nextAttemptAt: backoff.nextAttemptAt };
-  const funnelContext = {
+  const funnel: FunnelContext & { engineWritten: ReadonlySet<string> } = {
     config,
     persistentExclusions: excluded ? new Set([name]) : new Set<string>(),
     engineFunctionPrefix: rt.engineFunctionPrefix,
     resolvedEnvironment: resolved,
+    engineWritten,
   };
-  const assessment = assess(facts, funnelContext);
+  const assessment = assess(facts, funnel);
+  if (assessment.verdict === 'ALREADY_PROTECTED' && engineWritten.size > 0) {
+    return refreshInPlace({ rt, request, recorder, fresh, resolved, engineWritten, mac, assessment, pacing });
+  }
   if (assessment.verdict === 'ALREADY_PROTECTED') {
     return recorder.finish({ outcome: 'ALREADY_PROTECTED', ...failedChecks(assessment), reasons: [] });
   }
@@ -446,9 +486,9 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
 
   // 4. Write-ahead, with the before-image and the planned after-image (what our change will produce), so that even a
   // change whose completion is never recorded can be rolled back exactly.
-  const before = configurationImage(fresh.configuration);
+  const before = configurationImage(fresh.configuration, mac, name);
   const planned = applyChange(fresh.configuration, plan.change);
-  const plannedAfter = configurationImage({ ...planned, RevisionId: undefined });
+  const plannedAfter = configurationImage({ ...planned, RevisionId: undefined }, mac, name);
   const intent = [
     plan.replacedLayer !== null
       ? `replace layer ${plan.replacedLayer} with ${config.defender.layerArn}`
@@ -558,32 +598,202 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       // that after-image too (an upgraded Defender is no longer DEFENDER_OUTDATED; a VPC without NAT still is).
       const afterAssessment = assess(
         { ...facts, configuration: { ...planned, State: 'Active', LastUpdateStatus: 'Successful' } },
-        funnelContext,
+        funnel,
       );
       return recorder.finish({
         ...common,
         outcome: 'PROTECTED',
         warnings: afterAssessment.warnings,
-        after: configurationImage({ ...planned, RevisionId: waited.configuration.RevisionId }),
+        after: configurationImage({ ...planned, RevisionId: waited.configuration.RevisionId }, mac, name),
       });
     }
     case 'Failed':
       return recorder.finish({
         ...common,
         outcome: 'FAILED',
-        after: configurationImage(waited.configuration),
+        after: configurationImage(waited.configuration, mac, name),
         detail: `the update failed: ${waited.reason}. The function is left as AWS left it (not reverted automatically); ${rollbackHint}`,
       });
     case 'timeout':
       return recorder.finish({
         ...common,
         outcome: 'FAILED',
-        ...(waited.configuration !== null ? { after: configurationImage(waited.configuration) } : {}),
+        ...(waited.configuration !== null ? { after: configurationImage(waited.configuration, mac, name) } : {}),
         detail: `update did not complete within ${waited.polls} checks${
           waited.lastError !== null ? ` (last error: ${waited.lastError})` : ''
         }; the function may carry the change; ${rollbackHint}`,
       });
   }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Issue 8 item 7 (SECRETS): an outdated Defender configuration, refreshed in place.
+
+/**
+ * Our variables whose current value is one the engine wrote earlier (its MAC equals the one the last-decision digest
+ * keeps from the latest protection) and differs from the value configured now.
+ */
+function engineWrittenNames(
+  fresh: FreshFunction,
+  mac: MacContext,
+  name: string,
+  previous: DecisionDigest | undefined,
+  config: Config,
+  resolved: Readonly<Record<string, string>>,
+): Set<string> {
+  const written = previous?.ourValueMacs ?? {};
+  const vars = isRecord(fresh.configuration.Environment?.Variables) ? variablesOf(fresh) : {};
+  const found = new Set<string>();
+  for (const variable of Object.keys(config.defender.environment)) {
+    const value = vars[variable];
+    const recorded = written[variable];
+    if (typeof value !== 'string' || recorded === undefined || value === resolved[variable]) continue;
+    if (valueMac(mac.key, name, variable, value) === recorded) found.add(variable);
+  }
+  return found;
+}
+
+/** Gate 23's warning (contract: WARNING_CODES gains it). */
+const CONFIG_OUTDATED = 'DEFENDER_CONFIG_OUTDATED' as WarningCode;
+
+interface RefreshInput {
+  rt: Runtime;
+  request: ProtectRequest;
+  recorder: Recorder;
+  fresh: FreshFunction;
+  resolved: Record<string, string>;
+  engineWritten: ReadonlySet<string>;
+  mac: MacContext;
+  assessment: Assessment;
+  pacing: Pacing;
+}
+
+/**
+ * Replaces our outdated values in place (only those variables; layers, handler and every other variable stay byte
+ * for byte): a slot, the previous values encrypted into the state table (RESTORE#<function>#<runId>, for an exact
+ * rollback), the write-ahead PENDING item, the update with the RevisionId just read, the bounded wait. Whenever the
+ * refresh is not done, the function is recorded ALREADY_PROTECTED with DEFENDER_CONFIG_OUTDATED.
+ */
+async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
+  const { rt, request, recorder, fresh, resolved, engineWritten, mac, assessment, pacing } = input;
+  const { config } = rt;
+  const name = request.functionName;
+  const checks = assessment.checks;
+  const warnings: WarningCode[] = assessment.warnings.includes(CONFIG_OUTDATED)
+    ? assessment.warnings
+    : [...assessment.warnings, CONFIG_OUTDATED];
+  const outdated = (detail: string): Promise<ProtectOutput> =>
+    recorder.finish({ outcome: 'ALREADY_PROTECTED', reasons: [], warnings, checks, detail });
+
+  const plan = planRefresh(fresh.configuration, config, resolved, engineWritten);
+  if (!plan.ok)
+    return recorder.finish({ outcome: 'SKIPPED', reasons: [plan.code], warnings, checks, detail: plan.problem });
+  if (plan.change === null) return outdated('nothing to refresh');
+  const revisionId = fresh.configuration.RevisionId;
+  if (typeof revisionId !== 'string' || revisionId.length === 0) {
+    return outdated('GetFunction returned no RevisionId: the refresh is not sent without a precondition');
+  }
+  const counterExpiresAt = Math.floor(Date.parse(request.startedAt) / 1000) + RUN_COUNTER_TTL_SECONDS;
+  let claimed = false;
+  try {
+    claimed = await claimProtectionSlot(
+      rt.stateTableName,
+      request.runId,
+      config.maxProtectionsPerRun,
+      counterExpiresAt,
+    );
+  } catch (error) {
+    return outdated(`the run's protection counter cannot be updated (${awsMessage(error)}): refresh deferred`);
+  }
+  if (!claimed) return outdated(`maxProtectionsPerRun (${config.maxProtectionsPerRun}) reached: refresh deferred`);
+
+  const vars = variablesOf(fresh);
+  const previous = Object.fromEntries(plan.refreshed.map((variable) => [variable, vars[variable] ?? '']));
+  try {
+    await putRestore(rt.stateTableName, {
+      functionName: name,
+      runId: request.runId,
+      createdAt: new Date(systemClock.now()).toISOString(),
+      previous,
+    });
+  } catch (error) {
+    return outdated(`the previous values cannot be stored for rollback (${awsMessage(error)}): nothing was changed`);
+  }
+  const before = configurationImage(fresh.configuration, mac, name);
+  const planned = applyChange(fresh.configuration, plan.change);
+  const plannedAfter = configurationImage({ ...planned, RevisionId: undefined }, mac, name);
+  try {
+    await recorder.write({
+      outcome: 'PENDING',
+      reasons: [],
+      warnings,
+      checks,
+      before,
+      after: plannedAfter,
+      detail: `about to refresh variables ${plan.refreshed.join(', ')} in place (RevisionId ${revisionId})`,
+    });
+  } catch (error) {
+    throw new WriteAheadError(
+      `write-ahead audit record for ${name} failed (${awsMessage(error)}): nothing was changed`,
+    );
+  }
+
+  const rollbackHint = `to undo: npx zero-impact rollback --function ${name}`;
+  const common = { reasons: [] as ReasonCode[], warnings, checks, before };
+  const update = await updateConfiguration(name, plan.change, revisionId, pacing);
+  if (update.status === 'deleted') {
+    return recorder.finish({ ...common, outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'], detail: DELETED_DETAIL });
+  }
+  if (update.status !== 'accepted') {
+    if (update.uncertain) {
+      return recorder.finish({
+        ...common,
+        outcome: 'FAILED',
+        after: plannedAfter,
+        detail: `the refresh was sent more than once and its outcome is unknown (${recorder.scrub(update.message)}); the change may have been applied; ${rollbackHint}`,
+      });
+    }
+    if (update.status === 'precondition-failed') {
+      return recorder.finish({
+        ...common,
+        outcome: 'SKIPPED',
+        reasons: ['CHANGED_DURING_RUN'],
+        detail: 'the function changed after it was read: nothing was changed',
+      });
+    }
+    if (update.status === 'conflict') {
+      return recorder.finish({
+        ...common,
+        outcome: 'SKIPPED',
+        reasons: ['FUNCTION_NOT_READY'],
+        detail: 'an update was still in progress: nothing was changed',
+      });
+    }
+    return recorder.finish({
+      ...common,
+      outcome: 'FAILED',
+      detail: `the refresh was rejected (${recorder.scrub(update.message)}): nothing was changed`,
+    });
+  }
+  const waited = await waitForUpdate(name, pacing);
+  if (waited.status === 'deleted') {
+    return recorder.finish({ ...common, outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'], detail: DELETED_DETAIL });
+  }
+  if (waited.status === 'Successful') {
+    return recorder.finish({
+      ...common,
+      warnings: assessment.warnings.filter((w) => w !== CONFIG_OUTDATED),
+      outcome: 'PROTECTED',
+      after: configurationImage({ ...planned, RevisionId: waited.configuration.RevisionId }, mac, name),
+      detail: `refreshed variables ${plan.refreshed.join(', ')} in place`,
+    });
+  }
+  return recorder.finish({
+    ...common,
+    outcome: 'FAILED',
+    after: waited.configuration !== null ? configurationImage(waited.configuration, mac, name) : plannedAfter,
+    detail: `the refresh did not complete (${waited.status === 'Failed' ? waited.reason : 'no answer in time'}); the function may carry it; ${rollbackHint}`,
+  });
 }
 
 /** Step Functions task: ProtectRequest in, ProtectOutput out. */

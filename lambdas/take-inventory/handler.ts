@@ -18,7 +18,7 @@ import { functionTags } from '../shared/adapters/tags';
 import { concurrentWorkers } from '../shared/domain/batching';
 import { ourEnvironmentLiterals } from '../shared/domain/funnel';
 import { layerAlarmNotice } from '../shared/domain/notice';
-import { redactConfiguration } from '../shared/domain/redact';
+import { redactFunction } from '../shared/domain/redact';
 import type { InventoryItem } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
 import { emitMetric } from '../shared/recording';
@@ -51,12 +51,13 @@ export const handler = async (event: TakeInventoryInput, context?: Context): Pro
   // A single sequential worker: the whole control-plane share.
   const { controlPlane } = controlPlaneLimiters(config.rates, 1);
   const literals = ourEnvironmentLiterals(config);
-  const configurations = await listFunctions(controlPlane, (cfg) => redactConfiguration(cfg, literals));
+  const redacted = await listFunctions(controlPlane, (cfg) => redactFunction(cfg, literals));
   const tags = await functionTags([config.exclusions.tagKey, config.audit.ownerTagKey]);
   const excluded = new Set((await listExclusions(rt.stateTableName)).map((e) => e.functionName));
 
-  const items: InventoryItem[] = configurations.map((configuration) => {
+  const items: InventoryItem[] = redacted.map(({ configuration, variablesBytes }) => {
     const item: InventoryItem = { configuration, tags: tags.get(configuration.FunctionArn ?? '') ?? {} };
+    if (variablesBytes !== undefined) item.variablesBytes = variablesBytes;
     if (configuration.FunctionName !== undefined && excluded.has(configuration.FunctionName)) {
       item.persistentlyExcluded = true;
     }

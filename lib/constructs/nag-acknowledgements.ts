@@ -67,6 +67,13 @@ export function acknowledgeNagFindings(stack: Stack, scope: NagScope): void {
       'Reads (GetFunction, ListProvisionedConcurrencyConfigs) any function of the account and region: the job ' +
         'assesses every function, whose names are not known at deploy time.',
     );
+    iam5(
+      policy,
+      ANY_KEY,
+      'kms:Decrypt of the SecureString parameters the Defender variables name (dry-run resolves them read-only so ' +
+        "both modes decide alike); their key is the customer's (unknown at deploy time) and the grant holds only " +
+        'through SSM (kms:ViaService).',
+    );
   }
   if (f['protect-function'] !== undefined) {
     const policy = childPolicy(f['protect-function'].role, 'DefaultPolicy');

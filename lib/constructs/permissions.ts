@@ -15,6 +15,8 @@ import { INVENTORY_PREFIX } from './inventory-bucket';
 export interface EngineResources {
   readonly config: Config;
   readonly key: kms.IKey;
+  /** The HMAC key the engine derives its MAC key from (kms:GenerateMac only). */
+  readonly macKey: kms.IKey;
   readonly tables: AuditTables;
   readonly skipTopic: sns.ITopic;
   readonly alarmTopic: sns.ITopic;
@@ -59,6 +61,26 @@ function allowKey(fn: HouseFunction, r: EngineResources): void {
   fn.allow('UseStackKey', KEY_ACTIONS, [r.key.keyArn]);
 }
 
+/** kms:GenerateMac on the HMAC key: derives the MAC key of our own values (adapters/mac-key.ts). Nothing else. */
+function allowMacKey(fn: HouseFunction, r: EngineResources): void {
+  fn.allow('DeriveMacKey', ['kms:GenerateMac'], [r.macKey.keyArn]);
+}
+
+/** ssm:GetParameter on the Defender's parameters, and kms:Decrypt only through SSM (their key is the customer's). */
+function allowDefenderParameters(fn: HouseFunction, r: EngineResources, stack: Stack): void {
+  const parameters = ssmParameterArns(stack, r.config);
+  if (parameters.length === 0) return;
+  fn.allow('ReadDefenderParameters', ['ssm:GetParameter'], parameters);
+  // The SecureString's key is the customer's (often aws/ssm) and unknown at synth time: any key of this account,
+  // but only when SSM calls KMS on this role's behalf.
+  fn.allow(
+    'DecryptDefenderParameters',
+    ['kms:Decrypt'],
+    [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
+    { StringEquals: { 'kms:ViaService': `ssm.${Aws.REGION}.amazonaws.com` } },
+  );
+}
+
 export function grantStartRun(fn: HouseFunction, r: EngineResources): void {
   fn.allow('LeaseOnStateTable', ['dynamodb:PutItem'], [r.tables.stateTable.tableArn]);
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
@@ -77,6 +99,7 @@ export function grantTakeInventory(fn: HouseFunction, r: EngineResources): void 
   }
   fn.allow('RaiseAlarm', ['sns:Publish'], [r.alarmTopic.topicArn]);
   allowKey(fn, r);
+  allowMacKey(fn, r);
 }
 
 export function grantAssessBatch(fn: HouseFunction, r: EngineResources, stack: Stack): void {
@@ -92,7 +115,10 @@ export function grantAssessBatch(fn: HouseFunction, r: EngineResources, stack: S
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
   fn.allow('LastDecisions', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], [r.tables.stateTable.tableArn]);
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
+  // Dry-run resolves our SSM values read-only too (issue 8 item 9), so both modes decide alike.
+  allowDefenderParameters(fn, r, stack);
   allowKey(fn, r);
+  allowMacKey(fn, r);
 }
 
 /** Every layer version of this region, in any account: a function's layers must be in its own region. */
@@ -126,26 +152,18 @@ export function grantProtectFunction(fn: HouseFunction, r: EngineResources, stac
       'ForAnyValue:StringLike': { 'lambda:Layer': [defenderLayerAnyVersion(r.config.defender.layerArn)] },
     });
   }
-  const parameters = ssmParameterArns(stack, r.config);
-  if (parameters.length > 0) {
-    fn.allow('ReadDefenderParameters', ['ssm:GetParameter'], parameters);
-    // The SecureString's key is the customer's (often aws/ssm) and unknown at synth time: any key of this account,
-    // but only when SSM calls KMS on this role's behalf.
-    fn.allow(
-      'DecryptDefenderParameters',
-      ['kms:Decrypt'],
-      [stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' })],
-      { StringEquals: { 'kms:ViaService': `ssm.${Aws.REGION}.amazonaws.com` } },
-    );
-  }
+  allowDefenderParameters(fn, r, stack);
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
   fn.allow(
     'CountersExclusionsAndLastDecisions',
     ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
     [r.tables.stateTable.tableArn],
   );
+  // The encrypted previous values of an in-place refresh (RESTORE#<function>#<runId>; conditional put, no TTL).
+  fn.allow('StoreRefreshRestore', ['dynamodb:PutItem'], [r.tables.stateTable.tableArn]);
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
   allowKey(fn, r);
+  allowMacKey(fn, r);
 }
 
 export function grantRecordFailure(fn: HouseFunction, r: EngineResources): void {

@@ -16,16 +16,23 @@ function decision(functionName: string, outcome: string, reasons: string[] = [])
   };
 }
 
-const ITEMS = [
+const IMAGE = { layers: [], variableNames: [], variablesBytes: 2, handler: null, revisionId: null, ourValueMacs: {} };
+
+/** Items in time order: `sk` as the audit table sorts them; protect's final records carry a before-image. */
+function inOrder(items: Array<Partial<AuditItem>>): Array<Partial<AuditItem>> {
+  return items.map((item, i) => ({ ...item, sk: `2025-06-01T11:00:${String(i).padStart(2, '0')}.000Z#run-5` }));
+}
+
+const ITEMS = inOrder([
   decision('a', 'SKIPPED', ['MEMORY_LOW', 'RUNTIME_UNSUPPORTED']),
   decision('b', 'SKIPPED', ['MEMORY_LOW']),
-  decision('c', 'PENDING'),
-  decision('c', 'PROTECTED'),
-  decision('d', 'PENDING'),
+  { ...decision('c', 'PENDING'), before: IMAGE },
+  { ...decision('c', 'PROTECTED'), before: IMAGE },
+  { ...decision('d', 'PENDING'), before: IMAGE },
   decision('e', 'WOULD_PROTECT'),
   decision('f', 'FAILED'),
   { functionName: '#run', kind: 'run', outcome: 'RUN_OVERLAP', runId: 'run-5', reasons: [] } as Partial<AuditItem>,
-];
+]);
 
 beforeEach(() => {
   prepare();
@@ -50,6 +57,19 @@ describe('countRun', () => {
       { code: 'MEMORY_LOW', count: 2 },
       { code: 'RUNTIME_UNSUPPORTED', count: 1 },
     ]);
+  });
+});
+
+describe('issue 8 item 5: a change is unfinished until protect wrote its final record', () => {
+  it("item 5: lists a PENDING whose only later item is record-failure's FAILED without images", () => {
+    const items = inOrder([
+      { ...decision('g', 'PENDING'), before: IMAGE, after: IMAGE },
+      decision('g', 'FAILED'),
+      { ...decision('h', 'PENDING'), before: IMAGE, after: IMAGE },
+      { ...decision('h', 'FAILED'), before: IMAGE },
+    ]);
+
+    expect(countRun(items as AuditItem[]).unfinished).toEqual(['g']);
   });
 });
 

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { clearCaches } from '@aws-lambda-powertools/parameters';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EncryptCommand, GenerateMacCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
   GetFunctionCommand,
   GetFunctionConfigurationCommand,
@@ -26,7 +28,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import type { ConfigInput } from '../../lib/config';
 import { handler, ProtectRequestError, WriteAheadError } from '../../lambdas/protect-function/handler';
 import { systemClock } from '../../lambdas/shared/adapters/rate-limiter';
-import { valueHash } from '../../lambdas/shared/domain/plan';
+import { resetMacKey } from '../../lambdas/shared/adapters/mac-key';
+import * as funnel from '../../lambdas/shared/domain/funnel';
+import { valueMac } from '../../lambdas/shared/domain/mac';
 import type { AuditItem, FunctionConfiguration, ProtectRequest } from '../../lambdas/shared/domain/types';
 import { logger } from '../../lambdas/shared/observability';
 import { resetRuntime } from '../../lambdas/shared/runtime';
@@ -36,6 +40,10 @@ const ddb = mockClient(DynamoDBDocumentClient);
 mockClient(DynamoDBClient);
 const sns = mockClient(SNSClient);
 const ssm = mockClient(SSMClient);
+const kms = mockClient(KMSClient);
+/** What KMS GenerateMac answers for the key-derivation message: the local HMAC key. */
+const MAC_KEY = new Uint8Array(32).fill(3);
+const mac = (variable: string, value: string): string => valueMac(MAC_KEY, FUNCTION, variable, value);
 
 const NOW = Date.parse('2025-03-01T10:00:00.000Z');
 const ACCOUNT = '123456789012';
@@ -72,6 +80,8 @@ function useConfig(config: ConfigInput): void {
   process.env['INVENTORY_BUCKET'] = 'inventory';
   process.env['ENGINE_FUNCTION_PREFIX'] = 'ZeroImpact-';
   process.env['ENGINE_VERSION'] = '0.1.0';
+  process.env['MAC_KEY_ID'] = `arn:aws:kms:eu-west-1:${ACCOUNT}:key/mac`;
+  process.env['RESTORE_KEY_ID'] = `arn:aws:kms:eu-west-1:${ACCOUNT}:key/stack`;
   resetRuntime();
 }
 
@@ -155,6 +165,9 @@ beforeEach(() => {
   ddb.reset();
   sns.reset();
   ssm.reset();
+  kms.reset();
+  resetMacKey();
+  kms.on(GenerateMacCommand).resolves({ Mac: MAC_KEY });
   clearCaches();
   jest.restoreAllMocks();
   // A virtual clock: sleeping advances it at once (no real waiting), so the rate limiter paces as it would live.
@@ -232,6 +245,10 @@ describe('protect-function', () => {
                 outcome: 'PROTECTED',
                 reasons: [],
                 warnings: [],
+                ourValueMacs: {
+                  AWS_LAMBDA_EXEC_WRAPPER: mac('AWS_LAMBDA_EXEC_WRAPPER', WRAPPER),
+                  TW_POLICY: mac('TW_POLICY', POLICY),
+                },
               },
             },
           },
@@ -278,7 +295,7 @@ describe('protect-function', () => {
       before: {
         layers: [OTHER_LAYER],
         variableNames: ['DB_PASSWORD', 'LOG_LEVEL'],
-        variableHashes: { DB_PASSWORD: valueHash(CANARY), LOG_LEVEL: valueHash('info') },
+        ourValueMacs: {},
         handler: 'app.handler',
         revisionId: 'rev-1',
       },
@@ -286,7 +303,10 @@ describe('protect-function', () => {
       after: {
         layers: PROTECTED_LAYERS,
         variableNames: ['AWS_LAMBDA_EXEC_WRAPPER', 'DB_PASSWORD', 'LOG_LEVEL', 'TW_POLICY'],
-        variableHashes: { TW_POLICY: valueHash(POLICY), AWS_LAMBDA_EXEC_WRAPPER: valueHash(WRAPPER) },
+        ourValueMacs: {
+          TW_POLICY: mac('TW_POLICY', POLICY),
+          AWS_LAMBDA_EXEC_WRAPPER: mac('AWS_LAMBDA_EXEC_WRAPPER', WRAPPER),
+        },
         revisionId: null,
       },
     });
@@ -295,7 +315,10 @@ describe('protect-function', () => {
       after: {
         layers: PROTECTED_LAYERS,
         variableNames: ['AWS_LAMBDA_EXEC_WRAPPER', 'DB_PASSWORD', 'LOG_LEVEL', 'TW_POLICY'],
-        variableHashes: { TW_POLICY: valueHash(POLICY), AWS_LAMBDA_EXEC_WRAPPER: valueHash(WRAPPER) },
+        ourValueMacs: {
+          TW_POLICY: mac('TW_POLICY', POLICY),
+          AWS_LAMBDA_EXEC_WRAPPER: mac('AWS_LAMBDA_EXEC_WRAPPER', WRAPPER),
+        },
         revisionId: 'rev-2',
       },
     });
@@ -703,6 +726,164 @@ describe('secret hygiene', () => {
     expect(written).not.toContain(CANARY);
     expect(written).not.toContain(POLICY);
     expect(written).toContain(FUNCTION);
+  });
+});
+
+describe('issue 8 (SECRETS): keyed MACs of our values, the in-place refresh of an outdated Defender configuration', () => {
+  const OLD_POLICY = 'TWPOLICY-old-rotated-0001';
+  /** A function the engine protected with OLD_POLICY; the configured policy has since been rotated to POLICY. */
+  function outdated(): FunctionConfiguration {
+    return afterUpdate('Successful', undefined);
+  }
+  function withOldPolicy(): FunctionConfiguration {
+    return fresh({
+      Layers: PROTECTED_LAYERS.map((Arn) => ({ Arn })),
+      Environment: { Variables: { ...PROTECTED_VARIABLES, TW_POLICY: OLD_POLICY } },
+      RevisionId: 'rev-1',
+    });
+  }
+  /** The last-decision digest keeps the MACs of what the engine wrote at the latest protection. */
+  function engineWroteOldPolicy(): void {
+    ddb.on(BatchGetCommand).resolves({
+      Responses: {
+        state: [
+          {
+            pk: `LAST#${FUNCTION}`,
+            functionName: FUNCTION,
+            outcome: 'PROTECTED',
+            reasons: [],
+            warnings: [],
+            ourValueMacs: {
+              AWS_LAMBDA_EXEC_WRAPPER: mac('AWS_LAMBDA_EXEC_WRAPPER', WRAPPER),
+              TW_POLICY: mac('TW_POLICY', OLD_POLICY),
+            },
+          },
+        ],
+      },
+    });
+  }
+  /** Until the FUNNEL branch lands gate 23, stand in for its verdict on such a function. */
+  function funnelSaysOutdated(): jest.SpyInstance {
+    const spy = jest.spyOn(funnel, 'assess');
+    spy.mockImplementation((_facts, context) => {
+      expect((context as { engineWritten?: ReadonlySet<string> }).engineWritten).toEqual(new Set(['TW_POLICY']));
+      return {
+        functionName: FUNCTION,
+        functionArn: FUNCTION_ARN,
+        verdict: 'ALREADY_PROTECTED',
+        reasons: [],
+        warnings: ['DEFENDER_CONFIG_OUTDATED' as never],
+        checks: [],
+      };
+    });
+    return spy;
+  }
+
+  it('item 3: derives the MAC key with one kms:GenerateMac per container, on MAC_KEY_ID', async () => {
+    await handler(request());
+    await handler(request({ runId: 'run-2' }));
+
+    expect(kms).toHaveReceivedCommandTimes(GenerateMacCommand, 1);
+    expect(kms).toHaveReceivedCommandWith(GenerateMacCommand, {
+      KeyId: `arn:aws:kms:eu-west-1:${ACCOUNT}:key/mac`,
+      MacAlgorithm: 'HMAC_SHA_256',
+    });
+  });
+
+  it('item 3: changes nothing when the MAC key cannot be derived (SKIPPED FACTS_MISSING)', async () => {
+    kms.on(GenerateMacCommand).rejects(new Error('AccessDeniedException'));
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['FACTS_MISSING'] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('item 3: secret hygiene: the canary, its SHA-256 (hex and base64) never appear in items, messages or logs', async () => {
+    const lines: string[] = [];
+    const record = (...args: unknown[]) => {
+      lines.push(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+      return true;
+    };
+    jest.spyOn(process.stdout, 'write').mockImplementation(record);
+    jest.spyOn(process.stderr, 'write').mockImplementation(record);
+    logger.setLogLevel('DEBUG');
+    lambda.on(GetFunctionConfigurationCommand).resolves(afterUpdate('Failed', `could not apply ${CANARY}`) as never);
+
+    try {
+      await handler(request());
+    } finally {
+      logger.setLogLevel('SILENT');
+    }
+
+    const written = [
+      JSON.stringify(ddb.calls().map((call) => call.args[0].input)),
+      JSON.stringify(sns.calls().map((call) => call.args[0].input)),
+      lines.join('\n'),
+    ].join('\n');
+    expect(written).toContain('ourValueMacs');
+    for (const value of [CANARY, POLICY, 'info']) {
+      expect(written).not.toContain(createHash('sha256').update(value).digest('hex'));
+      expect(written).not.toContain(createHash('sha256').update(value).digest('base64'));
+    }
+    expect(written).not.toContain(CANARY);
+    expect(written).not.toContain(POLICY);
+    expect(written).not.toContain('variableHashes');
+  });
+
+  it('item 7: refreshes a rotated value in place: restore item, write-ahead, RevisionId, only our variable', async () => {
+    engineWroteOldPolicy();
+    lambda.on(GetFunctionCommand).resolves({ Configuration: withOldPolicy() as never, Tags: { team: 'payments' } });
+    lambda.on(GetFunctionConfigurationCommand).resolves(outdated() as never);
+    kms.on(EncryptCommand).resolves({ CiphertextBlob: new Uint8Array([1, 2, 3]) });
+    funnelSaysOutdated();
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'PROTECTED', reasons: [] });
+    expect(lambda.commandCalls(UpdateFunctionConfigurationCommand)[0]?.args[0].input).toEqual({
+      FunctionName: FUNCTION,
+      RevisionId: 'rev-1',
+      Environment: { Variables: PROTECTED_VARIABLES },
+    });
+    expect(kms).toHaveReceivedCommandWith(EncryptCommand, {
+      KeyId: `arn:aws:kms:eu-west-1:${ACCOUNT}:key/stack`,
+      EncryptionContext: { purpose: 'zero-impact/refresh-restore', functionName: FUNCTION, runId: 'run-1' },
+      Plaintext: new TextEncoder().encode(JSON.stringify({ TW_POLICY: OLD_POLICY })),
+    });
+    const puts = ddb.commandCalls(PutCommand).map((call) => call.args[0].input);
+    expect(puts.map((put) => [put.TableName, put.Item?.['pk'] ?? put.Item?.['outcome']])).toEqual([
+      ['state', `RESTORE#${FUNCTION}#run-1`],
+      ['audit', 'PENDING'],
+      ['audit', 'PROTECTED'],
+    ]);
+    expect(puts[0]?.Item).not.toHaveProperty('expiresAt');
+    const [pending, done] = puts.filter((put) => put.TableName === 'audit').map((put) => put.Item as AuditItem);
+    expect(pending?.before?.ourValueMacs['TW_POLICY']).toBe(mac('TW_POLICY', OLD_POLICY));
+    expect(done?.after?.ourValueMacs['TW_POLICY']).toBe(mac('TW_POLICY', POLICY));
+    expect(JSON.stringify(ddb.calls().map((call) => call.args[0].input))).not.toContain(OLD_POLICY);
+  });
+
+  it('item 7: records ALREADY_PROTECTED with DEFENDER_CONFIG_OUTDATED when the refresh is not done (cap reached)', async () => {
+    engineWroteOldPolicy();
+    lambda.on(GetFunctionCommand).resolves({ Configuration: withOldPolicy() as never, Tags: { team: 'payments' } });
+    ddb.on(UpdateCommand).rejects(new ConditionalCheckFailedException({ message: 'cap', $metadata: {} }));
+    funnelSaysOutdated();
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('ALREADY_PROTECTED');
+    expect(auditItems()[0]?.warnings).toEqual(['DEFENDER_CONFIG_OUTDATED']);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('item 7: never refreshes a value the engine did not write (no MAC match: no engineWritten)', async () => {
+    lambda.on(GetFunctionCommand).resolves({ Configuration: withOldPolicy() as never, Tags: { team: 'payments' } });
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('SKIPPED');
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
   });
 });
 

@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DecryptCommand, GenerateMacCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
   GetFunctionCommand,
   GetFunctionConfigurationCommand,
@@ -6,16 +7,21 @@ import {
   PreconditionFailedException,
   UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
-import { DeleteCommand, DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { createHash } from 'node:crypto';
+import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { run as include } from '../../bin/commands/include';
 import { run as rollback } from '../../bin/commands/rollback';
 import { systemClock } from '../../lambdas/shared/adapters/rate-limiter';
+import { resetMacKey } from '../../lambdas/shared/adapters/mac-key';
+import { ourVariableNames } from '../../lambdas/shared/domain/mac';
 import { configurationImage } from '../../lambdas/shared/domain/plan';
+import { parseConfig } from '../../lib/config';
 import type { AuditItem, FunctionConfiguration } from '../../lambdas/shared/domain/types';
 
 const lambda = mockClient(LambdaClient);
 const ddb = mockClient(DynamoDBDocumentClient);
+const kms = mockClient(KMSClient);
 mockClient(DynamoDBClient);
 
 const ACCOUNT = '123456789012';
@@ -25,6 +31,26 @@ const DATADOG = `arn:aws:lambda:eu-west-1:${ACCOUNT}:layer:datadog:7`;
 const WRAPPER = '/opt/twistlock/twistlock_wrapper';
 const POLICY = 'TWPOLICY-9d8c7b6a5f4e3d2c1b0a';
 const CANARY = 'CANARY-7f3a9e21-do-not-leak';
+const MAC_KEY_ARN = `arn:aws:kms:eu-west-1:${ACCOUNT}:key/mac-key-1`;
+/** What KMS GenerateMac answers for the key-derivation message: the local HMAC key. */
+const KEY = new Uint8Array(32).fill(5);
+const OUR_NAMES = ourVariableNames(
+  parseConfig(
+    {
+      mode: 'protect',
+      defender: {
+        layerArn: DEFENDER,
+        environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: { ssmParameter: '/zero-impact/tw-policy' } },
+      },
+    },
+    'test',
+  ),
+);
+
+/** The image protect would have recorded (MACs under the derived key). */
+function image(configuration: FunctionConfiguration, name = configuration.FunctionName ?? 'orders-api') {
+  return configurationImage(configuration, { key: KEY, ourNames: OUR_NAMES }, name);
+}
 
 function original(name = 'orders-api'): FunctionConfiguration {
   return {
@@ -71,8 +97,8 @@ function protectedRecord(name = 'orders-api', runId = 'run-7'): AuditItem {
     reasons: [],
     warnings: [],
     checks: [],
-    before: configurationImage(original(name)),
-    after: configurationImage(protectedConfig(name)),
+    before: image(original(name)),
+    after: image(protectedConfig(name)),
     engineVersion: '0.1.0',
     configHash: 'abc123',
     expiresAt: 1_800_000_000,
@@ -113,6 +139,9 @@ function puts(table: string): Array<Record<string, unknown>> {
 beforeEach(() => {
   lambda.reset();
   ddb.reset();
+  kms.reset();
+  resetMacKey();
+  kms.on(GenerateMacCommand).resolves({ Mac: KEY, KeyId: MAC_KEY_ARN, MacAlgorithm: 'HMAC_SHA_256' });
   jest.restoreAllMocks();
   let now = Date.parse('2025-03-02T08:00:00.000Z');
   jest.spyOn(systemClock, 'now').mockImplementation(() => now);
@@ -125,6 +154,7 @@ beforeEach(() => {
   jest.spyOn(console, 'error').mockImplementation((line: unknown) => void err.push(String(line)));
   process.env['AUDIT_TABLE_NAME'] = 'audit';
   process.env['STATE_TABLE_NAME'] = 'state';
+  process.env['MAC_KEY_ID'] = MAC_KEY_ARN;
 
   historyOf('orders-api', [pendingRecord(), protectedRecord()]);
   functionIs('orders-api', protectedConfig('orders-api', { RevisionId: 'rev-5' }));
@@ -310,8 +340,8 @@ describe('zero-impact rollback', () => {
       decidedAt,
       outcome: 'FAILED',
       // AWS did not apply the failed rollback: the function is left protected.
-      before: configurationImage(protectedConfig()),
-      after: configurationImage(protectedConfig()),
+      before: image(protectedConfig()),
+      after: image(protectedConfig()),
       detail: 'rollback by ops failed: the update failed: KMS key disabled',
     };
     historyOf('orders-api', [pendingRecord(), protectedRecord(), failedRollback]);
@@ -373,7 +403,7 @@ describe('zero-impact rollback', () => {
   });
 
   it('rolls back a change whose completion was never recorded, from its PENDING item', async () => {
-    const pending = { ...pendingRecord(), after: configurationImage({ ...protectedConfig(), RevisionId: undefined }) };
+    const pending = { ...pendingRecord(), after: image({ ...protectedConfig(), RevisionId: undefined }) };
     const catchFailure: AuditItem = {
       ...protectedRecord(),
       outcome: 'FAILED',
@@ -405,7 +435,7 @@ describe('zero-impact rollback', () => {
       after: undefined,
     };
     historyOf('orders-api', [
-      { ...pendingRecord(), after: configurationImage({ ...protectedConfig(), RevisionId: undefined }) },
+      { ...pendingRecord(), after: image({ ...protectedConfig(), RevisionId: undefined }) },
       skipped,
     ]);
 
@@ -461,6 +491,161 @@ describe('zero-impact rollback', () => {
     expect(printed()).not.toContain(CANARY);
     expect(printed()).not.toContain(POLICY);
     expect(printed()).toContain('orders-api');
+  });
+});
+
+describe('issue 8: rollback of changes whose completion was never seen, MACs, upgraded Defenders, refreshes', () => {
+  const plannedAfter = () => image({ ...protectedConfig(), RevisionId: undefined });
+  const pendingWithPlan = (name = 'orders-api') => ({
+    ...pendingRecord(name),
+    after: image({ ...protectedConfig(name), RevisionId: undefined }, name),
+  });
+  /** Protect's FAILED after an accepted update whose every status poll failed: before-image, no after-image. */
+  const pollsFailed = (name = 'orders-api'): AuditItem => ({
+    ...protectedRecord(name),
+    outcome: 'FAILED',
+    sk: '2025-03-01T10:20:00.000Z#run-7#FAILED',
+    decidedAt: '2025-03-01T10:20:00.000Z',
+    after: undefined,
+    detail: 'update did not complete within 60 checks; the function may carry the change',
+  });
+  /** record-failure's FAILED (the final PROTECTED write failed): no images at all. */
+  const catchFailed = (name = 'orders-api'): AuditItem => ({
+    ...protectedRecord(name),
+    outcome: 'FAILED',
+    sk: '2025-03-01T10:00:09.000Z#run-7#FAILED',
+    decidedAt: '2025-03-01T10:00:09.000Z',
+    before: undefined,
+    after: undefined,
+  });
+
+  it('item 5: rolls back --function from the PENDING plan when every status poll failed (FAILED without after)', async () => {
+    historyOf('orders-api', [pendingWithPlan(), pollsFailed()]);
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(0);
+    expect(out[0]).toBe('orders-api: rollback of the FAILED record of 2025-03-01T10:20:00.000Z (run run-7)');
+    expect(lambda.commandCalls(UpdateFunctionConfigurationCommand)[0]?.args[0].input).toEqual({
+      FunctionName: 'orders-api',
+      RevisionId: 'rev-5',
+      Layers: [PANDAS],
+      Environment: { Variables: { DB_PASSWORD: CANARY, LOG_LEVEL: 'info' } },
+    });
+  });
+
+  it.each([
+    ['every status poll failed', pollsFailed],
+    ['the final PROTECTED write failed', catchFailed],
+  ])('item 5: --run lists and rolls back a function whose %s', async (_why, final) => {
+    ddb.on(QueryCommand, { IndexName: 'byRun' }).resolves({ Items: [pendingWithPlan(), final()] });
+    historyOf('orders-api', [pendingWithPlan(), final()]);
+
+    const code = await rollback(['--run', 'run-7', '--yes']);
+
+    expect(code).toBe(0);
+    expect(out[0]).toBe('run run-7: 1 function(s) to roll back');
+    expect(lambda).toHaveReceivedCommandWith(UpdateFunctionConfigurationCommand, { Layers: [PANDAS] });
+    expect(plannedAfter().layers).toEqual([PANDAS, DEFENDER]);
+  });
+
+  it('item 6: refuses when the team has since upgraded the Defender layer, and changes nothing', async () => {
+    const upgraded = DEFENDER.replace(/:32$/, ':33');
+    functionIs('orders-api', protectedConfig('orders-api', { Layers: [{ Arn: PANDAS }, { Arn: upgraded }] }));
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(1);
+    expect(err).toEqual([expect.stringContaining('the Defender is no longer the one we added')]);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 0);
+  });
+
+  it('item 3: derives the MAC key once with kms:GenerateMac on --mac-key, and needs one', async () => {
+    const code = await rollback(['--function', 'orders-api', '--mac-key', 'alias/zero-impact-mac']);
+    delete process.env['MAC_KEY_ID'];
+    const without = await rollback(['--function', 'orders-api']);
+
+    expect(code).toBe(0);
+    expect(kms).toHaveReceivedCommandTimes(GenerateMacCommand, 1);
+    expect(kms).toHaveReceivedCommandWith(GenerateMacCommand, {
+      KeyId: 'alias/zero-impact-mac',
+      MacAlgorithm: 'HMAC_SHA_256',
+      Message: new TextEncoder().encode('zero-impact/mac-key/v1'),
+    });
+    expect(without).toBe(2);
+    expect(err).toEqual([expect.stringContaining('--mac-key')]);
+  });
+
+  it('item 3: a value MACed under another key is never taken for ours', async () => {
+    kms.on(GenerateMacCommand).resolves({ Mac: new Uint8Array(32).fill(9) });
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(1);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('item 4: the ROLLED_BACK record has no expiresAt', async () => {
+    await rollback(['--function', 'orders-api', '--yes']);
+
+    const [rolled] = puts('audit');
+    expect(rolled?.['outcome']).toBe('ROLLED_BACK');
+    expect(rolled).not.toHaveProperty('expiresAt');
+  });
+
+  it('item 7: rolls a refresh back to the exact previous value, decrypted from RESTORE#<function>#<runId>', async () => {
+    const oldPolicy = 'TWPOLICY-old-0000';
+    const beforeRefresh = protectedConfig('orders-api', {
+      Environment: {
+        Variables: { DB_PASSWORD: CANARY, LOG_LEVEL: 'info', AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: oldPolicy },
+      },
+    });
+    const refreshed: AuditItem = {
+      ...protectedRecord('orders-api', 'run-9'),
+      sk: '2025-03-05T10:00:05.000Z#run-9#PROTECTED',
+      decidedAt: '2025-03-05T10:00:05.000Z',
+      before: image(beforeRefresh),
+      after: image(protectedConfig()),
+    };
+    historyOf('orders-api', [pendingRecord(), protectedRecord(), refreshed]);
+    ddb.on(GetCommand, { Key: { pk: 'RESTORE#orders-api#run-9' } }).resolves({
+      Item: { pk: 'RESTORE#orders-api#run-9', ciphertext: Buffer.from('sealed').toString('base64') },
+    });
+    kms.on(DecryptCommand).resolves({ Plaintext: new TextEncoder().encode(JSON.stringify({ TW_POLICY: oldPolicy })) });
+
+    const code = await rollback(['--function', 'orders-api', '--yes']);
+
+    expect(code).toBe(0);
+    expect(kms).toHaveReceivedCommandWith(DecryptCommand, {
+      EncryptionContext: { purpose: 'zero-impact/refresh-restore', functionName: 'orders-api', runId: 'run-9' },
+    });
+    expect(lambda.commandCalls(UpdateFunctionConfigurationCommand)[0]?.args[0].input).toEqual({
+      FunctionName: 'orders-api',
+      RevisionId: 'rev-5',
+      Environment: beforeRefresh.Environment,
+    });
+    expect(JSON.stringify(puts('audit'))).not.toContain(oldPolicy);
+    expect(printed()).not.toContain(oldPolicy);
+  });
+
+  it('item 3: secret hygiene: the canary, its SHA-256 (hex, base64) and our values appear in no record or line', async () => {
+    historyOf('orders-api', [pendingWithPlan(), pollsFailed()]);
+    lambda
+      .on(GetFunctionConfigurationCommand)
+      .resolves({ ...original(), LastUpdateStatus: 'Failed', LastUpdateStatusReason: `bad ${CANARY}` } as never);
+
+    await rollback(['--function', 'orders-api', '--yes']);
+
+    const written = JSON.stringify(ddb.commandCalls(PutCommand).map((call) => call.args[0].input));
+    const text = `${written}\n${printed()}`;
+    for (const value of [CANARY, POLICY, 'info']) {
+      expect(text).not.toContain(createHash('sha256').update(value).digest('hex'));
+      expect(text).not.toContain(createHash('sha256').update(value).digest('base64'));
+    }
+    expect(text).not.toContain(CANARY);
+    expect(text).not.toContain(POLICY);
+    expect(written).toContain('ourValueMacs');
   });
 });
 

@@ -100,8 +100,19 @@ describe('take-inventory', () => {
     expect(items[2]!.tags).toEqual({ 'zero-impact:exclude': 'true' });
     expect(items[3]!.persistentlyExcluded).toBe(true);
     expect(items[0]!.persistentlyExcluded).toBeUndefined();
-    expect(items[0]!.configuration.Environment?.Variables?.['API_KEY']).toBe('*'.repeat(CANARY.length));
+    expect(items[0]!.configuration.Environment?.Variables?.['API_KEY']).toBe('[redacted]');
     expect(items[1]!.configuration.Environment?.Variables?.['AWS_LAMBDA_EXEC_WRAPPER']).toBe(WRAPPER);
+  });
+
+  it('item 3: redacts every value to one fixed placeholder and carries the exact real size as variablesBytes', async () => {
+    useRuntime();
+    estate();
+
+    await handler(event);
+
+    const [orders] = writtenInventory();
+    expect(orders!.configuration.Environment?.Variables).toEqual({ DB_HOST: '[redacted]', API_KEY: '[redacted]' });
+    expect(orders!.variablesBytes).toBe(Buffer.byteLength(JSON.stringify({ DB_HOST: 'db.internal', API_KEY: CANARY })));
   });
 
   it('runs the layer check in protect mode and allows protection when it passes', async () => {

@@ -42,6 +42,12 @@ function refs({ stack }: Synthesized) {
       Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
       Resource: getAtt(stack.key),
     },
+    macKey: {
+      Sid: 'DeriveMacKey',
+      Effect: 'Allow',
+      Action: 'kms:GenerateMac',
+      Resource: getAtt(stack.macKey),
+    },
     audit: getAtt(stack.auditTable),
     state: getAtt(stack.stateTable),
     skipTopic: { Ref: logicalId(stack, stack.skipTopic) },
@@ -52,6 +58,29 @@ function refs({ stack }: Synthesized) {
     parameter: (name: string) => arn('ssm', `:parameter/${name}`),
     byRunIndex: { 'Fn::Join': ['', [getAtt(stack.auditTable), '/index/byRun']] },
   };
+}
+
+/** ssm:GetParameter on the TW_POLICY parameter, and kms:Decrypt only through SSM. */
+function defenderParameters(r: ReturnType<typeof refs>): unknown[] {
+  return [
+    {
+      Sid: 'ReadDefenderParameters',
+      Effect: 'Allow',
+      Action: 'ssm:GetParameter',
+      Resource: r.parameter('zero-impact/tw-policy'),
+    },
+    {
+      Sid: 'DecryptDefenderParameters',
+      Effect: 'Allow',
+      Action: 'kms:Decrypt',
+      Resource: r.anyKey,
+      Condition: {
+        StringEquals: {
+          'kms:ViaService': { 'Fn::Join': ['', ['ssm.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+        },
+      },
+    },
+  ];
 }
 
 function policyOf(synthesized: Synthesized, name: HandlerName): unknown[] {
@@ -103,6 +132,7 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
           : []),
         { Sid: 'RaiseAlarm', Effect: 'Allow', Action: 'sns:Publish', Resource: r.alarmTopic },
         r.key,
+        r.macKey,
       ]);
     },
   );
@@ -129,7 +159,10 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         Resource: r.state,
       },
       { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
+      // Issue 8 item 9: dry-run resolves our SSM values read-only too.
+      ...defenderParameters(r),
       r.key,
+      r.macKey,
     ]);
   });
 
@@ -165,23 +198,7 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
           },
         },
       },
-      {
-        Sid: 'ReadDefenderParameters',
-        Effect: 'Allow',
-        Action: 'ssm:GetParameter',
-        Resource: r.parameter('zero-impact/tw-policy'),
-      },
-      {
-        Sid: 'DecryptDefenderParameters',
-        Effect: 'Allow',
-        Action: 'kms:Decrypt',
-        Resource: r.anyKey,
-        Condition: {
-          StringEquals: {
-            'kms:ViaService': { 'Fn::Join': ['', ['ssm.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
-          },
-        },
-      },
+      ...defenderParameters(r),
       { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
       {
         Sid: 'CountersExclusionsAndLastDecisions',
@@ -189,8 +206,10 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
         Resource: r.state,
       },
+      { Sid: 'StoreRefreshRestore', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.state },
       { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
       r.key,
+      r.macKey,
     ]);
   });
 
@@ -294,16 +313,33 @@ describe('stack-wide guarantees', () => {
     expect([...new Set(onAudit.map((g) => g.action))].sort()).toEqual(['dynamodb:PutItem', 'dynamodb:Query']);
   });
 
-  it('lets only the protect role read the TW_POLICY parameter', () => {
+  it('item 9: lets only the protect and assess-batch roles read the TW_POLICY parameter', () => {
     const s = synth(PROTECT);
-    const protectPolicy = logicalId(
-      s.stack,
-      s.stack.houseFunctions['protect-function']!.role.node.findChild('DefaultPolicy'),
-    );
+    const policyOfRole = (name: HandlerName) =>
+      logicalId(s.stack, s.stack.houseFunctions[name]!.role.node.findChild('DefaultPolicy'));
 
     const readers = grants(s).filter((g) => g.action.startsWith('ssm:') || g.resource.includes(':parameter/'));
 
-    expect(readers.map((g) => g.policy)).toEqual([protectPolicy]);
+    expect(readers.map((g) => g.policy).sort()).toEqual(
+      [policyOfRole('assess-batch'), policyOfRole('protect-function')].sort(),
+    );
+  });
+
+  it('item 3: grants kms:GenerateMac on the HMAC key to take-inventory, assess-batch and protect-function only', () => {
+    const s = synth(PROTECT);
+    const policyOfRole = (name: HandlerName) =>
+      logicalId(s.stack, s.stack.houseFunctions[name]!.role.node.findChild('DefaultPolicy'));
+
+    const macs = grants(s).filter((g) => g.action.startsWith('kms:') && g.action.includes('Mac'));
+
+    expect(macs.map((g) => [g.action, g.policy]).sort()).toEqual(
+      (['take-inventory', 'assess-batch', 'protect-function'] as const)
+        .map((name) => ['kms:GenerateMac', policyOfRole(name)])
+        .sort(),
+    );
+    expect(new Set(macs.map((g) => g.resource))).toEqual(
+      new Set([JSON.stringify({ 'Fn::GetAtt': [logicalId(s.stack, s.stack.macKey), 'Arn'] })]),
+    );
   });
 });
 
@@ -489,13 +525,37 @@ describe('the state machine and the schedule have exactly the calls they make', 
 });
 
 describe('TW_POLICY in dry-run', () => {
-  it('lets no role read any SSM parameter (there is no protect role)', () => {
-    // Act
-    const readers = grants(synth(DRY_RUN)).filter(
-      (g) => g.action.startsWith('ssm:') || g.resource.includes(':parameter/'),
+  it('item 9: lets only assess-batch read the SSM parameters in dry-run (there is no protect role)', () => {
+    // Prepare
+    const s = synth(DRY_RUN);
+    const assessPolicy = logicalId(
+      s.stack,
+      s.stack.houseFunctions['assess-batch']!.role.node.findChild('DefaultPolicy'),
     );
 
+    // Act
+    const readers = grants(s).filter((g) => g.action.startsWith('ssm:') || g.resource.includes(':parameter/'));
+
     // Assess
-    expect(readers).toEqual([]);
+    expect(readers.map((g) => g.policy)).toEqual([assessPolicy]);
+  });
+});
+
+describe('issue 8 item 3: the HMAC key', () => {
+  it('item 3: is one retained HMAC_256 key for GENERATE_VERIFY_MAC, named by MAC_KEY_ID on the functions granted it', () => {
+    const s = synth(PROTECT);
+    const macKey = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.macKey), 'Arn'] };
+
+    s.template.hasResource('AWS::KMS::Key', {
+      Properties: { KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC' },
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
+    for (const [name, fn] of Object.entries(s.stack.houseFunctions)) {
+      const variables = s.template.toJSON().Resources[logicalId(s.stack, fn.function)].Properties.Environment
+        .Variables as Record<string, unknown>;
+      const granted = ['take-inventory', 'assess-batch', 'protect-function'].includes(name);
+      expect([name, variables['MAC_KEY_ID']]).toEqual([name, granted ? macKey : undefined]);
+    }
   });
 });

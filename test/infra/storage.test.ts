@@ -235,6 +235,9 @@ describe('engine functions', () => {
           'SKIP_TOPIC_ARN',
           'STATE_TABLE_NAME',
           'ZERO_IMPACT_CONFIG',
+          // Issue 8 item 3: the functions granted kms:GenerateMac find the HMAC key; protect also the stack key.
+          ...(['take-inventory', 'assess-batch', 'protect-function'].includes(name) ? ['MAC_KEY_ID'] : []),
+          ...(name === 'protect-function' ? ['RESTORE_KEY_ID'] : []),
         ].sort(),
       );
       expect(props.Environment.Variables).toMatchObject({

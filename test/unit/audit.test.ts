@@ -1,6 +1,8 @@
 import {
   arnParts,
   decisionItem,
+  nextDigest,
+  unfinishedPending,
   type DecisionRecordInput,
   type RecordSettings,
 } from '../../lambdas/shared/domain/audit';
@@ -88,5 +90,94 @@ describe('arnParts', () => {
   it('gives nulls for anything else', () => {
     expect(arnParts('not-an-arn')).toEqual({ account: null, region: null });
     expect(arnParts(null)).toEqual({ account: null, region: null });
+  });
+});
+
+describe('issue 8 item 4: the record a rollback needs lives as long as the change', () => {
+  const image = {
+    layers: [],
+    variableNames: [],
+    variablesBytes: 2,
+    handler: null,
+    revisionId: 'rev-1',
+    ourValueMacs: {},
+  };
+
+  it.each(['PENDING', 'PROTECTED', 'ROLLED_BACK'] as const)(
+    'item 4: a %s item has no expiresAt at all (even with retentionDays 1)',
+    (outcome) => {
+      const item = decisionItem(
+        { ...base, mode: 'protect', outcome, reasons: [], before: image, after: image },
+        { ...settings, retentionDays: 1, repeatRetentionDays: 1 },
+      );
+
+      expect(item).not.toHaveProperty('expiresAt');
+      expect(item.changeKey).toBe('CHANGE');
+    },
+  );
+
+  it('item 4: a FAILED written after the update was sent (it has a before-image) never expires', () => {
+    const item = decisionItem({ ...base, mode: 'protect', outcome: 'FAILED', reasons: [], before: image }, settings);
+
+    expect(item).not.toHaveProperty('expiresAt');
+  });
+
+  it('item 4: a FAILED without images (record-failure) and every other decision still expire', () => {
+    const failed = decisionItem({ ...base, outcome: 'FAILED', reasons: [] }, settings);
+
+    expect(failed.expiresAt).toBe(decidedEpoch + 400 * 86400);
+    expect(decisionItem({ ...base, outcome: 'ALREADY_PROTECTED', reasons: [] }, settings).expiresAt).toBe(
+      decidedEpoch + 400 * 86400,
+    );
+  });
+});
+
+describe('issue 8 item 5: unfinishedPending', () => {
+  const pending = decisionItem(
+    {
+      ...base,
+      mode: 'protect',
+      outcome: 'PENDING',
+      reasons: [],
+      before: { layers: [], variableNames: [], variablesBytes: 2, handler: null, revisionId: null, ourValueMacs: {} },
+    },
+    settings,
+  );
+  const later = (outcome: 'FAILED' | 'PROTECTED', withImages: boolean) =>
+    decisionItem(
+      {
+        ...base,
+        decidedAt: '2026-11-23T10:05:00.000Z',
+        mode: 'protect',
+        outcome,
+        reasons: [],
+        ...(withImages && pending.before !== undefined ? { before: pending.before } : {}),
+      },
+      settings,
+    );
+
+  it("item 5: a PENDING followed only by record-failure's FAILED without images stays unfinished", () => {
+    expect(unfinishedPending(pending, [pending, later('FAILED', false)])).toBe(true);
+  });
+
+  it("item 5: a PENDING completed by protect's own final record is finished", () => {
+    expect(unfinishedPending(pending, [pending, later('PROTECTED', true)])).toBe(false);
+    expect(unfinishedPending(pending, [pending, later('FAILED', true)])).toBe(false);
+  });
+});
+
+describe('issue 8 item 7: nextDigest', () => {
+  it('item 7: keeps the MACs of what the engine wrote from one decision to the next', () => {
+    const previous = { outcome: 'PROTECTED', reasons: [], warnings: [], ourValueMacs: { TW_POLICY: 'mac' } };
+
+    expect(nextDigest(previous, { outcome: 'ALREADY_PROTECTED', reasons: [], warnings: [] })).toEqual({
+      outcome: 'ALREADY_PROTECTED',
+      reasons: [],
+      warnings: [],
+      ourValueMacs: { TW_POLICY: 'mac' },
+    });
+    expect(nextDigest(previous, { ...previous, ourValueMacs: { TW_POLICY: 'new' } }).ourValueMacs).toEqual({
+      TW_POLICY: 'new',
+    });
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { parseConfig, type Config } from '../../lib/config';
 import {
@@ -5,11 +6,12 @@ import {
   changeApplied,
   configurationImage,
   planProtection,
+  planRefresh,
   planRollback,
   scrubValues,
-  valueHash,
   type ProtectionChange,
 } from '../../lambdas/shared/domain/plan';
+import { ourVariableNames, valueMac, type MacContext } from '../../lambdas/shared/domain/mac';
 import type { FunctionConfiguration } from '../../lambdas/shared/domain/types';
 
 const DEFENDER = 'arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defender:32';
@@ -17,6 +19,8 @@ const DEFENDER_OLD = 'arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defe
 const WRAPPER = '/opt/twistlock/twistlock_wrapper';
 const POLICY = 'tw-policy-secret-value';
 const RESOLVED = { TW_POLICY: POLICY };
+const NAME = 'orders-api';
+const KEY = new Uint8Array(32).fill(7);
 
 function wrapperConfig(): Config {
   return parseConfig(
@@ -45,6 +49,12 @@ function handlerConfig(): Config {
     'test',
   );
 }
+
+/** The MAC context of the test: a fixed key and our names under the config. */
+function macOf(config: Config = wrapperConfig()): MacContext {
+  return { key: KEY, ourNames: ourVariableNames(config) };
+}
+const MAC = macOf();
 
 function layer(name: string, version = 1): string {
   return `arn:aws:lambda:eu-west-1:123456789012:layer:${name}:${version}`;
@@ -76,7 +86,11 @@ function planned(configuration: FunctionConfiguration, config: Config = wrapperC
 /** Protection applied, with the images an audit record would hold. */
 function protectedRecord(configuration: FunctionConfiguration, config: Config = wrapperConfig()) {
   const after = applyChange(configuration, planned(configuration, config));
-  return { after, record: { before: configurationImage(configuration), after: configurationImage(after) } };
+  const mac = macOf(config);
+  return {
+    after,
+    record: { before: configurationImage(configuration, mac, NAME), after: configurationImage(after, mac, NAME) },
+  };
 }
 
 const layerNames = fc.uniqueArray(fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/), { maxLength: 4 });
@@ -237,18 +251,35 @@ describe('planProtection', () => {
 });
 
 describe('configurationImage', () => {
-  it('keeps names, sizes and hashes, never a value', () => {
-    const image = configurationImage(fn());
+  it('item 3: keeps names and the total size, and keyed MACs of our variables only, never a value or a hash', () => {
+    const configuration = fn({
+      Environment: { Variables: { DB_URL: 'postgres://secret@db', LOG_LEVEL: 'info', TW_POLICY: POLICY } },
+    });
+    const image = configurationImage(configuration, MAC, NAME);
 
     expect(image).toEqual({
       layers: [layer('pandas', 4), layer('otel', 2)],
-      variableNames: ['DB_URL', 'LOG_LEVEL'],
-      variableHashes: { DB_URL: valueHash('postgres://secret@db'), LOG_LEVEL: valueHash('info') },
-      variablesBytes: JSON.stringify({ DB_URL: 'postgres://secret@db', LOG_LEVEL: 'info' }).length,
+      variableNames: ['DB_URL', 'LOG_LEVEL', 'TW_POLICY'],
+      variablesBytes: JSON.stringify(configuration.Environment?.Variables).length,
       handler: 'app.handler',
       revisionId: 'rev-1',
+      ourValueMacs: { TW_POLICY: valueMac(KEY, NAME, 'TW_POLICY', POLICY) },
     });
-    expect(JSON.stringify(image)).not.toContain('postgres://secret@db');
+    const text = JSON.stringify(image);
+    for (const value of ['postgres://secret@db', 'info', POLICY]) {
+      expect(text).not.toContain(value);
+      expect(text).not.toContain(createHash('sha256').update(value).digest('hex'));
+      expect(text).not.toContain(createHash('sha256').update(value).digest('base64'));
+    }
+  });
+
+  it('item 3: a MAC depends on the key, the function and the variable, not on the value alone', () => {
+    const mac = valueMac(KEY, NAME, 'TW_POLICY', POLICY);
+
+    expect(valueMac(new Uint8Array(32).fill(8), NAME, 'TW_POLICY', POLICY)).not.toBe(mac);
+    expect(valueMac(KEY, 'other-fn', 'TW_POLICY', POLICY)).not.toBe(mac);
+    expect(valueMac(KEY, NAME, 'TW_OTHER', POLICY)).not.toBe(mac);
+    expect(mac).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 });
 
@@ -256,7 +287,7 @@ describe('planRollback', () => {
   it('removes exactly what protection added', () => {
     const { after, record } = protectedRecord(fn());
 
-    const plan = planRollback(after, record);
+    const plan = planRollback(after, record, MAC, NAME);
 
     expect(plan).toMatchObject({
       ok: true,
@@ -277,7 +308,7 @@ describe('planRollback', () => {
           Environment: { Variables: vars },
         });
         const { after, record } = protectedRecord(original);
-        const plan = planRollback(after, record);
+        const plan = planRollback(after, record, MAC, NAME);
         if (!plan.ok || plan.change === null) throw new Error('expected a rollback change');
         const restored = applyChange(after, plan.change);
         expect(restored.Layers?.map((l) => l.Arn)).toEqual(original.Layers?.map((l) => l.Arn));
@@ -291,7 +322,7 @@ describe('planRollback', () => {
     const original = fn({ Layers: [{ Arn: layer('a') }, { Arn: DEFENDER_OLD }, { Arn: layer('b') }] });
     const { after, record } = protectedRecord(original);
 
-    const plan = planRollback(after, record);
+    const plan = planRollback(after, record, MAC, NAME);
 
     expect(plan.ok && plan.change?.Layers).toEqual([layer('a'), DEFENDER_OLD, layer('b')]);
     expect(plan.ok && plan.steps[0]).toBe(`restore layer ${DEFENDER_OLD} in place of ${DEFENDER}`);
@@ -307,7 +338,7 @@ describe('planRollback', () => {
       RevisionId: 'rev-3',
     };
 
-    const plan = planRollback(later, record);
+    const plan = planRollback(later, record, MAC, NAME);
     if (!plan.ok || plan.change === null) throw new Error('expected a rollback change');
     const restored = applyChange(later, plan.change);
 
@@ -322,7 +353,7 @@ describe('planRollback', () => {
     const { after, record } = protectedRecord(fn());
     const later = { ...after, Environment: { Variables: { ...after.Environment?.Variables, TW_POLICY: 'rotated' } } };
 
-    const plan = planRollback(later, record);
+    const plan = planRollback(later, record, MAC, NAME);
 
     expect(plan.ok && plan.change?.Environment?.Variables).toEqual({
       DB_URL: 'postgres://secret@db',
@@ -332,30 +363,65 @@ describe('planRollback', () => {
     expect(plan.ok && plan.notes).toContain('variable TW_POLICY was changed since protection: left alone');
   });
 
-  it('leaves alone a Defender layer that was upgraded since', () => {
+  it('item 6: refuses when the team has since upgraded the Defender to another version of our layer', () => {
     const { after, record } = protectedRecord(fn());
     const newer = layer('twistlock-defender', 33);
     const later = { ...after, Layers: (after.Layers ?? []).map((l) => (l.Arn === DEFENDER ? { Arn: newer } : l)) };
 
-    const plan = planRollback(later, record);
+    const plan = planRollback(later, record, MAC, NAME);
 
-    expect(plan.ok && plan.change?.Layers).toBeUndefined();
-    expect(plan.ok && plan.notes).toContain(`layer ${DEFENDER} was replaced since by ${newer}: left alone`);
+    expect(plan).toEqual({ ok: false, problem: expect.stringContaining('the Defender is no longer the one we added') });
+    expect(!plan.ok && plan.problem).toContain(newer);
+  });
+
+  it('item 6: refuses when our layer was replaced by a different Defender layer while our variables remain', () => {
+    const { after, record } = protectedRecord(fn());
+    const other = layer('prisma-defender-v2', 1);
+    const later = { ...after, Layers: (after.Layers ?? []).map((l) => (l.Arn === DEFENDER ? { Arn: other } : l)) };
+
+    const plan = planRollback(later, record, MAC, NAME);
+
+    expect(plan).toEqual({ ok: false, problem: expect.stringContaining('the Defender is no longer the one we added') });
+  });
+
+  it('item 6: still removes our leftover variables when our layer was removed and nothing replaced it', () => {
+    const { after, record } = protectedRecord(fn());
+    const later = { ...after, Layers: (after.Layers ?? []).filter((l) => l.Arn !== DEFENDER) };
+
+    const plan = planRollback(later, record, MAC, NAME);
+
+    expect(plan).toMatchObject({
+      ok: true,
+      change: { Environment: { Variables: { DB_URL: 'postgres://secret@db', LOG_LEVEL: 'info' } } },
+    });
+  });
+
+  it('item 3: a record without MACs (written before them) never takes a variable for ours', () => {
+    const { after, record } = protectedRecord(fn());
+    const legacy = {
+      before: record.before,
+      after: { ...record.after, ourValueMacs: undefined } as unknown as typeof record.after,
+    };
+
+    const plan = planRollback(after, legacy, MAC, NAME);
+
+    expect(plan).toEqual({ ok: false, problem: expect.stringContaining('AWS_LAMBDA_EXEC_WRAPPER') });
   });
 
   it('plans nothing when nothing of ours is left', () => {
     const original = fn();
     const { record } = protectedRecord(original);
 
-    expect(planRollback(original, record)).toMatchObject({ ok: true, change: null, steps: [] });
+    expect(planRollback(original, record, MAC, NAME)).toMatchObject({ ok: true, change: null, steps: [] });
   });
 
   it('restores the handler only while it is still the Defender’s', () => {
     const config = handlerConfig();
     const { after, record } = protectedRecord(fn(), config);
 
-    const restoring = planRollback(after, record);
-    const redeployed = planRollback({ ...after, Handler: 'app.v2' }, record);
+    const mac = macOf(config);
+    const restoring = planRollback(after, record, mac, NAME);
+    const redeployed = planRollback({ ...after, Handler: 'app.v2' }, record, mac, NAME);
 
     expect(restoring.ok && restoring.change?.Handler).toBe('app.handler');
     expect(restoring.ok && restoring.change?.Environment?.Variables).toEqual({
@@ -369,7 +435,7 @@ describe('planRollback', () => {
   });
 
   it('cannot plan from a record without images', () => {
-    expect(planRollback(fn(), {})).toEqual({ ok: false, problem: expect.stringContaining('before/after') });
+    expect(planRollback(fn(), {}, MAC, NAME)).toEqual({ ok: false, problem: expect.stringContaining('before/after') });
   });
 });
 
@@ -420,7 +486,7 @@ describe('planRollback: never leaves a wrapper naming a file in a removed layer'
       Environment: { Variables: { ...after.Environment?.Variables, AWS_LAMBDA_EXEC_WRAPPER: chained } },
     };
 
-    const plan = planRollback(later, record);
+    const plan = planRollback(later, record, MAC, NAME);
 
     expect(plan).toEqual({ ok: false, problem: expect.stringContaining('AWS_LAMBDA_EXEC_WRAPPER') });
   });
@@ -432,7 +498,7 @@ describe('planRollback: never leaves a wrapper naming a file in a removed layer'
     });
     const { after, record } = protectedRecord(original);
 
-    const plan = planRollback(after, record);
+    const plan = planRollback(after, record, MAC, NAME);
 
     expect(plan).toMatchObject({
       ok: true,
@@ -455,5 +521,88 @@ describe('changeApplied', () => {
     expect(
       changeApplied({ ...applied, Environment: { Error: { ErrorCode: 'KMSAccessDenied' } } } as never, change),
     ).toBe(false);
+  });
+});
+
+describe('issue 8 item 12: never drops a layer the plan does not name', () => {
+  it('item 12: refuses PARTIAL_PROTECTION when two versions of the Defender layer are attached', () => {
+    const configuration = fn({ Layers: [{ Arn: DEFENDER_OLD }, { Arn: layer('a') }, { Arn: DEFENDER }] });
+
+    const plan = planProtection(configuration, wrapperConfig(), RESOLVED);
+
+    expect(plan).toEqual({ ok: false, code: 'PARTIAL_PROTECTION', problem: expect.stringContaining(DEFENDER_OLD) });
+  });
+
+  it('item 12: keeps every layer it does not replace, in order', () => {
+    const configuration = fn({ Layers: [{ Arn: layer('a') }, { Arn: DEFENDER_OLD }, { Arn: layer('b') }] });
+
+    expect(planned(configuration).Layers).toEqual([layer('a'), DEFENDER, layer('b')]);
+  });
+});
+
+describe('issue 8 item 7: planRefresh and the rollback of a refresh', () => {
+  const OLD_WRAPPER = '/opt/twistlock/old_wrapper';
+  function rotatedConfig(): Config {
+    return parseConfig(
+      {
+        mode: 'protect',
+        defender: {
+          layerArn: DEFENDER,
+          environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: { ssmParameter: '/zero-impact/tw-policy' } },
+        },
+      },
+      'test',
+    );
+  }
+  function outdated(): FunctionConfiguration {
+    return fn({
+      Layers: [{ Arn: layer('pandas', 4) }, { Arn: DEFENDER }],
+      Environment: {
+        Variables: { DB_URL: 'postgres://secret@db', AWS_LAMBDA_EXEC_WRAPPER: OLD_WRAPPER, TW_POLICY: 'old-policy' },
+      },
+    });
+  }
+
+  it('item 7: changes only our outdated variables, everything else byte for byte', () => {
+    const plan = planRefresh(outdated(), rotatedConfig(), RESOLVED, new Set(['AWS_LAMBDA_EXEC_WRAPPER', 'TW_POLICY']));
+
+    expect(plan).toEqual({
+      ok: true,
+      refreshed: ['AWS_LAMBDA_EXEC_WRAPPER', 'TW_POLICY'],
+      change: {
+        Environment: {
+          Variables: { DB_URL: 'postgres://secret@db', AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: POLICY },
+        },
+      },
+    });
+    expect(Object.keys(plan.ok && plan.change ? plan.change : {})).toEqual(['Environment']);
+  });
+
+  it('item 7: never overwrites one of our variables whose value the engine did not write', () => {
+    const plan = planRefresh(outdated(), rotatedConfig(), RESOLVED, new Set(['AWS_LAMBDA_EXEC_WRAPPER']));
+
+    expect(plan).toMatchObject({ ok: false, code: 'ENV_CONFLICT' });
+  });
+
+  it('item 7: a refresh rolls back to the exact previous value, and only while ours is still set', () => {
+    const current = outdated();
+    const plan = planRefresh(current, rotatedConfig(), RESOLVED, new Set(['TW_POLICY', 'AWS_LAMBDA_EXEC_WRAPPER']));
+    if (!plan.ok || plan.change === null) throw new Error('expected a refresh');
+    const refreshed = applyChange(current, plan.change);
+    const record = { before: configurationImage(current, MAC, NAME), after: configurationImage(refreshed, MAC, NAME) };
+    const restore = { previous: { TW_POLICY: 'old-policy', AWS_LAMBDA_EXEC_WRAPPER: OLD_WRAPPER } };
+
+    const rollback = planRollback(refreshed, record, MAC, NAME, restore);
+    const edited = planRollback(
+      { ...refreshed, Environment: { Variables: { ...refreshed.Environment?.Variables, TW_POLICY: 'hand-set' } } },
+      record,
+      MAC,
+      NAME,
+      restore,
+    );
+
+    expect(rollback.ok && rollback.change).toEqual({ Environment: current.Environment });
+    expect(edited.ok && edited.change?.Environment?.Variables['TW_POLICY']).toBe('hand-set');
+    expect(edited.ok && edited.notes).toContain('variable TW_POLICY was changed since the refresh: left alone');
   });
 });

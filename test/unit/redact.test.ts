@@ -1,5 +1,5 @@
 import { envVarsSize } from '../../lambdas/shared/domain/funnel';
-import { jsonValueBytes, placeholderFor, redactConfiguration } from '../../lambdas/shared/domain/redact';
+import { placeholderFor, REDACTED, redactConfiguration, redactFunction } from '../../lambdas/shared/domain/redact';
 import type { FunctionConfiguration } from '../../lambdas/shared/domain/types';
 
 const OURS = { AWS_LAMBDA_EXEC_WRAPPER: '/opt/twistlock/twistlock_wrapper' };
@@ -27,22 +27,39 @@ function config(variables: Record<string, string>): FunctionConfiguration {
 }
 
 describe('redactConfiguration', () => {
-  it.each(Object.entries(TRICKY))('keeps the JSON UTF-8 size of %s exactly', (name, value) => {
-    const redacted = redactConfiguration(config({ [name]: value }), OURS);
+  it.each(Object.entries(TRICKY))(
+    'item 3: replaces %s by the one fixed placeholder, whatever its length',
+    (name, value) => {
+      const redacted = redactConfiguration(config({ [name]: value }), OURS);
 
-    const replaced = redacted.Environment?.Variables?.[name];
-    expect(replaced).toBeDefined();
-    expect(jsonValueBytes(replaced!)).toBe(jsonValueBytes(value));
-    if (value.length > 0) expect(replaced).not.toBe(value);
-  });
+      expect(redacted.Environment?.Variables?.[name]).toBe(REDACTED);
+    },
+  );
 
-  it('keeps the size of the whole variables map, so the env-quota gate decides the same', () => {
+  it('item 3: reveals no value length, and carries the exact real size as variablesBytes instead', () => {
+    const short = redactFunction(config({ PIN: '123' }), OURS);
+    const long = redactFunction(config({ PIN: '1234567890'.repeat(30) }), OURS);
     const variables = { ...TRICKY, ...OURS };
 
-    const redacted = redactConfiguration(config(variables), OURS);
+    const all = redactFunction(config(variables), OURS);
 
-    expect(envVarsSize(redacted.Environment!.Variables!)).toBe(envVarsSize(variables));
-    expect(Object.keys(redacted.Environment!.Variables!)).toEqual(Object.keys(variables));
+    expect(short.configuration).toEqual(long.configuration);
+    expect(short.variablesBytes).toBe(envVarsSize({ PIN: '123' }));
+    expect(long.variablesBytes).toBe(envVarsSize({ PIN: '1234567890'.repeat(30) }));
+    expect(all.variablesBytes).toBe(envVarsSize(variables));
+    expect(Object.keys(all.configuration.Environment!.Variables!)).toEqual(Object.keys(variables));
+  });
+
+  it('item 3: gives no variablesBytes when the variables cannot be read (the funnel then reports them missing)', () => {
+    const broken = {
+      ...config({}),
+      Environment: { Error: { ErrorCode: 'KMSAccessDeniedException' } },
+    } as unknown as FunctionConfiguration;
+    const malformed = { ...config({}), Environment: { Variables: { A: 42 } } } as unknown as FunctionConfiguration;
+
+    expect(redactFunction(broken, OURS).variablesBytes).toBeUndefined();
+    expect(redactFunction(malformed, OURS).variablesBytes).toBeUndefined();
+    expect(redactFunction({ FunctionName: 'fn' }, OURS).variablesBytes).toBe(2);
   });
 
   it('keeps our own literal value and redacts a different value of the same variable', () => {
@@ -50,12 +67,14 @@ describe('redactConfiguration', () => {
     const other = redactConfiguration(config({ AWS_LAMBDA_EXEC_WRAPPER: '/opt/other/wrapper' }), OURS);
 
     expect(same.Environment?.Variables?.['AWS_LAMBDA_EXEC_WRAPPER']).toBe(OURS.AWS_LAMBDA_EXEC_WRAPPER);
-    expect(other.Environment?.Variables?.['AWS_LAMBDA_EXEC_WRAPPER']).toBe('******************');
+    expect(other.Environment?.Variables?.['AWS_LAMBDA_EXEC_WRAPPER']).toBe(REDACTED);
   });
 
   it('never produces a placeholder equal to our literal', () => {
-    expect(placeholderFor('abc', '***')).toBe('#**');
-    expect(jsonValueBytes(placeholderFor('abc', '***'))).toBe(jsonValueBytes('abc'));
+    expect(placeholderFor(REDACTED)).not.toBe(REDACTED);
+    expect(redactConfiguration(config({ X: 'other' }), { X: REDACTED }).Environment?.Variables?.['X']).not.toBe(
+      REDACTED,
+    );
   });
 
   it('drops fields not needed downstream and keeps only the ErrorCode of an Environment error', () => {
@@ -85,7 +104,7 @@ describe('redactConfiguration', () => {
       FunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:fn',
       Runtime: 'python3.11',
       MemorySize: 512,
-      Environment: { Variables: { A: '*' } },
+      Environment: { Variables: { A: REDACTED } },
       Layers: [{ Arn: 'arn:aws:lambda:eu-west-1:123456789012:layer:l:1', CodeSize: 10 }],
       VpcConfig: { SubnetIds: ['subnet-1'], SecurityGroupIds: ['sg-1'], VpcId: 'vpc-1' },
     });

@@ -9,6 +9,7 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -23,6 +24,8 @@ export const cloudwatch = new CloudWatchClient(common);
 export const ec2 = new EC2Client(common);
 export const sns = new SNSClient(common);
 export const s3 = new S3Client(common);
+/** The stack's HMAC key (adapters/mac-key.ts) and, for refresh restore values, its CMK. */
+export const kms = new KMSClient(common);
 export const dynamodb = DynamoDBDocumentClient.from(new DynamoDBClient(common), {
   marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
 });

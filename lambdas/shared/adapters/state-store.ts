@@ -17,6 +17,7 @@ import {
 import type { DecisionDigest } from '../domain/audit';
 import type { RejectionRecord } from '../domain/backoff';
 import { stateKeys } from '../domain/table-schema';
+import { isRecord } from '../domain/types';
 import { dynamodb } from './clients';
 
 export interface Lease {
@@ -167,10 +168,12 @@ export async function lastDecisions(table: string, functionNames: string[]): Pro
         new BatchGetCommand({ RequestItems: { [table]: { Keys: keys } } }),
       );
       for (const item of result.Responses?.[table] ?? []) {
+        const macs: unknown = item['ourValueMacs'];
         found.set(String(item['functionName']), {
           outcome: String(item['outcome']),
           reasons: (item['reasons'] as string[] | undefined) ?? [],
           warnings: (item['warnings'] as string[] | undefined) ?? [],
+          ...(isRecord(macs) ? { ourValueMacs: macs as Record<string, string> } : {}),
         });
       }
       keys = result.UnprocessedKeys?.[table]?.Keys;

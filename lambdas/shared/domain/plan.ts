@@ -10,11 +10,15 @@
  * - rollback removes exactly what protection added, judged against the before/after images of the audit record, and
  *   leaves alone everything that changed since.
  *
- * Images never carry a variable value: names, the size of the whole map, and a SHA-256 of each value.
+ * - refresh (issue 8 item 7) changes only our variables whose value the engine wrote earlier and the configuration has
+ *   since rotated; everything else stays byte for byte.
+ *
+ * Images never carry a customer value: names and the size of the whole map; our own variables carry a keyed MAC
+ * (domain/mac.ts), so that rollback can tell "still the value we set" without a hash anyone could test guesses on.
  */
-import { createHash } from 'node:crypto';
 import { EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE, type Config } from '../../../lib/config';
 import { envVarsSize, LAYER_SLOT_LIMIT, sameLayer } from './funnel';
+import { ourValueMacs, valueMac, type MacContext } from './mac';
 import type { ConfigurationImage, FunctionConfiguration, ReasonCode } from './types';
 
 /** The `UpdateFunctionConfiguration` fields protection sends; nothing else. */
@@ -55,11 +59,6 @@ export type RollbackPlan =
     }
   | { ok: false; problem: string };
 
-/** SHA-256 of a variable value, hex. The only trace of a value the engine keeps. */
-export function valueHash(value: string): string {
-  return createHash('sha256').update(value, 'utf8').digest('hex');
-}
-
 function variablesOf(configuration: FunctionConfiguration): Record<string, string> | undefined {
   const env: unknown = configuration.Environment;
   if (env === undefined || env === null) return {};
@@ -84,17 +83,24 @@ function layersOf(configuration: FunctionConfiguration): string[] | undefined {
   return arns.every((arn): arn is string => typeof arn === 'string' && arn.length > 0) ? arns : undefined;
 }
 
-/** The before/after image of a configuration: layers, variable names, a hash per value, sizes, handler, revision. */
-export function configurationImage(configuration: FunctionConfiguration): ConfigurationImage {
+/**
+ * The before/after image of a configuration: layers, variable names, the size of the map, handler, revision, and a
+ * keyed MAC of each of OUR variables present (never of any other variable).
+ */
+export function configurationImage(
+  configuration: FunctionConfiguration,
+  mac: MacContext,
+  functionName: string,
+): ConfigurationImage {
   const vars = variablesOf(configuration) ?? {};
   const names = Object.keys(vars).sort();
   return {
     layers: layersOf(configuration) ?? [],
     variableNames: names,
-    variableHashes: Object.fromEntries(names.map((name) => [name, valueHash(vars[name] ?? '')])),
     variablesBytes: envVarsSize(vars),
     handler: typeof configuration.Handler === 'string' ? configuration.Handler : null,
     revisionId: typeof configuration.RevisionId === 'string' ? configuration.RevisionId : null,
+    ourValueMacs: ourValueMacs(mac, functionName, vars),
   };
 }
 
@@ -164,13 +170,21 @@ export function planProtection(
   }
 
   const ourLayer = config.defender.layerArn;
+  const defenders = layers.filter((arn) => sameLayer(arn, ourLayer));
+  if (defenders.length > 1) {
+    // Replacing one would silently drop the other: never drop a layer the plan does not name.
+    return refuse(
+      'PARTIAL_PROTECTION',
+      `${defenders.length} versions of the Defender layer are attached (${defenders.join(', ')}): a person must choose one`,
+    );
+  }
   const at = layers.findIndex((arn) => sameLayer(arn, ourLayer));
   let replacedLayer: string | null = null;
   let newLayers: string[];
   if (at >= 0) {
     const attached = layers[at];
     replacedLayer = attached !== undefined && attached !== ourLayer ? attached : null;
-    newLayers = layers.flatMap((arn, i) => (i === at ? [ourLayer] : sameLayer(arn, ourLayer) ? [] : [arn]));
+    newLayers = layers.map((arn, i) => (i === at ? ourLayer : arn));
   } else {
     if (layers.length >= LAYER_SLOT_LIMIT) {
       return refuse('LAYER_LIMIT', `${layers.length} layers attached already (Lambda allows ${LAYER_SLOT_LIMIT})`);
@@ -186,6 +200,76 @@ export function planProtection(
   const change: ProtectionChange = { Layers: newLayers, Environment: { Variables: variables } };
   if (handler !== undefined) change.Handler = handler;
   return { ok: true, change, replacedLayer, addedVariables };
+}
+
+/** The `UpdateFunctionConfiguration` fields a refresh sends: the whole variables map, nothing else. */
+export interface RefreshChange {
+  Environment: { Variables: Record<string, string> };
+}
+
+export type RefreshPlan =
+  | {
+      ok: true;
+      /** null: none of our variables is outdated. */
+      change: RefreshChange | null;
+      /** Our variables whose value is replaced (names only). */
+      refreshed: string[];
+    }
+  | { ok: false; code: ReasonCode; problem: string };
+
+/**
+ * Plans an in-place refresh of our outdated variables (issue 8 item 7): each variable of ours whose current value the
+ * engine wrote earlier (`engineWritten`, recognised by MAC by the caller) and which differs from the configured value
+ * gets the configured value. Every other variable, every layer and the handler stay exactly as they are. A variable
+ * of ours that differs but is NOT in `engineWritten` is someone else's value: never overwritten (ENV_CONFLICT).
+ * @param configuration the function's fresh configuration, real values (in memory only)
+ * @param config the validated configuration
+ * @param resolvedEnv the values of our `{ ssmParameter }` variables, by name
+ * @param engineWritten our variable names whose current value is one the engine wrote
+ */
+export function planRefresh(
+  configuration: FunctionConfiguration,
+  config: Config,
+  resolvedEnv: Readonly<Record<string, string>>,
+  engineWritten: ReadonlySet<string>,
+): RefreshPlan {
+  const existing = variablesOf(configuration);
+  if (existing === undefined) {
+    return {
+      ok: false,
+      code: 'FACTS_MISSING',
+      problem: 'Environment.Variables is unreadable (Environment.Error) or not a map of strings',
+    };
+  }
+  const variables: Record<string, string> = { ...existing };
+  const refreshed: string[] = [];
+  for (const [name, source] of Object.entries(config.defender.environment)) {
+    const wanted =
+      typeof source === 'string' ? source : Object.hasOwn(resolvedEnv, name) ? resolvedEnv[name] : undefined;
+    if (typeof wanted !== 'string') {
+      return { ok: false, code: 'FACTS_MISSING', problem: `the value of ${name} was not resolved` };
+    }
+    if (!Object.hasOwn(existing, name) || existing[name] === wanted) continue;
+    if (!engineWritten.has(name)) {
+      return {
+        ok: false,
+        code: name === EXEC_WRAPPER_VARIABLE ? 'WRAPPER_CONFLICT' : 'ENV_CONFLICT',
+        problem: `${name} is already set to a value the engine did not write; it is never overwritten`,
+      };
+    }
+    variables[name] = wanted;
+    refreshed.push(name);
+  }
+  if (refreshed.length === 0) return { ok: true, change: null, refreshed };
+  const bytes = envVarsSize(variables);
+  if (bytes > config.funnel.envQuotaBytes) {
+    return {
+      ok: false,
+      code: 'ENV_QUOTA',
+      problem: `the variables would take ${bytes} bytes (limit ${config.funnel.envQuotaBytes})`,
+    };
+  }
+  return { ok: true, change: { Environment: { Variables: variables } }, refreshed };
 }
 
 function refuse(code: ReasonCode, problem: string): ProtectionPlan {
@@ -230,15 +314,33 @@ export function changeApplied(
   return change.Handler === undefined || configuration.Handler === change.Handler;
 }
 
+/** The MACs of an image; a record written before MACs existed has none (its values are then never "ours"). */
+function macsOf(image: ConfigurationImage): Readonly<Record<string, string>> {
+  const macs: unknown = (image as Partial<ConfigurationImage>).ourValueMacs;
+  return macs !== null && typeof macs === 'object' ? (macs as Record<string, string>) : {};
+}
+
+/** What a refresh record adds to a rollback: the exact previous values of the variables it replaced. */
+export interface RefreshRestore {
+  /** Variable name → the value it held before the refresh (the engine's own older value). */
+  previous: Readonly<Record<string, string>>;
+}
+
 /**
- * Plans the rollback of one protection.
+ * Plans the rollback of one protection (or of one in-place refresh, with `restore`).
  * @param current the function as it is now, real variable values (kept in memory only)
- * @param record the audit record of the protection: its before-image (as found) and after-image (as left)
+ * @param record the audit record of the change: its before-image (as found) and after-image (as left)
+ * @param mac the derived MAC key and our variable names (domain/mac.ts)
+ * @param functionName the function the images were MACed for
+ * @param restore for a refresh: the previous values (decrypted from the state table), to be put back exactly
  * @returns the exact fields to send (only those that change), the steps, and notes for what is left alone
  */
 export function planRollback(
   current: FunctionConfiguration,
   record: { before?: ConfigurationImage; after?: ConfigurationImage },
+  mac: MacContext,
+  functionName: string,
+  restore?: RefreshRestore,
 ): RollbackPlan {
   const { before, after } = record;
   if (before === undefined || after === undefined) {
@@ -250,13 +352,49 @@ export function planRollback(
   const layers = layersOf(current);
   if (layers === undefined) return { ok: false, problem: 'Layers is not a list of layer ARNs' };
 
+  const ours = (image: ConfigurationImage, name: string, value: string): boolean =>
+    macsOf(image)[name] !== undefined && macsOf(image)[name] === valueMac(mac.key, functionName, name, value);
   const steps: string[] = [];
   const notes: string[] = [];
   const change: RollbackChange = {};
+  if (Object.keys(macsOf(after)).length === 0 && after.variableNames.some((n) => mac.ourNames.has(n))) {
+    notes.push('the record predates keyed MACs: none of its variables can be recognised as ours');
+  }
+
+  if (restore !== undefined) return planRefreshRollback(vars, before, after, restore, ours, { steps, notes, change });
+
+  // Variables: ours are removed only where we added them and they still hold the value we set.
+  const removed: string[] = [];
+  const changedSince: string[] = [];
+  let handlerStaysDefenders = false;
+  const handlerIsOurs = after.handler !== null && before.handler !== after.handler && current.Handler === after.handler;
+  for (const name of after.variableNames.filter((n) => !before.variableNames.includes(n))) {
+    const value = vars[name];
+    if (value === undefined) continue;
+    if (ours(after, name, value)) removed.push(name);
+    else changedSince.push(name);
+  }
+
+  // The Defender must still be the one we added (issue 8 item 6): if our layer was replaced by another version of
+  // the same layer, or by layers added since, removing our variables would leave half a Defender, silently off.
+  const addedLayers = after.layers.filter((arn) => !before.layers.includes(arn));
+  const newSince = layers.filter((arn) => !after.layers.includes(arn));
+  for (const added of addedLayers) {
+    if (layers.includes(added)) continue;
+    const upgraded = layers.find((arn) => sameLayer(arn, added));
+    if (upgraded !== undefined || (newSince.length > 0 && (removed.length > 0 || handlerIsOurs))) {
+      return {
+        ok: false,
+        problem: `the Defender is no longer the one we added: layer ${added} was replaced since by ${
+          upgraded ?? newSince.join(', ')
+        }; removing our variables would leave that Defender half installed and silently switched off. Remove the Defender by hand (layer and variables together), or leave it as it is`,
+      };
+    }
+  }
 
   // Layers: remove the one we added, or put back the older Defender version it replaced.
   const newLayers = [...layers];
-  for (const added of after.layers.filter((arn) => !before.layers.includes(arn))) {
+  for (const added of addedLayers) {
     const replaced = before.layers.find((arn) => sameLayer(arn, added) && !after.layers.includes(arn));
     const at = newLayers.indexOf(added);
     if (at >= 0) {
@@ -268,20 +406,14 @@ export function planRollback(
         steps.push(`remove layer ${added}`);
       }
     } else {
-      const now = newLayers.find((arn) => sameLayer(arn, added));
-      notes.push(
-        now !== undefined
-          ? `layer ${added} was replaced since by ${now}: left alone`
-          : `layer ${added} is no longer attached: nothing to remove`,
-      );
+      notes.push(`layer ${added} is no longer attached: nothing to remove`);
     }
   }
   if (newLayers.join('\n') !== layers.join('\n')) change.Layers = newLayers;
 
   // Handler (handler method): restored only while it is still the Defender's.
-  let handlerStaysDefenders = false;
   if (after.handler !== null && before.handler !== after.handler) {
-    if (current.Handler === after.handler) {
+    if (handlerIsOurs) {
       const kept = vars[ORIGINAL_HANDLER_VARIABLE];
       const target = kept !== undefined && kept.length > 0 ? kept : before.handler;
       if (target === null) {
@@ -301,33 +433,29 @@ export function planRollback(
     }
   }
 
-  // Variables: ours are removed only where we added them and they still hold the value we set.
-  const removed: string[] = [];
   for (const name of after.variableNames.filter((n) => !before.variableNames.includes(n))) {
-    const value = vars[name];
-    if (value === undefined) {
-      notes.push(`variable ${name} is no longer set: nothing to remove`);
-    } else if (name === ORIGINAL_HANDLER_VARIABLE && handlerStaysDefenders) {
-      notes.push(`variable ${name} is kept: the Defender's handler still needs it`);
-    } else if (valueHash(value) === after.variableHashes[name]) {
-      removed.push(name);
-      steps.push(`remove variable ${name}`);
-    } else {
-      notes.push(`variable ${name} was changed since protection: left alone`);
-    }
+    if (vars[name] === undefined) notes.push(`variable ${name} is no longer set: nothing to remove`);
   }
-  if (removed.length > 0) {
+  for (const name of changedSince) notes.push(`variable ${name} was changed since protection: left alone`);
+  const removing = removed.filter((name) => {
+    if (name === ORIGINAL_HANDLER_VARIABLE && handlerStaysDefenders) {
+      notes.push(`variable ${name} is kept: the Defender's handler still needs it`);
+      return false;
+    }
+    steps.push(`remove variable ${name}`);
+    return true;
+  });
+  if (removing.length > 0) {
     change.Environment = {
-      Variables: Object.fromEntries(Object.entries(vars).filter(([name]) => !removed.includes(name))),
+      Variables: Object.fromEntries(Object.entries(vars).filter(([name]) => !removing.includes(name))),
     };
   }
   const wrapper = vars[EXEC_WRAPPER_VARIABLE];
-  if (change.Layers !== undefined && wrapper !== undefined && !removed.includes(EXEC_WRAPPER_VARIABLE)) {
+  if (change.Layers !== undefined && wrapper !== undefined && !removing.includes(EXEC_WRAPPER_VARIABLE)) {
     // A wrapper that stays set may name a file in the layer being removed: every invocation would fail. Only one
     // that was already set, to this same value, before protection is known not to depend on our layer.
     const setBefore =
-      before.variableNames.includes(EXEC_WRAPPER_VARIABLE) &&
-      before.variableHashes[EXEC_WRAPPER_VARIABLE] === valueHash(wrapper);
+      before.variableNames.includes(EXEC_WRAPPER_VARIABLE) && ours(before, EXEC_WRAPPER_VARIABLE, wrapper);
     if (!setBefore) {
       return {
         ok: false,
@@ -340,6 +468,35 @@ export function planRollback(
   const changed = change.Layers !== undefined || change.Environment !== undefined || change.Handler !== undefined;
   notes.push('everything else (memory, timeout, role, VPC, other layers and variables) is left as it is now');
   return { ok: true, change: changed ? change : null, steps, notes };
+}
+
+/** The rollback of a refresh: each refreshed variable that still holds the value we set gets its previous value. */
+function planRefreshRollback(
+  vars: Readonly<Record<string, string>>,
+  before: ConfigurationImage,
+  after: ConfigurationImage,
+  restore: RefreshRestore,
+  ours: (image: ConfigurationImage, name: string, value: string) => boolean,
+  out: { steps: string[]; notes: string[]; change: RollbackChange },
+): RollbackPlan {
+  const { steps, notes, change } = out;
+  const next: Record<string, string> = { ...vars };
+  for (const [name, value] of Object.entries(restore.previous)) {
+    const now = vars[name];
+    if (now === undefined) {
+      notes.push(`variable ${name} is no longer set: left alone`);
+    } else if (!ours(after, name, now)) {
+      notes.push(`variable ${name} was changed since the refresh: left alone`);
+    } else if (!ours(before, name, value)) {
+      return { ok: false, problem: `the stored previous value of ${name} does not match the record: nothing changed` };
+    } else {
+      next[name] = value;
+      steps.push(`restore the previous value of variable ${name}`);
+    }
+  }
+  if (steps.length > 0) change.Environment = { Variables: next };
+  notes.push('everything else (layers, handler, other variables, memory, timeout, role, VPC) is left as it is now');
+  return { ok: true, change: steps.length > 0 ? change : null, steps, notes };
 }
 
 /** Shortest value scrubbed from free text (shorter ones would blank out ordinary words). */

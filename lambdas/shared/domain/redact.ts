@@ -2,9 +2,10 @@
  * Redaction of a customer function's configuration before it leaves the Lambda that read it (S3 inventory, state
  * payloads, logs, audit items, SNS). PURE.
  *
- * - Every environment variable VALUE is replaced by a placeholder of the same size as Lambda measures it: the UTF-8
- *   byte length of the value's JSON encoding (quotes and escapes included). The compact JSON of the whole map
- *   therefore keeps its exact byte count, and the env-quota gate (6) decides exactly as on the real values.
+ * - Every environment variable VALUE is replaced by the one fixed placeholder `[redacted]`: nothing of a value, not
+ *   even its length, leaves (issue 8 item 3). The exact size of the REAL map, as Lambda measures it (UTF-8 bytes of
+ *   its compact JSON), travels beside it as `variablesBytes` (`redactFunction`), so the env-quota gate (6) decides
+ *   exactly as on the real values.
  * - A value exactly equal to our own literal for that variable (e.g. AWS_LAMBDA_EXEC_WRAPPER) is kept: it is ours,
  *   not a secret, and the funnel needs it to tell "protected" from "someone else's wrapper".
  * - Only the fields the funnel and the protect plan read are kept (an allow list); everything else a
@@ -31,26 +32,32 @@ export const KEPT_FIELDS = [
   'LastModified',
 ] as const;
 
+/** The placeholder of every redacted value. */
+export const REDACTED = '[redacted]';
+/** Used instead of REDACTED only when our own literal for that variable is REDACTED (never mistaken for ours). */
+export const REDACTED_OTHER = '[redacted:other]';
+
 const utf8 = new TextEncoder();
 
-/** Lambda's measure of one value inside the variables map: the UTF-8 bytes of its JSON string. */
-export function jsonValueBytes(value: string): number {
-  return utf8.encode(JSON.stringify(value)).length;
+/** The placeholder of a value that is not our literal `avoid`. */
+export function placeholderFor(avoid?: string): string {
+  return avoid === REDACTED ? REDACTED_OTHER : REDACTED;
 }
 
-const PLACEHOLDER_CHAR = '*';
-const ALTERNATE_CHAR = '#';
-
 /**
- * A placeholder whose JSON-encoded UTF-8 size equals the original's. It is printable ASCII without escapes, so its
- * JSON size is its length + 2 (the quotes). It never equals `avoid` (our literal), so a redacted value is never
- * mistaken for ours.
+ * Lambda's measure of a variables map (UTF-8 bytes of its compact JSON), when it is a readable map of strings;
+ * undefined when it is absent-but-errored, malformed or holds a non-string.
  */
-export function placeholderFor(value: string, avoid?: string): string {
-  const length = jsonValueBytes(value) - 2;
-  const placeholder = PLACEHOLDER_CHAR.repeat(length);
-  if (placeholder !== avoid || length === 0) return placeholder;
-  return ALTERNATE_CHAR + PLACEHOLDER_CHAR.repeat(length - 1);
+export function realVariablesBytes(cfg: FunctionConfiguration): number | undefined {
+  const env: unknown = cfg.Environment;
+  if (env === undefined || env === null) return 2;
+  if (typeof env !== 'object' || Array.isArray(env)) return undefined;
+  if ((env as { Error?: unknown }).Error !== undefined && (env as { Error?: unknown }).Error !== null) return undefined;
+  const vars: unknown = (env as { Variables?: unknown }).Variables;
+  if (vars === undefined || vars === null) return 2;
+  if (typeof vars !== 'object' || Array.isArray(vars)) return undefined;
+  if (Object.values(vars).some((v) => typeof v !== 'string')) return undefined;
+  return utf8.encode(JSON.stringify(vars)).length;
 }
 
 function copyJson<T>(value: T): T {
@@ -69,7 +76,7 @@ function redactVariables(variables: unknown, ourLiterals: Readonly<Record<string
       continue;
     }
     const ours = Object.prototype.hasOwnProperty.call(ourLiterals, name) ? ourLiterals[name] : undefined;
-    out[name] = ours !== undefined && value === ours ? value : placeholderFor(value, ours);
+    out[name] = ours !== undefined && value === ours ? value : placeholderFor(ours);
   }
   return out;
 }
@@ -126,4 +133,20 @@ export function redactConfiguration(
     out.Environment = redactEnvironment(cfg.Environment, ourLiterals) as FunctionConfiguration['Environment'];
   }
   return out;
+}
+
+/** A redacted configuration and the exact size of its real variables map (absent when that map is unreadable). */
+export interface RedactedFunction {
+  configuration: FunctionConfiguration;
+  variablesBytes?: number;
+}
+
+/** `redactConfiguration` plus `variablesBytes`, the real size the placeholders no longer keep. */
+export function redactFunction(
+  cfg: FunctionConfiguration,
+  ourLiterals: Readonly<Record<string, string>>,
+): RedactedFunction {
+  const configuration = redactConfiguration(cfg, ourLiterals);
+  const variablesBytes = realVariablesBytes(cfg);
+  return variablesBytes === undefined ? { configuration } : { configuration, variablesBytes };
 }

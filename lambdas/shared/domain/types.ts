@@ -141,16 +141,18 @@ export type Outcome = (typeof OUTCOMES)[number];
 export type RunOutcome = 'RUN_OVERLAP';
 
 /**
- * What protection touches, before or after. Variable values are never kept: names, the byte size of the whole
- * variables map, and a SHA-256 of each value so that a later change can be detected.
+ * What protection touches, before or after. No trace of a customer value is kept: variable names and the byte size
+ * of the whole variables map only. Our own variables (config.defender.environment keys, AWS_LAMBDA_EXEC_WRAPPER,
+ * ORIGINAL_HANDLER) present in the image carry a keyed MAC (domain/mac.ts) so that rollback can tell "still the value
+ * we set"; no other variable ever gets one.
  */
 export interface ConfigurationImage {
   layers: string[];
   variableNames: string[];
-  variableHashes: Record<string, string>;
   variablesBytes: number;
   handler: string | null;
   revisionId: string | null;
+  ourValueMacs: Record<string, string>;
 }
 
 /** One item of the audit table. Append-only. */
@@ -176,8 +178,11 @@ export interface AuditItem {
   detail?: string;
   engineVersion: string;
   configHash: string;
-  /** TTL attribute, epoch seconds. */
-  expiresAt: number;
+  /**
+   * TTL attribute, epoch seconds. Absent on change items (PENDING, PROTECTED, ROLLED_BACK, a FAILED with a
+   * before-image): the record a rollback needs lives as long as the change (issue 8 item 4).
+   */
+  expiresAt?: number;
   /** True when this decision repeats the function's previous one unchanged (short retention, no notification). */
   repeat: boolean;
   /** GSI byChange (sparse): "CHANGE" on PENDING, PROTECTED, FAILED and ROLLED_BACK items. */
@@ -194,6 +199,11 @@ export interface InventoryItem {
   tags: Record<string, string>;
   /** True when the function is in the persistent exclusion list (rolled back, not yet included again). */
   persistentlyExcluded?: boolean;
+  /**
+   * The exact byte size of the REAL variables map (redaction placeholders are fixed-width): the funnel's
+   * `FunctionFacts.variablesBytes`. Absent when the variables are unreadable or not a map of strings.
+   */
+  variablesBytes?: number;
 }
 
 /** What the state machine passes to each child workflow (ItemBatcher BatchInput). */

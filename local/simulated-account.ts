@@ -4,8 +4,8 @@
  * fault-injection suite.
  *
  * How it plugs in: while installed, `send` on the prototypes of the SDK clients the engine uses (Lambda, Tagging,
- * CloudWatch, EC2, SNS, S3, SSM) is patched to add one middleware to each client instance it sees. The middleware
- * sits where the HTTP call and the response parsing would be (the start of the `deserialize` step), so everything
+ * CloudWatch, EC2, SNS, S3, SSM, CloudFront, KMS) is patched to add one middleware to each client instance it sees.
+ * The middleware sits where the HTTP call and the response parsing would be (the start of the `deserialize` step), so everything
  * above it is the real SDK: serialization, the client's retry strategy (standard or adaptive, with its real backoff)
  * and `$metadata.attempts`. It dispatches on the command's name and input and answers with AWS's response shapes, or
  * throws the SDK's own exception classes (`instanceof` works, `name` and `$metadata` are set). Every attempt is
@@ -13,24 +13,69 @@
  * `uninstall()` removes the middleware from every client and restores the prototypes. DynamoDB is not simulated: the
  * local run uses a real DynamoDB-compatible server (local/dynamo-local.ts).
  *
- * The AWS behaviour the engine relies on, and the simulator enforces:
- * - ListFunctions pages of at most 50 (Marker/NextMarker) and omits State/LastUpdateStatus, like AWS.
- * - UpdateFunctionConfiguration replaces Layers and Environment.Variables wholesale; rejects more than 5 layers, two
- *   versions of one layer, unknown layer versions, layers on container images and variables over 4 KB
- *   (InvalidParameterValueException, with AWS's message, which quotes the variables); fails on a stale RevisionId
- *   (PreconditionFailedException) and while an update is in progress (ResourceConflictException). A successful
- *   update bumps the RevisionId and is `InProgress` until `updateSettle.reads` reads of the function
- *   (GetFunction/GetFunctionConfiguration) have seen it so, or `updateSettle.afterMs` of the clock has passed; then
- *   `Successful` (or `Failed`, by fault injection). An `InProgress` status that comes from the estate never ends.
- * - The control plane allows `controlPlaneRateLimit` (15) requests in any one-second window across ListFunctions,
- *   GetFunctionConfiguration, UpdateFunctionConfiguration and ListProvisionedConcurrencyConfigs; above that:
- *   TooManyRequestsException (the SDK then retries; every attempt is counted).
- * - Route tables derive from each VPC function's `vpcEgress`: "nat" gives a 0.0.0.0/0 route to a NAT gateway in the
- *   subnet's own table, "none" only the local route, "unknown" a default route to a transit gateway (which the
- *   account cannot follow), or, with `unknownEgress: 'denied'`, an UnauthorizedOperation for requests naming it.
- * - GetMetricData answers Throttles (Sum) from `throttles24h` and ConcurrentExecutions (Maximum) from
- *   `peakConcurrency`; an absent fact gives no datapoints, a `null` fact a query with StatusCode InternalError.
- * - GetLayerVersion gives a `data:` URL of a real ZIP (global fetch reads data: URLs).
+ * The rules the simulator enforces, each with the AWS source it follows (docs/readme/local-run.md has the same list;
+ * test/unit/simulated-account*.test.ts has a test per rule):
+ * 1. **Caller permissions**: every call a handler makes runs as that handler's role (AsyncLocalStorage, so
+ *    concurrent Map children keep their own) and is checked against the role's statements from the synthesized
+ *    template: actions, resource patterns, `ForAnyValue:`/`ForAllValues:` `String*`/`Arn*` conditions (a context key
+ *    the request lacks, e.g. `kms:ViaService` on a direct call, fails them). Refused: the service's own error
+ *    (Lambda `AccessDeniedException` 403, EC2 `UnauthorizedOperation`, SNS `AuthorizationErrorException`,
+ *    S3/CloudFront/CloudWatch `AccessDenied`, SSM/KMS/tagging `AccessDeniedException`). Calls outside any handler
+ *    (tests, `rollback`) are allowed unless `outsidePermissions` is given. DynamoDB (a real local server) is not
+ *    checked. *Source:* IAM User Guide, Policy evaluation logic; each service's Common Errors; EC2 API Error codes.
+ * 2. **Layers in an update need GetLayerVersion**: `UpdateFunctionConfiguration` also needs `lambda:GetLayerVersion`
+ *    on every layer of the request, and carries `lambda:Layer` for conditions. *Source:* Lambda Developer Guide,
+ *    Adding layers to functions; Service Authorization Reference, AWS Lambda condition keys.
+ * 3. **Tags need ListTags**: `GetFunction` returns `Tags` only to a caller allowed `lambda:ListTags` on the
+ *    function; `ListTags` (Resource = function ARN) returns `{ Tags }`. *Source:* Lambda API Reference, GetFunction:
+ *    "Lambda returns tag data only if you have explicit allow permissions for lambda:ListTags"; ListTags.
+ * 4. **ListFunctions pages**: at most 50 per page (Marker/NextMarker) and omits State and LastUpdateStatus.
+ *    *Source:* Lambda API Reference, ListFunctions.
+ * 5. **Update replaces wholesale**: `UpdateFunctionConfiguration` replaces `Layers` and `Environment.Variables`
+ *    wholesale and changes only `$LATEST`; published versions keep their own layers, variables and configuration.
+ *    *Source:* Lambda API Reference, UpdateFunctionConfiguration; Lambda Developer Guide, Function versions.
+ * 6. **Update limits**: more than 5 layers, two versions of one layer, an unknown layer version, layers on a
+ *    container image, variables over 4 KB (message quotes the variables) or an invalid variable name:
+ *    `InvalidParameterValueException`. *Source:* Lambda Developer Guide, Lambda quotas; Adding layers; Working with
+ *    environment variables.
+ * 7. **Update preconditions**: a stale `RevisionId`: `PreconditionFailedException`; an update in progress:
+ *    `ResourceConflictException`; an accepted update bumps the RevisionId and is `InProgress` until settled
+ *    (`updateSettle`), then `Successful` (or `Failed` by fault injection); an `InProgress` from the estate never
+ *    ends. *Source:* Lambda API Reference, UpdateFunctionConfiguration; Lambda Developer Guide, Lambda function
+ *    states.
+ * 8. **Code signing**: `GetFunctionCodeSigningConfig` (empty ARN when none) and `GetCodeSigningConfig` answer the
+ *    estate's `codeSigningConfig`; with `Enforce`, an update that adds an unsigned layer fails with
+ *    `CodeVerificationFailedException` and changes nothing; `Warn` deploys. *Source:* Lambda Developer Guide, Using
+ *    code signing ("any layers that you add to the function must also be signed"); botocore Lambda exceptions,
+ *    CodeVerificationFailedException.
+ * 9. **Qualifiers**: `GetFunction`/`GetFunctionConfiguration` take a version or alias (`Qualifier` or a qualified
+ *    name); unknown: `ResourceNotFoundException`; `ListVersionsByFunction` ($LATEST first) and `ListAliases` (with
+ *    `RoutingConfig`) page with Marker/NextMarker. *Source:* Lambda API Reference, GetFunctionConfiguration,
+ *    ListVersionsByFunction, ListAliases.
+ * 10. **Estate shapes**: `Environment.Error` (variables Lambda cannot decrypt) and fields given as `null` (e.g.
+ *    `Architectures`) reach the engine as given. *Source:* Lambda API Reference, EnvironmentResponse /
+ *    EnvironmentError.
+ * 11. **Lambda@Edge**: CloudFront `ListDistributions` pages with Marker/NextMarker and MaxItems and shows each
+ *    association as a `LambdaFunctionAssociation` of a qualified version ARN (default or path cache behavior); an
+ *    update that leaves layers or variables on an associated function is accepted but recorded in `edgeBroken`;
+ *    estates place such functions in us-east-1 only. *Source:* CloudFront API Reference, ListDistributions;
+ *    CloudFront Developer Guide, Restrictions on Lambda@Edge (no layers, no environment variables, us-east-1,
+ *    numbered versions).
+ * 12. **KMS**: `GenerateMac`/`VerifyMac` (HMAC_SHA_256, a deterministic per-account secret per key) need an HMAC_256
+ *    key (else `InvalidKeyUsageException`); `Encrypt`/`Decrypt` round-trip on a symmetric key with an opaque
+ *    ciphertext; an unknown key: `NotFoundException`; the keys are the template's `AWS::KMS::Key`s and the key
+ *    `MAC_KEY_ID` names. *Source:* KMS API Reference, GenerateMac, VerifyMac, Encrypt, Decrypt.
+ * 13. **Control-plane rate**: 15 requests in any one-second window across ListFunctions, GetFunctionConfiguration,
+ *    UpdateFunctionConfiguration and ListProvisionedConcurrencyConfigs; above: `TooManyRequestsException` (the SDK
+ *    retries). *Source:* Lambda Developer Guide, Lambda quotas (API requests).
+ * 14. **Route tables**: derived from `vpcEgress` (nat: NAT route; none: local only; unknown: transit gateway, or
+ *    `UnauthorizedOperation` with `unknownEgress: 'denied'`). *Source:* Amazon VPC User Guide, Route tables; EC2 API
+ *    Reference, DescribeRouteTables.
+ * 15. **Metrics**: `GetMetricData` answers Throttles (Sum) and ConcurrentExecutions (Maximum); absent: no
+ *    datapoints; `null`: StatusCode `InternalError`. *Source:* CloudWatch API Reference, GetMetricData /
+ *    MetricDataResult.
+ * 16. **Layers and SNS**: `GetLayerVersion` gives a `data:` URL of a real ZIP; `sns:Publish` checks the subject
+ *    rules and the 10-attribute limit. *Source:* Lambda API Reference, GetLayerVersion; SNS API Reference, Publish.
  *
  * For the benchmark and fault injection: `calls()`, `throttledCalls()`, `peakControlPlaneRate()`, `injectFault()`
  * (an error by name, on the nth matching call, or with a probability drawn from a seeded RNG; or an update that ends

@@ -11,7 +11,16 @@
  * Unlike `assess`, which accepts any facts and skips what it cannot establish, the simulator models a real account,
  * so an estate must be something AWS could hold: valid names and ARNs, one region and account, at most 5 layers,
  * variables within 4 KB, and a subnet with one egress kind. Fields AWS always returns may be omitted; the simulator
- * fills AWS's defaults.
+ * fills AWS's defaults. A field given as `null` (e.g. `"Architectures": null`) and `Environment.Error` (Lambda could
+ * not decrypt the variables) are kept as given: the engine must meet them as AWS would return them.
+ *
+ * Besides the facts, a function may say what the account holds around it:
+ * - `codeSigningConfig: { arn?, untrustedArtifactOnDeployment: "Warn" | "Enforce" }`;
+ * - `versions: [{ version: "1", layers?, variables?, configuration? }]`: published versions, each with its own layers,
+ *   variables and configuration ($LATEST's where not given);
+ * - `aliases: [{ name, functionVersion, routingConfig?: { additionalVersionWeights: { "2": 0.1 } } }]`;
+ * - `cloudFront: [{ distributionId, eventType, version?, pathPattern? }]`: Lambda@Edge associations of a published
+ *   version (default the highest); only in us-east-1.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -24,8 +33,46 @@ export const DEFAULT_ACCOUNT = '123456789012';
 export const ENV_VARIABLES_LIMIT_BYTES = 4096;
 export const MAX_LAYERS = 5;
 
+/** A published version of a function in an estate: its own layers, variables and other configuration. */
+export interface EstateVersion {
+  version: string;
+  layers?: string[];
+  variables?: Record<string, string>;
+  configuration?: Record<string, unknown>;
+}
+
+export interface EstateAlias {
+  name: string;
+  functionVersion: string;
+  routingConfig?: { additionalVersionWeights: Record<string, number> };
+}
+
+export interface EstateCodeSigning {
+  arn?: string;
+  untrustedArtifactOnDeployment: 'Warn' | 'Enforce';
+}
+
+/** A Lambda@Edge association: a CloudFront distribution runs a version of the function on an event. */
+export interface EstateEdgeAssociation {
+  distributionId: string;
+  eventType: 'viewer-request' | 'viewer-response' | 'origin-request' | 'origin-response';
+  version?: string;
+  pathPattern?: string;
+}
+
+/**
+ * One function of an estate: its facts document plus what the account holds around it (not facts the funnel
+ * reads directly; the engine must gather them through the API).
+ */
+export interface EstateFunction extends FunctionFacts {
+  codeSigningConfig?: EstateCodeSigning;
+  versions?: EstateVersion[];
+  aliases?: EstateAlias[];
+  cloudFront?: EstateEdgeAssociation[];
+}
+
 export interface Estate {
-  functions: FunctionFacts[];
+  functions: EstateFunction[];
   /** Values of SSM parameters the simulated SSM answers (GetParameter), by name. */
   ssmParameters: Record<string, string>;
   region: string;
@@ -48,15 +95,27 @@ const configurationSchema = z.looseObject({
   FunctionName: z.string().regex(FUNCTION_NAME, 'a Lambda function name (1-64 letters, digits, - or _)'),
   FunctionArn: z.string().regex(FUNCTION_ARN, 'an unqualified function ARN').optional(),
   PackageType: z.enum(['Zip', 'Image']).optional(),
-  Runtime: z.string().min(1).optional(),
-  Handler: z.string().min(1).optional(),
+  // Fields AWS may return as null (or that an estate records as null, to test the engine on it) stay null.
+  Runtime: z.string().min(1).nullable().optional(),
+  Handler: z.string().min(1).nullable().optional(),
   Architectures: z
     .array(z.enum(['x86_64', 'arm64']))
     .length(1)
+    .nullable()
     .optional(),
   MemorySize: z.number().int().min(128).max(10240).optional(),
   Timeout: z.number().int().min(1).max(900).optional(),
-  Environment: z.looseObject({ Variables: z.record(z.string(), z.string()).optional() }).optional(),
+  Environment: z
+    .looseObject({
+      Variables: z.record(z.string(), z.string()).nullable().optional(),
+      // GetFunction's Environment.Error when Lambda cannot decrypt the variables (EnvironmentError).
+      Error: z
+        .looseObject({ ErrorCode: z.string().min(1), Message: z.string() })
+        .nullable()
+        .optional(),
+    })
+    .nullable()
+    .optional(),
   Layers: z
     .array(
       z.looseObject({
@@ -65,6 +124,7 @@ const configurationSchema = z.looseObject({
       }),
     )
     .max(MAX_LAYERS)
+    .nullable()
     .optional(),
   VpcConfig: z
     .looseObject({
@@ -72,11 +132,49 @@ const configurationSchema = z.looseObject({
       SecurityGroupIds: z.array(z.string().min(1)).optional(),
       VpcId: z.string().optional(),
     })
+    .nullable()
     .optional(),
-  SnapStart: z.looseObject({ ApplyOn: z.enum(['None', 'PublishedVersions']).optional() }).optional(),
+  SnapStart: z
+    .looseObject({ ApplyOn: z.enum(['None', 'PublishedVersions']).optional() })
+    .nullable()
+    .optional(),
   State: z.enum(['Pending', 'Active', 'Inactive', 'Failed']).optional(),
   LastUpdateStatus: z.enum(['Successful', 'Failed', 'InProgress']).optional(),
   RevisionId: z.string().min(1).optional(),
+});
+
+const VERSION = /^[1-9]\d{0,9}$/;
+const ALIAS_NAME = /^(?!^[0-9]+$)[a-zA-Z0-9-_]{1,128}$/;
+const CODE_SIGNING_CONFIG_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:code-signing-config:csc-[a-z0-9]{17}$/;
+
+const versionSchema = z.strictObject({
+  version: z.string().regex(VERSION, 'a published version number ("1", "2", ...)'),
+  layers: z.array(z.string().regex(LAYER_VERSION_ARN, 'a layer version ARN')).max(MAX_LAYERS).optional(),
+  variables: z.record(z.string(), z.string()).optional(),
+  /** Other fields of this version's configuration (e.g. Handler, Runtime): the version's own, not $LATEST's. */
+  configuration: z.record(z.string(), z.unknown()).optional(),
+});
+
+const aliasSchema = z.strictObject({
+  name: z.string().regex(ALIAS_NAME, 'an alias name (letters, digits, - or _, not only digits)'),
+  functionVersion: z.string().regex(/^(\$LATEST|[1-9]\d{0,9})$/, '"$LATEST" or a published version'),
+  routingConfig: z
+    .strictObject({ additionalVersionWeights: z.record(z.string(), z.number().min(0).max(1)) })
+    .optional(),
+});
+
+const codeSigningSchema = z.strictObject({
+  arn: z.string().regex(CODE_SIGNING_CONFIG_ARN, 'a code signing config ARN').optional(),
+  untrustedArtifactOnDeployment: z.enum(['Warn', 'Enforce']),
+});
+
+const cloudFrontSchema = z.strictObject({
+  distributionId: z.string().regex(/^E[A-Z0-9]{5,20}$/, 'a CloudFront distribution id (E...)'),
+  eventType: z.enum(['viewer-request', 'viewer-response', 'origin-request', 'origin-response']),
+  /** The associated version. @default the function's highest published version */
+  version: z.string().regex(VERSION, 'a published version number').optional(),
+  /** A cache behavior's path pattern. @default the default cache behavior */
+  pathPattern: z.string().min(1).optional(),
 });
 
 const factsSchema = z.looseObject({
@@ -87,6 +185,10 @@ const factsSchema = z.looseObject({
   vpcEgress: z.enum(['nat', 'none', 'unknown']).optional(),
   reservedConcurrency: z.number().int().min(0).nullable().optional(),
   peakConcurrency: z.number().min(0).nullable().optional(),
+  codeSigningConfig: codeSigningSchema.optional(),
+  versions: z.array(versionSchema).optional(),
+  aliases: z.array(aliasSchema).optional(),
+  cloudFront: z.array(cloudFrontSchema).optional(),
 });
 
 const wrappedSchema = z.strictObject({
@@ -129,7 +231,7 @@ export function parseEstate(input: unknown, source: string): Estate {
   } else {
     return fail('$: expected an array of facts documents or { "functions": [...], "ssmParameters": {...} }');
   }
-  const functions: FunctionFacts[] = [];
+  const functions: EstateFunction[] = [];
   const names = new Map<string, number>();
   const subnetEgress = new Map<string, { egress: string; index: number }>();
   let region: string | undefined;
@@ -138,8 +240,37 @@ export function parseEstate(input: unknown, source: string): Estate {
     const at = [...prefix, index];
     const parsed = factsSchema.safeParse(raw);
     if (!parsed.success) return fail(firstIssue(parsed.error, at));
-    const facts = parsed.data as FunctionFacts;
+    const facts = parsed.data as EstateFunction;
     const configuration = parsed.data.configuration;
+    const versions = new Set<string>();
+    (parsed.data.versions ?? []).forEach((v, i) => {
+      if (versions.has(v.version)) fail(`${pathOf([...at, 'versions', i, 'version'])}: duplicate version ${v.version}`);
+      versions.add(v.version);
+    });
+    const aliasNames = new Set<string>();
+    (parsed.data.aliases ?? []).forEach((alias, i) => {
+      const where = [...at, 'aliases', i];
+      if (aliasNames.has(alias.name)) fail(`${pathOf([...where, 'name'])}: duplicate alias ${alias.name}`);
+      aliasNames.add(alias.name);
+      if (alias.functionVersion !== '$LATEST' && !versions.has(alias.functionVersion)) {
+        fail(`${pathOf([...where, 'functionVersion'])}: version ${alias.functionVersion} is not in "versions"`);
+      }
+      for (const weighted of Object.keys(alias.routingConfig?.additionalVersionWeights ?? {})) {
+        if (!versions.has(weighted) || weighted === alias.functionVersion) {
+          fail(
+            `${pathOf([...where, 'routingConfig'])}: weighted version ${weighted} must be another published version`,
+          );
+        }
+      }
+    });
+    (parsed.data.cloudFront ?? []).forEach((association, i) => {
+      // Lambda@Edge associates a numbered version, never $LATEST or an alias (CloudFront Developer Guide,
+      // "Restrictions on Lambda@Edge": "You must use a numbered version of the Lambda function").
+      const version = association.version ?? [...versions].sort((a, b) => Number(b) - Number(a))[0];
+      if (version === undefined || !versions.has(version)) {
+        fail(`${pathOf([...at, 'cloudFront', i])}: Lambda@Edge associates a published version; add it to "versions"`);
+      }
+    });
     const name = configuration.FunctionName;
     const previous = names.get(name);
     if (previous !== undefined) {
@@ -182,6 +313,12 @@ export function parseEstate(input: unknown, source: string): Estate {
     }
     functions.push(facts);
   });
+  const edge = functions.findIndex((f) => (f.cloudFront ?? []).length > 0);
+  if (edge >= 0 && region !== 'us-east-1') {
+    // CloudFront Developer Guide, "Restrictions on Lambda@Edge": "The Lambda function must be in the US East
+    // (N. Virginia) Region."
+    fail(`${pathOf([...prefix, edge, 'cloudFront'])}: Lambda@Edge functions live in us-east-1 (give its FunctionArn)`);
+  }
   return { functions, ssmParameters, region: region ?? DEFAULT_REGION, account: account ?? DEFAULT_ACCOUNT };
 }
 

@@ -24,6 +24,7 @@ import {
   executeStateMachine,
   physicalName,
   prepareStateMachine,
+  resolveIntrinsics,
   type CfnTemplate,
   type InvokeEvent,
   type Json,
@@ -35,7 +36,14 @@ import { startLocalDynamo, type LocalDynamo } from './dynamo-local';
 import type { Estate } from './estate';
 import packageJson from '../package.json';
 import { countDelta, summarizeDecisions, type RunSummary } from './run-summary';
-import { SimulatedAccount, type LayerDefinition, type SimulatedAccountOptions } from './simulated-account';
+import { functionPolicies, type CallerPolicy } from './iam-policy';
+import {
+  SimulatedAccount,
+  runAsCaller,
+  type KmsKeyDefinition,
+  type LayerDefinition,
+  type SimulatedAccountOptions,
+} from './simulated-account';
 
 export const LAMBDAS_DIR = join(__dirname, '..', 'lambdas');
 export const DEFAULT_STACK_NAME = 'ZeroImpactProtect';
@@ -248,6 +256,8 @@ export class LocalSession {
     });
     const layers = [defenderLayer(config), ...(this.options.simulation?.layers ?? [])];
     this.account = new SimulatedAccount({
+      permissions: this.rolePolicies(template),
+      kmsKeys: this.templateKeys(template),
       ...this.options.simulation,
       estate,
       layers: [...new Map(layers.map((l) => [l.layerVersionArn, l])).values()],
@@ -256,6 +266,37 @@ export class LocalSession {
     }).install();
     if (this.options.captureLogs !== false) this.capture.start();
     this.handlers = await this.loadHandlers();
+  }
+
+  /**
+   * Each handler's role policy, from the template's AWS::IAM::Policy resources (the policy data the stack's roles
+   * are built from), keyed by handler folder: the simulated account checks every call a handler makes against it.
+   */
+  private rolePolicies(template: CfnTemplate): Record<string, CallerPolicy> {
+    const byLogicalId = functionPolicies(template, this.naming);
+    const policies: Record<string, CallerPolicy> = {};
+    for (const fn of this.prepared.functions) {
+      policies[fn.handlerName] = byLogicalId.get(fn.logicalId) ?? { role: fn.handlerName, statements: [] };
+    }
+    return policies;
+  }
+
+  /**
+   * The KMS keys the stack creates (the CMK; an HMAC_256 key for MACs), and the key MAC_KEY_ID names if the
+   * template has it but not as one of its own keys.
+   */
+  private templateKeys(template: CfnTemplate): KmsKeyDefinition[] {
+    const keys: KmsKeyDefinition[] = [];
+    for (const [logicalId, resource] of Object.entries(template.Resources ?? {})) {
+      if (resource.Type !== 'AWS::KMS::Key') continue;
+      const arn = String(resolveIntrinsics({ 'Fn::GetAtt': [logicalId, 'Arn'] }, template, this.naming));
+      const spec = resource.Properties?.['KeySpec'] === 'HMAC_256' ? 'HMAC_256' : 'SYMMETRIC_DEFAULT';
+      keys.push({ arn, keySpec: spec });
+    }
+    const macKeyId = this.environment['MAC_KEY_ID'];
+    if (macKeyId !== undefined && !keys.some((k) => k.arn === macKeyId))
+      keys.push({ arn: macKeyId, keySpec: 'HMAC_256' });
+    return keys;
   }
 
   /** The variables the stack gives the functions, resolved to local names; the local configuration on top. */
@@ -302,7 +343,9 @@ export class LocalSession {
       if (typeof module.handler !== 'function') {
         throw new LocalRunError(`lambdas/${fn.handlerName}/handler.ts does not export a handler function`);
       }
-      handlers[fn.handlerName] = module.handler as LambdaHandler;
+      const handler = module.handler as LambdaHandler;
+      // Each invocation runs as its function's role: the simulated account checks its calls against that policy.
+      handlers[fn.handlerName] = (event, context) => runAsCaller(fn.handlerName, () => handler(event, context));
     }
     return handlers;
   }
@@ -321,6 +364,7 @@ export class LocalSession {
     const machineName = physicalName({ Resources: {} }, this.prepared.logicalId, this.naming);
     const machineArn = `arn:aws:states:${region}:${account}:stateMachine:${machineName}`;
     const callsBefore = { ...this.account.calls(), ...this.dynamoRequests() };
+    const configurationsBefore = this.account.functionConfigurations();
     const publishedBefore = this.account.published.length;
     this.progress(`Run ${this.runIds.length}: ${runId} (${this.options.config.mode})`);
     let status: RunSummary['status'] = 'SUCCEEDED';
@@ -369,7 +413,10 @@ export class LocalSession {
     }
     for (let i = publishedBefore; i < this.account.published.length; i += 1) this.publishedRuns[i] = runId;
     const apiCalls = countDelta(callsBefore, { ...this.account.calls(), ...this.dynamoRequests() });
-    const summary = summarizeDecisions(await this.auditItems(), runId);
+    const summary = summarizeDecisions(await this.auditItems(), runId, {
+      before: configurationsBefore,
+      after: this.account.functionConfigurations(),
+    });
     return {
       runId,
       status,

@@ -2,7 +2,7 @@
  * What one local run did, from its audit items: counts by outcome, the skips grouped by reason with the gate's
  * message and remediation, the warnings, and the functions changed. Pure.
  */
-import type { AuditItem } from '../lambdas/shared/domain/types';
+import type { AuditItem, FunctionConfiguration } from '../lambdas/shared/domain/types';
 
 export interface SkipGroup {
   reason: string;
@@ -22,7 +22,11 @@ export interface RunSummary {
   apiCalls: Record<string, number>;
   skips: SkipGroup[];
   warnings: Array<{ warning: string; functions: string[] }>;
-  /** Functions protected (or whose change failed) in this run. */
+  /**
+   * Functions whose configuration really changed in this run (the simulated account's configurations before and
+   * after, compared without the fields every update bumps), each with its final decision's outcome (`CHANGED` when
+   * the run recorded none). Without configurations: the functions the audit says were protected or failed.
+   */
   changed: Array<{ functionName: string; outcome: string }>;
   durationMs: number;
 }
@@ -32,9 +36,47 @@ export function decisions(items: readonly AuditItem[], runId: string): AuditItem
   return items.filter((item) => item.runId === runId && item.kind === 'decision' && item.outcome !== 'PENDING');
 }
 
+/** Fields an update sets whatever it changes, or that only report progress: not a change of configuration. */
+const VOLATILE = new Set([
+  'RevisionId',
+  'LastModified',
+  'LastUpdateStatus',
+  'LastUpdateStatusReason',
+  'LastUpdateStatusReasonCode',
+  'State',
+  'StateReason',
+  'StateReasonCode',
+]);
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'undefined';
+}
+
+/** The functions whose configuration differs between `before` and `after` (by FunctionName), sorted. */
+export function changedFunctions(
+  before: readonly FunctionConfiguration[],
+  after: readonly FunctionConfiguration[],
+): string[] {
+  const strip = (c: FunctionConfiguration): string =>
+    canonical(Object.fromEntries(Object.entries(c).filter(([k]) => !VOLATILE.has(k))));
+  const old = new Map(before.map((c) => [String(c.FunctionName), strip(c)]));
+  return after
+    .filter((c) => old.get(String(c.FunctionName)) !== strip(c))
+    .map((c) => String(c.FunctionName))
+    .sort();
+}
+
 export function summarizeDecisions(
   items: readonly AuditItem[],
   runId: string,
+  configurations?: { before: readonly FunctionConfiguration[]; after: readonly FunctionConfiguration[] },
 ): Pick<RunSummary, 'outcomes' | 'skips' | 'warnings' | 'changed'> {
   const final = decisions(items, runId);
   const outcomes: Record<string, number> = {};
@@ -57,8 +99,14 @@ export function summarizeDecisions(
       }
     }
     for (const warning of item.warnings) warnings.set(warning, [...(warnings.get(warning) ?? []), item.functionName]);
-    if (item.outcome === 'PROTECTED' || item.outcome === 'FAILED') {
+    if (configurations === undefined && (item.outcome === 'PROTECTED' || item.outcome === 'FAILED')) {
       changed.push({ functionName: item.functionName, outcome: item.outcome });
+    }
+  }
+  if (configurations !== undefined) {
+    for (const name of changedFunctions(configurations.before, configurations.after)) {
+      const outcome = final.filter((item) => item.functionName === name).pop()?.outcome ?? 'CHANGED';
+      changed.push({ functionName: name, outcome });
     }
   }
   const byCount = <T extends { functions: string[] }>(a: T, b: T): number => b.functions.length - a.functions.length;

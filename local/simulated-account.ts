@@ -4,8 +4,8 @@
  * fault-injection suite.
  *
  * How it plugs in: while installed, `send` on the prototypes of the SDK clients the engine uses (Lambda, Tagging,
- * CloudWatch, EC2, SNS, S3, SSM) is patched to add one middleware to each client instance it sees. The middleware
- * sits where the HTTP call and the response parsing would be (the start of the `deserialize` step), so everything
+ * CloudWatch, EC2, SNS, S3, SSM, CloudFront, KMS) is patched to add one middleware to each client instance it sees.
+ * The middleware sits where the HTTP call and the response parsing would be (the start of the `deserialize` step), so everything
  * above it is the real SDK: serialization, the client's retry strategy (standard or adaptive, with its real backoff)
  * and `$metadata.attempts`. It dispatches on the command's name and input and answers with AWS's response shapes, or
  * throws the SDK's own exception classes (`instanceof` works, `name` and `$metadata` are set). Every attempt is
@@ -13,34 +13,82 @@
  * `uninstall()` removes the middleware from every client and restores the prototypes. DynamoDB is not simulated: the
  * local run uses a real DynamoDB-compatible server (local/dynamo-local.ts).
  *
- * The AWS behaviour the engine relies on, and the simulator enforces:
- * - ListFunctions pages of at most 50 (Marker/NextMarker) and omits State/LastUpdateStatus, like AWS.
- * - UpdateFunctionConfiguration replaces Layers and Environment.Variables wholesale; rejects more than 5 layers, two
- *   versions of one layer, unknown layer versions, layers on container images and variables over 4 KB
- *   (InvalidParameterValueException, with AWS's message, which quotes the variables); fails on a stale RevisionId
- *   (PreconditionFailedException) and while an update is in progress (ResourceConflictException). A successful
- *   update bumps the RevisionId and is `InProgress` until `updateSettle.reads` reads of the function
- *   (GetFunction/GetFunctionConfiguration) have seen it so, or `updateSettle.afterMs` of the clock has passed; then
- *   `Successful` (or `Failed`, by fault injection). An `InProgress` status that comes from the estate never ends.
- * - The control plane allows `controlPlaneRateLimit` (15) requests in any one-second window across ListFunctions,
- *   GetFunctionConfiguration, UpdateFunctionConfiguration and ListProvisionedConcurrencyConfigs; above that:
- *   TooManyRequestsException (the SDK then retries; every attempt is counted).
- * - Route tables derive from each VPC function's `vpcEgress`: "nat" gives a 0.0.0.0/0 route to a NAT gateway in the
- *   subnet's own table, "none" only the local route, "unknown" a default route to a transit gateway (which the
- *   account cannot follow), or, with `unknownEgress: 'denied'`, an UnauthorizedOperation for requests naming it.
- * - GetMetricData answers Throttles (Sum) from `throttles24h` and ConcurrentExecutions (Maximum) from
- *   `peakConcurrency`; an absent fact gives no datapoints, a `null` fact a query with StatusCode InternalError.
- * - GetLayerVersion gives a `data:` URL of a real ZIP (global fetch reads data: URLs).
+ * The rules the simulator enforces, each with the AWS source it follows (docs/readme/local-run.md has the same list;
+ * test/unit/simulated-account*.test.ts has a test per rule):
+ * 1. **Caller permissions**: every call a handler makes runs as that handler's role (AsyncLocalStorage, so
+ *    concurrent Map children keep their own) and is checked against the role's statements from the synthesized
+ *    template: actions, resource patterns, `ForAnyValue:`/`ForAllValues:` `String*`/`Arn*` conditions (a context key
+ *    the request lacks, e.g. `kms:ViaService` on a direct call, fails them). Refused: the service's own error
+ *    (Lambda `AccessDeniedException` 403, EC2 `UnauthorizedOperation`, SNS `AuthorizationErrorException`,
+ *    S3/CloudFront/CloudWatch `AccessDenied`, SSM/KMS/tagging `AccessDeniedException`). Calls outside any handler
+ *    (tests, `rollback`) are allowed unless `outsidePermissions` is given. DynamoDB (a real local server) is not
+ *    checked. *Source:* IAM User Guide, Policy evaluation logic; each service's Common Errors; EC2 API Error codes.
+ * 2. **Layers in an update need GetLayerVersion**: `UpdateFunctionConfiguration` also needs `lambda:GetLayerVersion`
+ *    on every layer of the request, and carries `lambda:Layer` for conditions. *Source:* Lambda Developer Guide,
+ *    Adding layers to functions; Service Authorization Reference, AWS Lambda condition keys.
+ * 3. **Tags need ListTags**: `GetFunction` returns `Tags` only to a caller allowed `lambda:ListTags` on the
+ *    function; `ListTags` (Resource = function ARN) returns `{ Tags }`. *Source:* Lambda API Reference, GetFunction:
+ *    "Lambda returns tag data only if you have explicit allow permissions for lambda:ListTags"; ListTags.
+ * 4. **ListFunctions pages**: at most 50 per page (Marker/NextMarker) and omits State and LastUpdateStatus.
+ *    *Source:* Lambda API Reference, ListFunctions.
+ * 5. **Update replaces wholesale**: `UpdateFunctionConfiguration` replaces `Layers` and `Environment.Variables`
+ *    wholesale and changes only `$LATEST`; published versions keep their own layers, variables and configuration.
+ *    *Source:* Lambda API Reference, UpdateFunctionConfiguration; Lambda Developer Guide, Function versions.
+ * 6. **Update limits**: more than 5 layers, two versions of one layer, an unknown layer version, layers on a
+ *    container image, variables over 4 KB (message quotes the variables) or an invalid variable name:
+ *    `InvalidParameterValueException`. *Source:* Lambda Developer Guide, Lambda quotas; Adding layers; Working with
+ *    environment variables.
+ * 7. **Update preconditions**: a stale `RevisionId`: `PreconditionFailedException`; an update in progress:
+ *    `ResourceConflictException`; an accepted update bumps the RevisionId and is `InProgress` until settled
+ *    (`updateSettle`), then `Successful` (or `Failed` by fault injection); an `InProgress` from the estate never
+ *    ends. *Source:* Lambda API Reference, UpdateFunctionConfiguration; Lambda Developer Guide, Lambda function
+ *    states.
+ * 8. **Code signing**: `GetFunctionCodeSigningConfig` (empty ARN when none) and `GetCodeSigningConfig` answer the
+ *    estate's `codeSigningConfig`; with `Enforce`, an update that adds an unsigned layer fails with
+ *    `CodeVerificationFailedException` and changes nothing; `Warn` deploys. *Source:* Lambda Developer Guide, Using
+ *    code signing ("any layers that you add to the function must also be signed"); botocore Lambda exceptions,
+ *    CodeVerificationFailedException.
+ * 9. **Qualifiers**: `GetFunction`/`GetFunctionConfiguration` take a version or alias (`Qualifier` or a qualified
+ *    name); unknown: `ResourceNotFoundException`; `ListVersionsByFunction` ($LATEST first) and `ListAliases` (with
+ *    `RoutingConfig`) page with Marker/NextMarker. *Source:* Lambda API Reference, GetFunctionConfiguration,
+ *    ListVersionsByFunction, ListAliases.
+ * 10. **Estate shapes**: `Environment.Error` (variables Lambda cannot decrypt) and fields given as `null` (e.g.
+ *    `Architectures`) reach the engine as given. *Source:* Lambda API Reference, EnvironmentResponse /
+ *    EnvironmentError.
+ * 11. **Lambda@Edge**: CloudFront `ListDistributions` pages with Marker/NextMarker and MaxItems and shows each
+ *    association as a `LambdaFunctionAssociation` of a qualified version ARN (default or path cache behavior); an
+ *    update that leaves layers or variables on an associated function is accepted but recorded in `edgeBroken`;
+ *    estates place such functions in us-east-1 only. *Source:* CloudFront API Reference, ListDistributions;
+ *    CloudFront Developer Guide, Restrictions on Lambda@Edge (no layers, no environment variables, us-east-1,
+ *    numbered versions).
+ * 12. **KMS**: `GenerateMac`/`VerifyMac` (HMAC_SHA_256, a deterministic per-account secret per key) need an HMAC_256
+ *    key (else `InvalidKeyUsageException`); `Encrypt`/`Decrypt` round-trip on a symmetric key with an opaque
+ *    ciphertext; an unknown key: `NotFoundException`; the keys are the template's `AWS::KMS::Key`s and the key
+ *    `MAC_KEY_ID` names. *Source:* KMS API Reference, GenerateMac, VerifyMac, Encrypt, Decrypt.
+ * 13. **Control-plane rate**: 15 requests in any one-second window across ListFunctions, GetFunctionConfiguration,
+ *    UpdateFunctionConfiguration and ListProvisionedConcurrencyConfigs; above: `TooManyRequestsException` (the SDK
+ *    retries). *Source:* Lambda Developer Guide, Lambda quotas (API requests).
+ * 14. **Route tables**: derived from `vpcEgress` (nat: NAT route; none: local only; unknown: transit gateway, or
+ *    `UnauthorizedOperation` with `unknownEgress: 'denied'`). *Source:* Amazon VPC User Guide, Route tables; EC2 API
+ *    Reference, DescribeRouteTables.
+ * 15. **Metrics**: `GetMetricData` answers Throttles (Sum) and ConcurrentExecutions (Maximum); absent: no
+ *    datapoints; `null`: StatusCode `InternalError`. *Source:* CloudWatch API Reference, GetMetricData /
+ *    MetricDataResult.
+ * 16. **Layers and SNS**: `GetLayerVersion` gives a `data:` URL of a real ZIP; `sns:Publish` checks the subject
+ *    rules and the 10-attribute limit. *Source:* Lambda API Reference, GetLayerVersion; SNS API Reference, Publish.
  *
  * For the benchmark and fault injection: `calls()`, `throttledCalls()`, `peakControlPlaneRate()`, `injectFault()`
  * (an error by name, on the nth matching call, or with a probability drawn from a seeded RNG; or an update that ends
  * `Failed`), `onCall()` (observe or interfere, e.g. deploy in between), `changeFunction()` (an out-of-band deploy)
  * and a controllable clock (`ManualClock`).
  */
-import { createHash } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createCipheriv, createDecipheriv, createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { Readable } from 'node:stream';
+import * as cloudfront from '@aws-sdk/client-cloudfront';
 import * as cloudwatch from '@aws-sdk/client-cloudwatch';
 import * as ec2 from '@aws-sdk/client-ec2';
+import * as kms from '@aws-sdk/client-kms';
 import * as lambda from '@aws-sdk/client-lambda';
 import * as tagging from '@aws-sdk/client-resource-groups-tagging-api';
 import * as s3 from '@aws-sdk/client-s3';
@@ -56,7 +104,27 @@ import {
   functionArn,
   seededRandom,
   type Estate,
+  type EstateFunction,
 } from './estate';
+import { isAllowed, type CallerPolicy, type RequestContext } from './iam-policy';
+
+export type { CallerPolicy, PolicyStatement } from './iam-policy';
+
+/** Who is calling: the handler (its role) whose invocation made the call. Per async context, not global. */
+const callers = new AsyncLocalStorage<string>();
+
+/**
+ * Runs `fn` as `caller` (a handler name, a key of `permissions`): every SDK call made inside it, in any async
+ * continuation, is checked against that caller's policy. Concurrent invocations keep their own caller.
+ */
+export function runAsCaller<T>(caller: string, fn: () => T): T {
+  return callers.run(caller, fn);
+}
+
+/** The caller of the current async context, or undefined outside any handler invocation. */
+export function currentCaller(): string | undefined {
+  return callers.getStore();
+}
 
 /** The simulation's notion of time (epoch milliseconds). */
 export interface Clock {
@@ -114,6 +182,18 @@ export interface LayerDefinition {
   compatibleRuntimes?: string[];
   compatibleArchitectures?: string[];
   description?: string;
+  /** Signed by a publisher that code signing configs allow. @default false */
+  signed?: boolean;
+}
+
+/** A KMS key the simulated account holds. */
+export interface KmsKeyDefinition {
+  /** `arn:aws:kms:REGION:ACCOUNT:key/ID` */
+  arn: string;
+  /** @default SYMMETRIC_DEFAULT (ENCRYPT_DECRYPT); HMAC_256 is a GENERATE_VERIFY_MAC key */
+  keySpec?: 'SYMMETRIC_DEFAULT' | 'HMAC_256';
+  /** Alias names (`alias/...`). */
+  aliases?: string[];
 }
 
 export interface SimulatedAccountOptions {
@@ -129,6 +209,16 @@ export interface SimulatedAccountOptions {
   seed?: number;
   /** Layer versions besides those the estate's functions carry (which get a placeholder ZIP). */
   layers?: LayerDefinition[];
+  /**
+   * The identity policy of each caller (see `runAsCaller`), e.g. from the synthesized template
+   * (local/iam-policy.ts `functionPolicies`). A call made as a caller is allowed only when its policy allows the IAM
+   * action on the resource; a caller without an entry may do nothing. @default no checks at all
+   */
+  permissions?: Record<string, CallerPolicy>;
+  /** The policy for calls made outside any caller context (tests, CLI commands). @default everything allowed */
+  outsidePermissions?: CallerPolicy;
+  /** KMS keys the account holds (the stack's CMK, its HMAC key). */
+  kmsKeys?: KmsKeyDefinition[];
   /** Topics that exist; publishing elsewhere is NotFoundException. @default any topic exists */
   topicArns?: string[];
   /** Buckets that exist; other buckets are NoSuchBucket. @default any bucket exists */
@@ -212,7 +302,35 @@ const SERVICES: ServiceBinding[] = [
   { prefix: 'sns', client: sns.SNSClient, exceptions: sns, base: sns.SNSServiceException },
   { prefix: 's3', client: s3.S3Client, exceptions: s3, base: s3.S3ServiceException },
   { prefix: 'ssm', client: ssm.SSMClient, exceptions: ssm, base: ssm.SSMServiceException },
+  {
+    prefix: 'cloudfront',
+    client: cloudfront.CloudFrontClient,
+    exceptions: cloudfront,
+    base: cloudfront.CloudFrontServiceException,
+  },
+  { prefix: 'kms', client: kms.KMSClient, exceptions: kms, base: kms.KMSServiceException },
 ];
+
+/**
+ * The error each service returns for an implicit or explicit deny, and its HTTP status (each service's API
+ * reference, "Common Errors"; EC2: "Error codes", UnauthorizedOperation; SNS Publish: AuthorizationError 403).
+ */
+const ACCESS_DENIED: Record<string, { name: string; status: number }> = {
+  lambda: { name: 'AccessDeniedException', status: 403 },
+  tag: { name: 'AccessDeniedException', status: 400 },
+  cloudwatch: { name: 'AccessDenied', status: 403 },
+  ec2: { name: 'UnauthorizedOperation', status: 403 },
+  sns: { name: 'AuthorizationErrorException', status: 403 },
+  s3: { name: 'AccessDenied', status: 403 },
+  ssm: { name: 'AccessDeniedException', status: 400 },
+  cloudfront: { name: 'AccessDenied', status: 403 },
+  kms: { name: 'AccessDeniedException', status: 400 },
+};
+
+/** SDK command names whose IAM action differs (Service Authorization Reference, "Actions defined by AWS Lambda"). */
+const IAM_ACTION: Record<string, string> = {
+  'lambda:GetLayerVersionByArn': 'lambda:GetLayerVersion',
+};
 
 const STATUS_BY_ERROR: Record<string, number> = {
   TooManyRequestsException: 429,
@@ -254,6 +372,18 @@ interface SimFunction {
   peak: number | null | undefined;
   egress: VpcEgress;
   pendingUpdate?: { readsLeft: number; settleAt: number | undefined; failReason: string | undefined };
+  /** Published versions by number: each keeps its own configuration; updates change only $LATEST. */
+  versions: Map<string, SimFunction['configuration']>;
+  aliases: Array<{ name: string; functionVersion: string; routing?: Record<string, number>; revisionId: string }>;
+  codeSigningConfigArn: string | undefined;
+  edge: Array<{ distributionId: string; eventType: string; version: string; pathPattern?: string }>;
+}
+
+interface SimKey {
+  arn: string;
+  id: string;
+  spec: 'SYMMETRIC_DEFAULT' | 'HMAC_256';
+  secret: Buffer;
 }
 
 interface SimLayer {
@@ -262,6 +392,7 @@ interface SimLayer {
   compatibleRuntimes: string[] | undefined;
   compatibleArchitectures: string[] | undefined;
   description: string;
+  signed?: boolean;
   zip?: Uint8Array;
 }
 
@@ -339,6 +470,14 @@ export class SimulatedAccount {
   readonly clock: Clock;
   /** Every SNS message published, in order. */
   readonly published: PublishedMessage[] = [];
+  /**
+   * Lambda@Edge functions whose $LATEST got layers or variables while associated with a distribution: Lambda
+   * accepts the update, but the team's next publish-and-associate fails (Lambda@Edge supports neither; CloudFront
+   * Developer Guide, "Restrictions on Lambda@Edge"). The engine must never cause one.
+   */
+  readonly edgeBroken = new Set<string>();
+  /** Calls refused by the callers' policies, as `caller service:Action resource`. */
+  readonly denied: string[] = [];
 
   private readonly functions = new Map<string, SimFunction>();
   private readonly order: string[] = [];
@@ -353,6 +492,12 @@ export class SimulatedAccount {
   private readonly unknownEgress: 'transit-gateway' | 'denied';
   private readonly random: () => number;
   private readonly routeTables: RouteTable[] = [];
+  private readonly permissions: Record<string, CallerPolicy> | undefined;
+  private readonly outsidePermissions: CallerPolicy | undefined;
+  private readonly codeSigningConfigs = new Map<string, 'Warn' | 'Enforce'>();
+  private readonly keys = new Map<string, SimKey>();
+  private readonly keyAliases = new Map<string, string>();
+  private readonly seed: number;
   private readonly deniedSubnets = new Set<string>();
   private readonly deniedVpcs = new Set<string>();
   private readonly counters = new Map<string, number>();
@@ -374,6 +519,10 @@ export class SimulatedAccount {
     this.account = options.account ?? estate.account;
     this.clock = options.clock ?? systemClock;
     this.random = seededRandom(options.seed ?? 1);
+    this.seed = options.seed ?? 1;
+    this.permissions = options.permissions;
+    this.outsidePermissions = options.outsidePermissions;
+    for (const key of options.kmsKeys ?? []) this.addKey(key);
     this.parameters = new Map(Object.entries(estate.ssmParameters));
     this.topics = options.topicArns === undefined ? undefined : new Set(options.topicArns);
     this.buckets = options.buckets === undefined ? undefined : new Set(options.buckets);
@@ -389,6 +538,7 @@ export class SimulatedAccount {
         compatibleRuntimes: layer.compatibleRuntimes,
         compatibleArchitectures: layer.compatibleArchitectures,
         description: layer.description ?? '',
+        signed: layer.signed ?? false,
       });
     }
     this.buildRouteTables();
@@ -516,6 +666,33 @@ export class SimulatedAccount {
     return fn === undefined ? undefined : clone(fn.configuration);
   }
 
+  /** A published version's configuration (GetFunctionConfiguration with Qualifier). */
+  versionConfiguration(name: string, version: string): FunctionConfiguration | undefined {
+    const config = this.functions.get(name)?.versions.get(version);
+    return config === undefined ? undefined : clone(config);
+  }
+
+  /** Adds a KMS key (e.g. the stack's HMAC key once the template names it). Idempotent per ARN. */
+  addKey(definition: KmsKeyDefinition): void {
+    const id = definition.arn.slice(definition.arn.lastIndexOf('/') + 1);
+    if (!this.keys.has(definition.arn)) {
+      this.keys.set(definition.arn, {
+        arn: definition.arn,
+        id,
+        spec: definition.keySpec ?? 'SYMMETRIC_DEFAULT',
+        // Per account and key, deterministic for a seed: the same estate gives the same MACs on every run.
+        secret: createHash('sha256').update(`simulated-kms:${this.account}:${definition.arn}:${this.seed}`).digest(),
+      });
+    }
+    for (const alias of definition.aliases ?? []) this.keyAliases.set(alias, definition.arn);
+  }
+
+  /** Whether the current caller (see `runAsCaller`) may perform `action` on `resource`. */
+  callerMay(action: string, resource: string, context: RequestContext = {}): boolean {
+    const policy = this.policyOfCaller();
+    return policy === undefined || isAllowed(policy.policy, action, resource, context);
+  }
+
   /** An out-of-band deployment (someone else's): applies the fields and bumps the RevisionId. */
   changeFunction(name: string, patch: Partial<FunctionConfiguration>): void {
     const fn = this.mustGet(name);
@@ -557,6 +734,7 @@ export class SimulatedAccount {
         fault.httpStatusCode,
       );
     }
+    this.authorize(service, key, input);
     if (CONTROL_PLANE_OPERATIONS.has(key)) this.admitControlPlane(service, key);
     const handler = this.operations[key];
     if (handler === undefined) {
@@ -570,6 +748,89 @@ export class SimulatedAccount {
     const output = clone(result);
     if (rawBody instanceof Uint8Array) output['Body'] = streamingBody(rawBody);
     return output;
+  }
+
+  private policyOfCaller(): { caller: string; policy: CallerPolicy } | undefined {
+    const caller = callers.getStore();
+    if (caller === undefined) {
+      return this.outsidePermissions === undefined ? undefined : { caller: 'outside', policy: this.outsidePermissions };
+    }
+    if (this.permissions === undefined) return undefined;
+    return { caller, policy: this.permissions[caller] ?? { role: caller, statements: [] } };
+  }
+
+  /** The resources (ARNs) an operation acts on, as IAM evaluates them; `*` for actions without resource types. */
+  private resourcesOf(key: string, input: Record<string, unknown>): string[] {
+    const [prefix] = key.split(':') as [string];
+    const text = (name: string): string => String(input[name] ?? '');
+    switch (prefix) {
+      case 'lambda': {
+        if (key === 'lambda:ListFunctions') return ['*'];
+        if (key === 'lambda:GetLayerVersion') {
+          const name = text('LayerName');
+          const base = name.startsWith('arn:') ? name : `arn:aws:lambda:${this.region}:${this.account}:layer:${name}`;
+          return [`${base}:${text('VersionNumber')}`];
+        }
+        if (key === 'lambda:GetLayerVersionByArn') return [text('Arn')];
+        if (key === 'lambda:GetCodeSigningConfig') return [text('CodeSigningConfigArn')];
+        const raw = key === 'lambda:ListTags' ? text('Resource') : text('FunctionName');
+        const arn = functionArn(this.region, this.account, this.nameOf(raw));
+        const qualifier = this.qualifierOf(raw, input['Qualifier']);
+        return [qualifier === undefined ? arn : `${arn}:${qualifier}`];
+      }
+      case 'sns':
+        return [text('TopicArn') || text('TargetArn')];
+      case 's3':
+        return [`arn:aws:s3:::${text('Bucket')}/${text('Key')}`];
+      case 'ssm': {
+        const names = key === 'ssm:GetParameters' ? ((input['Names'] as unknown[] | undefined) ?? []) : [input['Name']];
+        return names.map((n) => {
+          const name = this.parameterName(String(n ?? ''));
+          return `arn:aws:ssm:${this.region}:${this.account}:parameter${name.startsWith('/') ? '' : '/'}${name}`;
+        });
+      }
+      case 'kms': {
+        const keyId = input['KeyId'];
+        if (typeof keyId === 'string') return [this.findKey(keyId)?.arn ?? keyId];
+        const blob = input['CiphertextBlob'];
+        const fromBlob = blob instanceof Uint8Array ? this.keyOfCiphertext(blob) : undefined;
+        return [fromBlob?.arn ?? '*'];
+      }
+      default:
+        return ['*'];
+    }
+  }
+
+  /**
+   * Refuses a call the caller's policy does not allow, with the service's own AccessDenied error and AWS's message
+   * shape. UpdateFunctionConfiguration also needs lambda:GetLayerVersion on every layer of the request (Lambda
+   * developer guide, "Adding layers to functions": "you must have permission to call GetLayerVersion on the layer
+   * version") and carries the `lambda:Layer` condition key (Service Authorization Reference, AWS Lambda).
+   */
+  private authorize(service: ServiceBinding, key: string, input: Record<string, unknown>): void {
+    const current = this.policyOfCaller();
+    if (current === undefined) return;
+    const action = IAM_ACTION[key] ?? key;
+    const layers =
+      key === 'lambda:UpdateFunctionConfiguration' && Array.isArray(input['Layers'])
+        ? (input['Layers'] as unknown[]).map(String)
+        : undefined;
+    const context: RequestContext = layers === undefined ? {} : { 'lambda:Layer': layers };
+    const checks: Array<[string, string]> = this.resourcesOf(key, input).map((r) => [action, r]);
+    for (const layer of layers ?? []) checks.push(['lambda:GetLayerVersion', layer]);
+    for (const [checkedAction, resource] of checks) {
+      if (isAllowed(current.policy, checkedAction, resource, context)) continue;
+      this.denied.push(`${current.caller} ${checkedAction} ${resource}`);
+      const { name, status } = ACCESS_DENIED[service.prefix] ?? { name: 'AccessDeniedException', status: 403 };
+      const principal = `arn:aws:sts::${this.account}:assumed-role/${current.policy.role}/${current.caller}`;
+      throw this.error(
+        service,
+        name,
+        `User: ${principal} is not authorized to perform: ${checkedAction} on resource: ${resource} because no identity-based policy allows the ${checkedAction} action`,
+        {},
+        status,
+      );
+    }
   }
 
   private matchFault(key: string, input: Record<string, unknown>): FaultRule | undefined {
@@ -639,7 +900,7 @@ export class SimulatedAccount {
 
   // ----- the model ----------------------------------------------------------------------------------------------
 
-  private addFunction(facts: FunctionFacts): void {
+  private addFunction(facts: EstateFunction): void {
     const given = clone(facts.configuration);
     const name = String(given.FunctionName);
     const image = given.PackageType === 'Image';
@@ -666,20 +927,79 @@ export class SimulatedAccount {
       LoggingConfig: { LogFormat: 'Text', LogGroup: `/aws/lambda/${name}` },
     };
     const configuration = { ...defaults, ...given } as SimFunction['configuration'];
-    if (Object.keys(configuration.Environment?.Variables ?? {}).length === 0) delete configuration.Environment;
-    if ((configuration.Layers ?? []).length === 0) delete configuration.Layers;
-    for (const layer of configuration.Layers ?? []) {
-      if (typeof layer.Arn === 'string' && !this.layers.has(layer.Arn)) {
-        this.layers.set(layer.Arn, {
-          arn: layer.Arn,
-          files: { 'README.txt': `placeholder content of ${layer.Arn}\n` },
-          compatibleRuntimes: undefined,
-          compatibleArchitectures: undefined,
-          description: '',
-        });
-      }
+    // AWS omits an empty Environment and an empty layer list; an Environment.Error (variables Lambda cannot
+    // decrypt) and fields given as null stay as given.
+    const environment = configuration.Environment as { Variables?: unknown; Error?: unknown } | null | undefined;
+    if (
+      environment !== null &&
+      environment !== undefined &&
+      environment.Error === undefined &&
+      Object.keys(environment.Variables ?? {}).length === 0
+    ) {
+      delete configuration.Environment;
     }
+    if (Array.isArray(configuration.Layers) && configuration.Layers.length === 0) delete configuration.Layers;
+    const placeholder = (arn: string): void => {
+      if (this.layers.has(arn)) return;
+      this.layers.set(arn, {
+        arn,
+        files: { 'README.txt': `placeholder content of ${arn}\n` },
+        compatibleRuntimes: undefined,
+        compatibleArchitectures: undefined,
+        description: '',
+      });
+    };
+    for (const layer of configuration.Layers ?? []) if (typeof layer.Arn === 'string') placeholder(layer.Arn);
+    const versions = new Map<string, SimFunction['configuration']>();
+    for (const v of facts.versions ?? []) {
+      for (const arn of v.layers ?? []) placeholder(arn);
+      const version = {
+        ...clone(configuration),
+        ...clone(v.configuration ?? {}),
+        FunctionArn: `${configuration.FunctionArn}:${v.version}`,
+        Version: v.version,
+        RevisionId: `${shortHash(`rev:${name}:${v.version}`, 8)}-0000-4000-a000-${shortHash(`rev2:${name}:${v.version}`, 12)}`,
+        State: 'Active',
+        LastUpdateStatus: 'Successful',
+      } as SimFunction['configuration'];
+      delete version.Layers;
+      delete version.Environment;
+      if (v.layers !== undefined && v.layers.length > 0) {
+        version.Layers = v.layers.map((arn) => ({
+          Arn: arn,
+          CodeSize: this.layerZip(this.layers.get(arn) as SimLayer).length,
+        }));
+      } else if (v.layers === undefined && configuration.Layers !== undefined) {
+        version.Layers = clone(configuration.Layers);
+      }
+      const variables = v.variables ?? configuration.Environment?.Variables;
+      if (variables !== undefined && Object.keys(variables).length > 0)
+        version.Environment = { Variables: { ...variables } };
+      versions.set(v.version, version);
+    }
+    let codeSigningConfigArn: string | undefined;
+    if (facts.codeSigningConfig !== undefined) {
+      codeSigningConfigArn =
+        facts.codeSigningConfig.arn ??
+        `arn:aws:lambda:${this.region}:${this.account}:code-signing-config:csc-${shortHash(`csc:${name}`, 17)}`;
+      this.codeSigningConfigs.set(codeSigningConfigArn, facts.codeSigningConfig.untrustedArtifactOnDeployment);
+    }
+    const highest = [...versions.keys()].sort((a, b) => Number(b) - Number(a))[0] ?? '1';
     this.functions.set(name, {
+      versions,
+      aliases: (facts.aliases ?? []).map((a) => ({
+        name: a.name,
+        functionVersion: a.functionVersion,
+        ...(a.routingConfig !== undefined ? { routing: { ...a.routingConfig.additionalVersionWeights } } : {}),
+        revisionId: `${shortHash(`alias:${name}:${a.name}`, 8)}-0000-4000-a000-${shortHash(`alias2:${name}:${a.name}`, 12)}`,
+      })),
+      codeSigningConfigArn,
+      edge: (facts.cloudFront ?? []).map((e) => ({
+        distributionId: e.distributionId,
+        eventType: e.eventType,
+        version: e.version ?? highest,
+        ...(e.pathPattern !== undefined ? { pathPattern: e.pathPattern } : {}),
+      })),
       configuration,
       tags: { ...(facts.tags ?? {}) },
       provisioned: clone((facts.provisionedConcurrencyConfigs ?? []) as Array<Record<string, unknown>>),
@@ -783,13 +1103,46 @@ export class SimulatedAccount {
     return nameOrArn.split(':')[0] as string;
   }
 
+  /** The qualifier of a qualified name or ARN, else the Qualifier parameter; undefined for none. */
+  private qualifierOf(raw: string, parameter: unknown): string | undefined {
+    const inName = /^(?:arn:[^:]+:lambda:[^:]+:\d{12}:function:[^:]+|[^:]+):([^:]+)$/.exec(raw)?.[1];
+    const qualifier = inName ?? (typeof parameter === 'string' && parameter.length > 0 ? parameter : undefined);
+    return qualifier;
+  }
+
+  /**
+   * The configuration a read with a qualifier sees: $LATEST, a published version, or the version an alias points
+   * to (GetFunctionConfiguration, "Qualifier: Specify a version or alias"). Unknown: ResourceNotFoundException.
+   */
+  private findQualified(
+    service: ServiceBinding,
+    input: Record<string, unknown>,
+  ): { fn: SimFunction; configuration: SimFunction['configuration']; latest: boolean } {
+    const raw = typeof input['FunctionName'] === 'string' ? input['FunctionName'] : '';
+    const qualifier = this.qualifierOf(raw, input['Qualifier']);
+    const fn = this.findFunction(service, { FunctionName: this.nameOf(raw) });
+    if (qualifier === undefined || qualifier === '$LATEST')
+      return { fn, configuration: fn.configuration, latest: true };
+    const version = /^\d+$/.test(qualifier) ? qualifier : fn.aliases.find((a) => a.name === qualifier)?.functionVersion;
+    if (version === '$LATEST') return { fn, configuration: fn.configuration, latest: true };
+    const configuration = version === undefined ? undefined : fn.versions.get(version);
+    if (configuration === undefined) {
+      throw this.error(
+        service,
+        'ResourceNotFoundException',
+        `Function not found: ${fn.configuration.FunctionArn}:${qualifier}`,
+        { Type: 'User' },
+      );
+    }
+    return { fn, configuration, latest: false };
+  }
+
   private findFunction(service: ServiceBinding, input: Record<string, unknown>, key = 'FunctionName'): SimFunction {
     const raw = input[key];
     if (typeof raw !== 'string' || raw.length === 0) {
       throw this.error(service, 'InvalidParameterValueException', `${key} is required`);
     }
-    const qualifier =
-      /^(?:arn:[^:]+:lambda:[^:]+:\d{12}:function:[^:]+|[^:]+):([^:]+)$/.exec(raw)?.[1] ?? input['Qualifier'];
+    const qualifier = this.qualifierOf(raw, input['Qualifier']);
     const fn = this.functions.get(this.nameOf(raw));
     if (fn === undefined || (qualifier !== undefined && qualifier !== '$LATEST')) {
       throw this.error(
@@ -874,11 +1227,14 @@ export class SimulatedAccount {
       };
     },
     'lambda:GetFunction': (input, service) => {
-      const fn = this.findFunction(service, input);
-      this.settle(fn, true);
+      const { fn, configuration, latest } = this.findQualified(service, input);
+      if (latest) this.settle(fn, true);
       const image = fn.configuration.PackageType === 'Image';
+      // "Tags: The function's tags. Lambda returns tag data only if you have explicit allow permissions for
+      // lambda:ListTags." (Lambda API reference, GetFunction, Response Elements)
+      const tagsAllowed = this.callerMay('lambda:ListTags', fn.configuration.FunctionArn);
       return {
-        Configuration: fn.configuration,
+        Configuration: latest ? fn.configuration : configuration,
         Code: image
           ? {
               RepositoryType: 'ECR',
@@ -888,14 +1244,68 @@ export class SimulatedAccount {
               RepositoryType: 'S3',
               Location: `https://awslambda-${this.region}-tasks.s3.${this.region}.amazonaws.com/snapshots/${this.account}/${fn.configuration.FunctionName}`,
             },
-        ...(Object.keys(fn.tags).length > 0 ? { Tags: fn.tags } : {}),
+        ...(tagsAllowed && Object.keys(fn.tags).length > 0 ? { Tags: fn.tags } : {}),
         ...(fn.reserved !== undefined ? { Concurrency: { ReservedConcurrentExecutions: fn.reserved } } : {}),
       };
     },
     'lambda:GetFunctionConfiguration': (input, service) => {
+      const { fn, configuration, latest } = this.findQualified(service, input);
+      if (latest) this.settle(fn, true);
+      return { ...(latest ? fn.configuration : configuration) };
+    },
+    'lambda:ListVersionsByFunction': (input, service) => {
+      const fn = this.findFunction(service, { FunctionName: input['FunctionName'] });
+      const all = [
+        this.listView(fn),
+        ...[...fn.versions.entries()].sort(([a], [b]) => Number(a) - Number(b)).map(([, v]) => v),
+      ];
+      return this.markerPage(service, input, all, 'Versions', 50);
+    },
+    'lambda:ListAliases': (input, service) => {
+      const fn = this.findFunction(service, { FunctionName: input['FunctionName'] });
+      const wanted = input['FunctionVersion'];
+      const aliases = fn.aliases
+        .filter((a) => wanted === undefined || a.functionVersion === wanted)
+        .map((a) => ({
+          AliasArn: `${fn.configuration.FunctionArn}:${a.name}`,
+          Name: a.name,
+          FunctionVersion: a.functionVersion,
+          Description: '',
+          RevisionId: a.revisionId,
+          ...(a.routing !== undefined ? { RoutingConfig: { AdditionalVersionWeights: a.routing } } : {}),
+        }));
+      return this.markerPage(service, input, aliases, 'Aliases', 50);
+    },
+    'lambda:GetFunctionCodeSigningConfig': (input, service) => {
       const fn = this.findFunction(service, input);
-      this.settle(fn, true);
-      return { ...fn.configuration };
+      // A function without a code signing config answers an empty ARN (both fields are always present).
+      return {
+        CodeSigningConfigArn: fn.codeSigningConfigArn ?? '',
+        FunctionName: fn.configuration.FunctionName,
+      };
+    },
+    'lambda:GetCodeSigningConfig': (input, service) => {
+      const arn = String(input['CodeSigningConfigArn'] ?? '');
+      const policy = this.codeSigningConfigs.get(arn);
+      if (policy === undefined) {
+        throw this.error(service, 'ResourceNotFoundException', `Code signing config not found: ${arn}`, {
+          Type: 'User',
+        });
+      }
+      return {
+        CodeSigningConfig: {
+          CodeSigningConfigId: arn.slice(arn.lastIndexOf(':') + 1),
+          CodeSigningConfigArn: arn,
+          Description: '',
+          AllowedPublishers: {
+            SigningProfileVersionArns: [
+              `arn:aws:signer:${this.region}:${this.account}:/signing-profiles/teamProfile/${shortHash(`sp:${arn}`, 10)}`,
+            ],
+          },
+          CodeSigningPolicies: { UntrustedArtifactOnDeployment: policy },
+          LastModified: '2024-09-01T00:00:00.000+0000',
+        },
+      };
     },
     'lambda:GetFunctionConcurrency': (input, service) => {
       const fn = this.findFunction(service, input);
@@ -904,6 +1314,64 @@ export class SimulatedAccount {
     'lambda:ListTags': (input, service) => {
       const fn = this.findFunction(service, input, 'Resource');
       return { Tags: fn.tags };
+    },
+    'cloudfront:ListDistributions': (input, service) => this.listDistributions(input, service),
+    'kms:GenerateMac': (input, service) => {
+      const key = this.macKey(service, input);
+      return {
+        KeyId: key.arn,
+        Mac: new Uint8Array(createHmac('sha256', key.secret).update(this.bytes(input['Message'])).digest()),
+        MacAlgorithm: 'HMAC_SHA_256',
+      };
+    },
+    'kms:VerifyMac': (input, service) => {
+      const key = this.macKey(service, input);
+      const expected = createHmac('sha256', key.secret).update(this.bytes(input['Message'])).digest();
+      const given = Buffer.from(this.bytes(input['Mac']));
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        throw this.error(service, 'KMSInvalidMacException', 'The MAC is not valid for the message and key', {}, 400);
+      }
+      return { KeyId: key.arn, MacValid: true, MacAlgorithm: 'HMAC_SHA_256' };
+    },
+    'kms:Encrypt': (input, service) => {
+      const key = this.symmetricKey(service, this.mustFindKey(service, input['KeyId']));
+      const plaintext = Buffer.from(this.bytes(input['Plaintext']));
+      if (plaintext.length < 1 || plaintext.length > 4096) {
+        throw this.error(service, 'ValidationException', 'Plaintext must be 1 to 4096 bytes', {}, 400);
+      }
+      const iv = createHash('sha256').update(`${key.arn}:${this.newId()}`).digest().subarray(0, 12);
+      const cipher = createCipheriv('aes-256-gcm', key.secret, iv);
+      const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+      const id = Buffer.from(key.arn, 'utf8');
+      const blob = Buffer.concat([Buffer.from('SIMK'), Buffer.from([id.length]), id, iv, cipher.getAuthTag(), body]);
+      return { KeyId: key.arn, CiphertextBlob: new Uint8Array(blob), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+    },
+    'kms:Decrypt': (input, service) => {
+      const blob = Buffer.from(this.bytes(input['CiphertextBlob']));
+      const key = this.keyOfCiphertext(blob);
+      if (key === undefined) {
+        throw this.error(service, 'InvalidCiphertextException', '', {}, 400);
+      }
+      if (input['KeyId'] !== undefined && this.mustFindKey(service, input['KeyId']).arn !== key.arn) {
+        throw this.error(
+          service,
+          'IncorrectKeyException',
+          'The key ID in the request does not identify a KMS key that can perform this operation.',
+          {},
+          400,
+        );
+      }
+      const offset = 5 + (blob[4] ?? 0);
+      const iv = blob.subarray(offset, offset + 12);
+      const tag = blob.subarray(offset + 12, offset + 28);
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', key.secret, iv);
+        decipher.setAuthTag(tag);
+        const plaintext = Buffer.concat([decipher.update(blob.subarray(offset + 28)), decipher.final()]);
+        return { KeyId: key.arn, Plaintext: new Uint8Array(plaintext), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+      } catch {
+        throw this.error(service, 'InvalidCiphertextException', '', {}, 400);
+      }
     },
     'lambda:ListProvisionedConcurrencyConfigs': (input, service) => {
       const fn = this.findFunction(service, input);
@@ -957,6 +1425,179 @@ export class SimulatedAccount {
       };
     },
   };
+
+  /** One page of `items` with Lambda's Marker/NextMarker and MaxItems (at most `limit`). */
+  private markerPage(
+    service: ServiceBinding,
+    input: Record<string, unknown>,
+    items: unknown[],
+    field: string,
+    limit: number,
+  ): Record<string, unknown> {
+    const max = input['MaxItems'] === undefined ? limit : Number(input['MaxItems']);
+    if (!Number.isInteger(max) || max < 1 || max > 10000) {
+      throw this.error(service, 'InvalidParameterValueException', 'MaxItems must be between 1 and 10000');
+    }
+    const size = Math.min(max, limit);
+    const offset = this.pageOffset(service, input['Marker'], 'InvalidParameterValueException');
+    const next = offset + size < items.length ? encodeToken(offset + size) : undefined;
+    return { [field]: items.slice(offset, offset + size), ...(next !== undefined ? { NextMarker: next } : {}) };
+  }
+
+  /**
+   * CloudFront ListDistributions (CloudFront API reference): a DistributionList of summaries, MaxItems per page
+   * (default 100), Marker = the NextMarker of the previous page (the last distribution id of that page). Each
+   * Lambda@Edge association appears in the DefaultCacheBehavior (or the CacheBehavior of its pathPattern) as a
+   * LambdaFunctionAssociation of the qualified version ARN.
+   */
+  private listDistributions(input: Record<string, unknown>, service: ServiceBinding): Record<string, unknown> {
+    type Association = { LambdaFunctionARN: string; EventType: string; IncludeBody: boolean };
+    const byId = new Map<string, { default: Association[]; paths: Map<string, Association[]> }>();
+    for (const name of this.order) {
+      const fn = this.mustGet(name);
+      for (const edge of fn.edge) {
+        const distribution = byId.get(edge.distributionId) ?? { default: [], paths: new Map<string, Association[]>() };
+        const association = {
+          LambdaFunctionARN: `${fn.configuration.FunctionArn}:${edge.version}`,
+          EventType: edge.eventType,
+          IncludeBody: false,
+        };
+        if (edge.pathPattern === undefined) distribution.default.push(association);
+        else
+          distribution.paths.set(edge.pathPattern, [...(distribution.paths.get(edge.pathPattern) ?? []), association]);
+        byId.set(edge.distributionId, distribution);
+      }
+    }
+    const ids = [...byId.keys()].sort();
+    const max = input['MaxItems'] === undefined ? 100 : Number(input['MaxItems']);
+    if (!Number.isInteger(max) || max < 1 || max > 1000) {
+      throw this.error(service, 'InvalidArgument', 'MaxItems must be between 1 and 1000', {}, 400);
+    }
+    const marker = typeof input['Marker'] === 'string' ? input['Marker'] : '';
+    const start = marker === '' ? 0 : ids.indexOf(marker) + 1;
+    if (marker !== '' && start === 0) throw this.error(service, 'InvalidArgument', 'Invalid Marker', {}, 400);
+    const page = ids.slice(start, start + max);
+    const truncated = start + max < ids.length;
+    const associations = (items: Association[]) => ({
+      Quantity: items.length,
+      ...(items.length > 0 ? { Items: items } : {}),
+    });
+    const behavior = (items: Association[]) => ({
+      TargetOriginId: 'origin-1',
+      ViewerProtocolPolicy: 'redirect-to-https',
+      LambdaFunctionAssociations: associations(items),
+    });
+    return {
+      DistributionList: {
+        Marker: marker,
+        ...(truncated ? { NextMarker: page[page.length - 1] } : {}),
+        MaxItems: max,
+        IsTruncated: truncated,
+        Quantity: page.length,
+        ...(page.length > 0
+          ? {
+              Items: page.map((id) => {
+                const d = byId.get(id) as { default: Association[]; paths: Map<string, Association[]> };
+                const paths = [...d.paths.entries()];
+                return {
+                  Id: id,
+                  ARN: `arn:aws:cloudfront::${this.account}:distribution/${id}`,
+                  Status: 'Deployed',
+                  LastModifiedTime: new Date('2024-09-01T00:00:00Z'),
+                  DomainName: `d${shortHash(`cf:${id}`, 13)}.cloudfront.net`,
+                  Aliases: { Quantity: 0 },
+                  Origins: { Quantity: 1, Items: [{ Id: 'origin-1', DomainName: 'origin.example.com' }] },
+                  DefaultCacheBehavior: behavior(d.default),
+                  CacheBehaviors: {
+                    Quantity: paths.length,
+                    ...(paths.length > 0
+                      ? { Items: paths.map(([PathPattern, items]) => ({ PathPattern, ...behavior(items) })) }
+                      : {}),
+                  },
+                  CustomErrorResponses: { Quantity: 0 },
+                  Comment: '',
+                  PriceClass: 'PriceClass_All',
+                  Enabled: true,
+                  ViewerCertificate: { CloudFrontDefaultCertificate: true },
+                  Restrictions: { GeoRestriction: { RestrictionType: 'none', Quantity: 0 } },
+                  WebACLId: '',
+                  HttpVersion: 'http2',
+                  IsIPV6Enabled: true,
+                  Staging: false,
+                };
+              }),
+            }
+          : {}),
+      },
+    };
+  }
+
+  private bytes(value: unknown): Uint8Array {
+    if (value instanceof Uint8Array) return value;
+    if (typeof value === 'string') return strToU8(value);
+    return new Uint8Array();
+  }
+
+  /** A key by ARN, key id or alias (`alias/name` or its ARN). */
+  private findKey(keyId: string): SimKey | undefined {
+    const aliasName = /^arn:aws[a-z-]*:kms:[^:]+:\d{12}:(alias\/.+)$/.exec(keyId)?.[1] ?? keyId;
+    const viaAlias = this.keyAliases.get(aliasName);
+    if (viaAlias !== undefined) return this.keys.get(viaAlias);
+    return this.keys.get(keyId) ?? [...this.keys.values()].find((k) => k.id === keyId);
+  }
+
+  /** KMS answers NotFoundException for a key it does not hold (KMS API reference, common to GenerateMac, Encrypt...). */
+  private mustFindKey(service: ServiceBinding, keyId: unknown): SimKey {
+    const key = typeof keyId === 'string' ? this.findKey(keyId) : undefined;
+    if (key === undefined) {
+      throw this.error(service, 'NotFoundException', `Key '${String(keyId)}' does not exist`, {}, 400);
+    }
+    return key;
+  }
+
+  /** GenerateMac/VerifyMac need an HMAC key and its algorithm (KMS API reference, GenerateMac: InvalidKeyUsageException). */
+  private macKey(service: ServiceBinding, input: Record<string, unknown>): SimKey {
+    const key = this.mustFindKey(service, input['KeyId']);
+    if (key.spec !== 'HMAC_256') {
+      throw this.error(
+        service,
+        'InvalidKeyUsageException',
+        `${key.arn} key usage is ENCRYPT_DECRYPT which is not valid for GenerateMac.`,
+        {},
+        400,
+      );
+    }
+    if (input['MacAlgorithm'] !== 'HMAC_SHA_256') {
+      throw this.error(
+        service,
+        'InvalidKeyUsageException',
+        `Algorithm ${String(input['MacAlgorithm'])} is incompatible with key spec HMAC_256.`,
+        {},
+        400,
+      );
+    }
+    return key;
+  }
+
+  private symmetricKey(service: ServiceBinding, key: SimKey): SimKey {
+    if (key.spec !== 'SYMMETRIC_DEFAULT') {
+      throw this.error(
+        service,
+        'InvalidKeyUsageException',
+        `${key.arn} key usage is GENERATE_VERIFY_MAC which is not valid for Encrypt.`,
+        {},
+        400,
+      );
+    }
+    return key;
+  }
+
+  private keyOfCiphertext(blob: Uint8Array): SimKey | undefined {
+    const bytes = Buffer.from(blob);
+    if (bytes.length < 34 || bytes.subarray(0, 4).toString('latin1') !== 'SIMK') return undefined;
+    const length = bytes[4] ?? 0;
+    return this.keys.get(bytes.subarray(5, 5 + length).toString('utf8'));
+  }
 
   private pageOffset(service: ServiceBinding, token: unknown, errorName: string): number {
     if (token === undefined || token === null || token === '') return 0;
@@ -1021,6 +1662,20 @@ export class SimulatedAccount {
         if (known === undefined) {
           throw this.error(service, 'InvalidParameterValueException', `Layer version ${arn} does not exist.`);
         }
+        // "When you enable code signing for a function, any layers that you add to the function must also be signed
+        // by an allowed signing profile" (Lambda developer guide, configuration-codesigning); with Enforce, Lambda
+        // blocks the deployment: CodeVerificationFailedException (Lambda API reference, UpdateFunctionConfiguration).
+        const policy =
+          fn.codeSigningConfigArn === undefined ? undefined : this.codeSigningConfigs.get(fn.codeSigningConfigArn);
+        if (policy === 'Enforce' && known.signed !== true) {
+          throw this.error(
+            service,
+            'CodeVerificationFailedException',
+            `Lambda cannot deploy the function. The layer ${arn} failed the signature validation checks of code signing config ${fn.codeSigningConfigArn}: the artifact is not signed by an allowed publisher.`,
+            { Type: 'User' },
+            400,
+          );
+        }
         return { Arn: arn, CodeSize: this.layerZip(known).length };
       });
       if (next.Layers.length === 0) delete next.Layers;
@@ -1049,6 +1704,13 @@ export class SimulatedAccount {
     const untouched = new Set(['FunctionName', 'RevisionId', 'Layers', 'Environment']);
     for (const [key, value] of Object.entries(input)) {
       if (!untouched.has(key) && value !== undefined) (next as Record<string, unknown>)[key] = clone(value);
+    }
+    if (
+      fn.edge.length > 0 &&
+      ((next.Layers ?? []).length > 0 || Object.keys(next.Environment?.Variables ?? {}).length > 0)
+    ) {
+      // Lambda accepts it; the next publish of this function can no longer be associated with CloudFront.
+      this.edgeBroken.add(String(config.FunctionName));
     }
     next.RevisionId = this.newId();
     next.LastModified = lastModified(this.clock.now());

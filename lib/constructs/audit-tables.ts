@@ -57,7 +57,8 @@ export class AuditTables extends Construct {
   constructor(scope: Construct, id: string, props: AuditTablesProps) {
     super(scope, id);
     this.auditTable = createTable(this, 'AuditTable', AUDIT_TABLE, props.key, true);
-    this.stateTable = createTable(this, 'StateTable', STATE_TABLE, props.key, false);
+    // Deletion-protected too: it holds the persistent exclusions, which no deploy must lose.
+    this.stateTable = createTable(this, 'StateTable', STATE_TABLE, props.key, true);
   }
 
   /** ARN of one of the audit table's indexes (for a Query grant on exactly that index). */

@@ -116,6 +116,14 @@ describe('state table', () => {
     });
     expect(table.Properties.GlobalSecondaryIndexes).toBeUndefined();
   });
+
+  it('issue 8 also: is deletion-protected like the audit table (it holds the persistent exclusions)', () => {
+    const { stack } = synth(DRY_RUN);
+
+    const table = resourceOf(logicalId(stack, stack.stateTable));
+
+    expect(table.Properties.DeletionProtectionEnabled).toBe(true);
+  });
 });
 
 describe('inventory bucket', () => {

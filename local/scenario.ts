@@ -72,7 +72,8 @@ const functionRef = z
   .string()
   .refine((v) => FUNCTION_NAME.test(v) || FUNCTION_ARN.test(v), 'expected a Lambda function name or ARN');
 const positiveInt = z.number().int().positive();
-const times = z.union([positiveInt, z.literal('all')], { error: 'expected a positive integer or "all"' });
+const TIMES_SHAPE = 'expected a positive integer or "all"';
+const times = z.union([z.number().int(TIMES_SHAPE).positive(TIMES_SHAPE), z.literal('all')], { error: TIMES_SHAPE });
 const runs = z.array(positiveInt, { error: 'expected an array of run numbers (1, 2, ...)' }).min(1);
 
 const faultSchema = z.strictObject({
@@ -117,9 +118,11 @@ const eventSchema = z.strictObject({
   change: z.record(z.string().min(1), z.unknown()).optional(),
 });
 
+const SEED_SHAPE = 'expected an integer from 0 to 4294967295';
+
 const rootSchema = z.strictObject({
   /** Seed of the PRNG behind `probability`. @default 1 */
-  seed: z.number().int().min(0).max(0xffffffff).optional(),
+  seed: z.number({ error: SEED_SHAPE }).int(SEED_SHAPE).min(0, SEED_SHAPE).max(0xffffffff, SEED_SHAPE).optional(),
   /** Extension: a human description of what the scenario rehearses. */
   description: z.string().max(2000).optional(),
   faults: z.array(z.unknown(), { error: 'expected an array of faults' }).optional(),
@@ -182,7 +185,8 @@ export interface Scenario {
 /** `faults[2].times`, `events[0].function.FunctionName`, or `(root)`. */
 export function keyPath(path: ReadonlyArray<PropertyKey>): string {
   const text = path.reduce<string>(
-    (acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc.length === 0 ? String(key) : `${acc}.${String(key)}`),
+    (acc, key) =>
+      typeof key === 'number' ? `${acc}[${key}]` : acc.length === 0 ? String(key) : `${acc}.${String(key)}`,
     '',
   );
   return text.length > 0 ? text : '(root)';

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { checkInvariants, type AuditRecord, type InvariantInput, type MessageRecord } from '../../local/invariants';
 import type { FunctionConfiguration } from '../../lambdas/shared/domain/types';
 
@@ -288,5 +289,42 @@ describe('checkInvariants', () => {
       expect(JSON.stringify(found)).not.toContain(SECRET);
       expect(JSON.stringify(found)).not.toContain(leaked);
     });
+  });
+});
+
+describe('checkInvariants properties', () => {
+  const fcItem = fc.record({
+    functionName: fc.constantFrom('f1', 'f2', 'f3'),
+    run: fc.constantFrom('run-1', 'run-2'),
+    at: fc.integer({ min: 0, max: 59 }),
+    outcome: fc.constantFrom('PENDING', 'PROTECTED', 'SKIPPED', 'FAILED', 'ALREADY_PROTECTED', 'ROLLED_BACK'),
+    reconciled: fc.boolean(),
+    detail: fc.string(),
+  });
+
+  test('never throws, and its evidence never quotes a secret, whatever the records', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fcItem, { maxLength: 20 }),
+        fc.array(fc.string(), { maxLength: 5 }),
+        fc.string({ maxLength: 12 }).map((s) => `S3cr!${s}`),
+        (records, logs, secret) => {
+          const input = passing();
+          input.runs = [
+            { runId: 'run-1', inventory: ['f1', 'f2'], mode: 'protect' },
+            { runId: 'run-2', inventory: ['f1', 'f3'], mode: 'dry-run', killed: true },
+          ];
+          input.auditItems = records.map((r) =>
+            item(r.functionName, r.run, r.at, r.outcome, { reconciled: r.reconciled, detail: `${r.detail}${secret}` }),
+          );
+          input.logs = logs.map((l) => `${l}${secret}`);
+          input.secrets = [secret];
+          const report = checkInvariants(input);
+          expect(report.checked).toEqual([1, 2, 3, 4, 5, 6]);
+          for (const v of report.violations) expect(v.evidence).not.toContain(secret);
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });

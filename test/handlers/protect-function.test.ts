@@ -844,6 +844,7 @@ describe('issue 8 (SECRETS): keyed MACs of our values, the in-place refresh of a
     expect(lambda.commandCalls(UpdateFunctionConfigurationCommand)[0]?.args[0].input).toEqual({
       FunctionName: FUNCTION,
       RevisionId: 'rev-1',
+      Layers: PROTECTED_LAYERS,
       Environment: { Variables: PROTECTED_VARIABLES },
     });
     expect(kms).toHaveReceivedCommandWith(EncryptCommand, {

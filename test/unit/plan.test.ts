@@ -570,12 +570,14 @@ describe('issue 8 item 7: planRefresh and the rollback of a refresh', () => {
       ok: true,
       refreshed: ['AWS_LAMBDA_EXEC_WRAPPER', 'TW_POLICY'],
       change: {
+        // The layers go along unchanged: the protect role's lambda:Layer condition needs the Defender in the request.
+        Layers: [layer('pandas', 4), DEFENDER],
         Environment: {
           Variables: { DB_URL: 'postgres://secret@db', AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: POLICY },
         },
       },
     });
-    expect(Object.keys(plan.ok && plan.change ? plan.change : {})).toEqual(['Environment']);
+    expect(Object.keys(plan.ok && plan.change ? plan.change : {}).sort()).toEqual(['Environment', 'Layers']);
   });
 
   it('item 7: never overwrites one of our variables whose value the engine did not write', () => {

@@ -204,6 +204,8 @@ export function planProtection(
 
 /** The `UpdateFunctionConfiguration` fields a refresh sends: the whole variables map, nothing else. */
 export interface RefreshChange {
+  /** The function's layers as they are (sent unchanged, see planRefresh). */
+  Layers: string[];
   Environment: { Variables: Record<string, string> };
 }
 
@@ -261,6 +263,12 @@ export function planRefresh(
     refreshed.push(name);
   }
   if (refreshed.length === 0) return { ok: true, change: null, refreshed };
+  // The layer list goes along unchanged: the protect role may only update a configuration whose request names the
+  // Defender layer (IAM condition lambda:Layer, ForAnyValue:StringLike), and sending the same list changes nothing.
+  const layers = layersOf(configuration);
+  if (layers === undefined || !layers.some((arn) => sameLayer(arn, config.defender.layerArn))) {
+    return { ok: false, code: 'PARTIAL_PROTECTION', problem: 'the Defender layer is not attached: nothing to refresh' };
+  }
   const bytes = envVarsSize(variables);
   if (bytes > config.funnel.envQuotaBytes) {
     return {
@@ -269,7 +277,7 @@ export function planRefresh(
       problem: `the variables would take ${bytes} bytes (limit ${config.funnel.envQuotaBytes})`,
     };
   }
-  return { ok: true, change: { Environment: { Variables: variables } }, refreshed };
+  return { ok: true, change: { Layers: layers, Environment: { Variables: variables } }, refreshed };
 }
 
 function refuse(code: ReasonCode, problem: string): ProtectionPlan {

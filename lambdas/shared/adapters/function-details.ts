@@ -73,6 +73,11 @@ export interface FunctionStatus {
   /** For the back-off (domain/backoff.ts): a deploy changes these. */
   revisionId?: string;
   codeSha256?: string;
+  /**
+   * The real values of the variables named in `keep` that the function has (our SSM-sourced ones, issue 8 item 9).
+   * In memory only: never logged, recorded or returned from a handler.
+   */
+  ourValues?: Record<string, string>;
 }
 
 /** Reserved concurrency and readiness from GetFunction, or undefined when unreadable. */
@@ -80,6 +85,7 @@ export async function functionStatus(
   functionName: string,
   limiter: TokenBucket,
   onError?: (failure: ReadFailure) => void,
+  keep: readonly string[] = [],
 ): Promise<FunctionStatus | undefined> {
   try {
     const out = await limiter.run(() => lambda.send(new GetFunctionCommand({ FunctionName: functionName })));
@@ -93,6 +99,12 @@ export async function functionStatus(
     }
     if (typeof c?.RevisionId === 'string') status.revisionId = c.RevisionId;
     if (typeof c?.CodeSha256 === 'string') status.codeSha256 = c.CodeSha256;
+    const variables = c?.Environment?.Error === undefined ? c?.Environment?.Variables : undefined;
+    if (keep.length > 0 && variables !== undefined) {
+      status.ourValues = Object.fromEntries(
+        keep.flatMap((name) => (typeof variables[name] === 'string' ? [[name, variables[name]]] : [])),
+      );
+    }
     return status;
   } catch (error) {
     onError?.({ call: 'GetFunction', error: error instanceof Error ? error.name : 'Error' });

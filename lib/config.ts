@@ -92,7 +92,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Names, ARNs or glob patterns (`payments-*`) never touched. @default [] */
       functions: z.array(z.string().min(1)).default([]),
-      /** A function carrying this tag (any value but `false`) is never touched. @default "zero-impact:exclude" */
+      /** A function carrying this tag (any value but exactly `false`, case and spaces count) is never touched. @default "zero-impact:exclude" */
       tagKey: z.string().min(1).max(128).default('zero-impact:exclude'),
     })
     .prefault({}),

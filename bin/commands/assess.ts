@@ -4,6 +4,11 @@
  * Prints one JSON line per function, in input order (or a readable table with --human), and exits 0. Bad input
  * (unreadable file, not JSON, an entry that is not an object, a bad config) is one line naming the file and the JSON
  * path of the problem, exit 2. A facts object with missing fields is assessed, and skipped with FACTS_MISSING.
+ *
+ * Nothing is read from AWS. The facts the hourly run gathers for candidates may be given in the document
+ * (`lambdaEdge`, `codeSigning`, `previousRejection`, `variablesBytes`, `unreadable`); absent, they take the funnel's
+ * defaults (no Lambda@Edge association, no code signing config, no back-off). `{ ssmParameter }` values are not
+ * resolved here: a function that carries such a variable gets "value not resolved" on gate 16 (FACTS_MISSING).
  */
 import { assess } from '../../lambdas/shared/domain/funnel';
 import { isRecord, type Assessment } from '../../lambdas/shared/domain/types';

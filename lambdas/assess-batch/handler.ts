@@ -3,11 +3,18 @@
  * allows, runs the funnel, records every decision that is final here, and returns the eligible functions for the
  * protect step.
  *
- * 1. previous decisions (state table, one BatchGetItem per 100 functions);
+ * 1. previous decisions (state table, one BatchGetItem per 100 functions); our `{ ssmParameter }` values, read-only
+ *    (SSM GetParameter through Powertools, cached in the container), so that dry-run decides as protect does
+ *    (issue 8 item 9); the values stay in memory: only the funnel sees them, no record, log or payload carries them;
+ *    a value that cannot be read makes gate 16 say "value not resolved" (FACTS_MISSING) where it matters;
  * 2. Throttles and ConcurrentExecutions for the whole batch in one GetMetricData call (250 functions per call);
  * 3. the funnel on these facts (domain/screening.ts); only functions it does not already skip or find protected
  *    are candidates for the expensive reads: DescribeRouteTables (VPC functions, cached per subnet for the run),
- *    ListProvisionedConcurrencyConfigs and GetFunction (paced by this worker's share of the control plane);
+ *    ListProvisionedConcurrencyConfigs, GetFunctionCodeSigningConfig and GetCodeSigningConfig (cached per config)
+ *    (paced by this worker's share of the control plane), GetFunction (its own quota), and the candidates' back-off
+ *    records (state table REJECT# items, one BatchGetItem per 100 candidates);
+ *    ALREADY_PROTECTED functions get GetFunction too, for their readiness: a failed last update is recorded as
+ *    ALREADY_PROTECTED with warning PROTECTION_UNHEALTHY every run until healthy (metric ProtectionUnhealthy);
  * 4. the funnel on the complete facts, then per function:
  *    SKIP → SKIPPED (SNS when new or changed, or always with notifications.skips "always");
  *    ALREADY_PROTECTED → ALREADY_PROTECTED (warnings such as DEFENDER_OUTDATED kept, no SNS);
@@ -16,29 +23,48 @@
  *    a function whose processing throws → FAILED (the rest of the batch goes on);
  * 5. the digests of what was recorded (state table), for repeat detection and changed-only notifications.
  */
+import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 import type { Context } from 'aws-lambda';
 import { putAuditItem } from '../shared/adapters/audit-store';
-import { functionStatus, provisionedConcurrencyConfigs, type ReadFailure } from '../shared/adapters/function-details';
+import {
+  codeSigningPolicy,
+  functionStatus,
+  provisionedConcurrencyConfigs,
+  type CodeSigningCache,
+  type FunctionStatus,
+  type ReadFailure,
+} from '../shared/adapters/function-details';
 import { functionMetrics } from '../shared/adapters/metrics';
 import { publishNotice } from '../shared/adapters/notifier';
 import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limiter';
+import { rejectionRecords } from '../shared/adapters/rejections';
 import { lastDecisions, putLastDecisions } from '../shared/adapters/state-store';
 import { resolveEgress, type VpcFunction } from '../shared/adapters/vpc';
+import { rejectionBackoff, type RejectionRecord } from '../shared/domain/backoff';
 import { workersOf } from '../shared/domain/batching';
 import { decisionItem, nextDigest, sameDecision, type DecisionDigest } from '../shared/domain/audit';
 import { assess, type FunnelContext } from '../shared/domain/funnel';
 import { decisionNotice } from '../shared/domain/notice';
-import { candidateFacts, hasSubnets, screen, type CandidateFacts, type CheapFacts } from '../shared/domain/screening';
-import type {
-  Assessment,
-  AssessBatchInput,
-  AssessBatchOutput,
-  AuditItem,
-  InventoryItem,
-  Outcome,
-  ProtectRequest,
-  RunContext,
-  VpcEgress,
+import {
+  candidateFacts,
+  hasSubnets,
+  protectedWithStatus,
+  screen,
+  type CandidateFacts,
+  type CheapFacts,
+  type Screening,
+} from '../shared/domain/screening';
+import {
+  isRecord,
+  type Assessment,
+  type AssessBatchInput,
+  type AssessBatchOutput,
+  type AuditItem,
+  type InventoryItem,
+  type Outcome,
+  type ProtectRequest,
+  type RunContext,
+  type VpcEgress,
 } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
 import { emitCounts, emitMetric, errorSummary, increment, recordSettings } from '../shared/recording';
@@ -52,10 +78,46 @@ export const BATCH_METRICS = {
 
 const UNNAMED = '(unnamed function)';
 
+/** How long a resolved SSM value is cached in the container (the protect Lambda uses the same). */
+const SSM_MAX_AGE_SECONDS = 300;
+
+/**
+ * Our `{ ssmParameter }` values, read-only (SecureStrings decrypted). A value that cannot be read is left out: the
+ * funnel then says "value not resolved" wherever it matters. Values are returned, never logged.
+ */
+export async function resolveOurParameters(config: Runtime['config']): Promise<Record<string, string>> {
+  const resolved: Record<string, string> = {};
+  for (const [name, source] of Object.entries(config.defender.environment)) {
+    if (typeof source === 'string') continue;
+    try {
+      const value = await getParameter(source.ssmParameter, { decrypt: true, maxAge: SSM_MAX_AGE_SECONDS });
+      if (typeof value === 'string') resolved[name] = value;
+      else logger.warn('SSM parameter has no value; it counts as not resolved', { variable: name });
+    } catch (error) {
+      logger.warn('SSM parameter unreadable; it counts as not resolved', {
+        variable: name,
+        parameter: source.ssmParameter,
+        error: error instanceof Error ? error.name : 'Error',
+      });
+    }
+  }
+  return resolved;
+}
+
 interface Entry {
   item: InventoryItem;
   name: string;
+  /** The redacted facts: what is recorded and handed to protect. */
   cheap: CheapFacts;
+  /**
+   * What the funnel decides on: `cheap` with the real values of our SSM-sourced variables put back (read by
+   * GetFunction, in memory only), so that it compares them with our resolved values as protect does (item 9).
+   */
+  view: CheapFacts;
+  /** The funnel's context for this function (without the resolved values it could not compare). */
+  funnel: FunnelContext;
+  /** GetFunction, when it was read before screening. */
+  status?: FunctionStatus;
 }
 
 interface Decision {
@@ -63,6 +125,10 @@ interface Decision {
   assessment: Assessment;
   reasons: string[];
   request?: ProtectRequest;
+}
+
+function isRecordOfStrings(value: unknown): value is Record<string, string> {
+  return isRecord(value) && Object.values(value).every((v) => typeof v === 'string');
 }
 
 function nameOf(item: InventoryItem): string {
@@ -87,16 +153,27 @@ class BatchRun {
   readonly skips = new Map<string, number>();
   readonly digests: Array<{ functionName: string; digest: DecisionDigest; decidedAt: string }> = [];
   readonly eligible: ProtectRequest[] = [];
+  private readonly codeSigningCache: CodeSigningCache = new Map();
 
   constructor(
     private readonly rt: Runtime,
     private readonly run: RunContext,
     private readonly previous: ReadonlyMap<string, DecisionDigest>,
-    private readonly funnel: FunnelContext,
   ) {
     this.config = rt.config;
     this.settings = recordSettings(rt);
     this.limiters = controlPlaneLimiters(this.config.rates, workersOf(run.workers, this.config.rates));
+  }
+
+  /** GetFunction before screening, keeping the real values of `keep` in memory (issue 8 item 9). */
+  async readStatus(entry: Entry, keep: readonly string[]): Promise<FunctionStatus | undefined> {
+    const arn = entry.cheap.configuration.FunctionArn ?? entry.name;
+    return functionStatus(
+      arn,
+      this.limiters.getFunction,
+      (failure) => logger.warn('read failed; the fact is missing', { functionName: entry.name, ...failure }),
+      keep,
+    );
   }
 
   get controlPlaneCalls(): number {
@@ -107,19 +184,36 @@ class BatchRun {
     return this.limiters.getFunction.taken;
   }
 
-  /** Step 2 for one candidate: the expensive reads, then the funnel on the complete facts. */
-  async decideCandidate(entry: Entry, egressOf: (fn: VpcFunction) => VpcEgress | undefined) {
+  /**
+   * Step 2 for one candidate: the expensive reads, then the funnel on the complete facts.
+   * @param rejections the candidates' back-off records; undefined when they could not be read
+   */
+  async decideCandidate(
+    entry: Entry,
+    egressOf: (fn: VpcFunction) => VpcEgress | undefined,
+    rejections: ReadonlyMap<string, RejectionRecord> | undefined,
+  ) {
     const arn = entry.cheap.configuration.FunctionArn ?? entry.name;
     const onError = (failure: ReadFailure): void =>
       logger.warn('read failed; the fact is missing', { functionName: entry.name, ...failure });
     const read: CandidateFacts = {};
     const configs = await provisionedConcurrencyConfigs(arn, this.limiters.controlPlane, onError);
     if (configs !== undefined) read.provisionedConcurrencyConfigs = configs;
-    const status = await functionStatus(arn, this.limiters.getFunction, onError);
+    const status = entry.status ?? (await functionStatus(arn, this.limiters.getFunction, onError));
     if (status !== undefined) {
       read.reservedConcurrency = status.reservedConcurrency;
       if (status.state !== undefined) read.state = status.state;
       if (status.lastUpdateStatus !== undefined) read.lastUpdateStatus = status.lastUpdateStatus;
+    }
+    const signing = await codeSigningPolicy(arn, this.limiters.controlPlane, this.codeSigningCache, onError);
+    if (signing !== undefined) read.codeSigning = signing;
+    if (rejections === undefined) read.rejectionsReadable = false;
+    else {
+      const backoff = rejectionBackoff(rejections.get(entry.name), systemClock.now(), {
+        revisionId: status?.revisionId ?? null,
+        codeSha256: status?.codeSha256 ?? null,
+      });
+      if (backoff.active) read.previousRejection = { reason: backoff.reason, nextAttemptAt: backoff.nextAttemptAt };
     }
     const attached = hasSubnets(entry.cheap.configuration);
     if (attached) {
@@ -127,7 +221,24 @@ class BatchRun {
       if (egress !== undefined) read.vpcEgress = egress;
     }
     const facts = candidateFacts(entry.cheap, read, attached);
-    return { facts, assessment: assess(facts, this.funnel) };
+    return { facts, assessment: assess(candidateFacts(entry.view, read, attached), entry.funnel) };
+  }
+
+  /** An ALREADY_PROTECTED function: GetFunction for its readiness (ListFunctions omits LastUpdateStatus). */
+  async decideProtected(entry: Entry, screening: Screening): Promise<Assessment> {
+    const arn = entry.cheap.configuration.FunctionArn ?? entry.name;
+    const status =
+      entry.status ??
+      (await functionStatus(arn, this.limiters.getFunction, (failure) =>
+        logger.warn('readiness of a protected function unreadable', { functionName: entry.name, ...failure }),
+      ));
+    if (status === undefined) return screening.assessment;
+    const readiness: Parameters<typeof protectedWithStatus>[2] = {};
+    if (status.state !== undefined) readiness.state = status.state;
+    if (status.lastUpdateStatus !== undefined) readiness.lastUpdateStatus = status.lastUpdateStatus;
+    if (status.stateReason !== undefined) readiness.stateReason = status.stateReason;
+    if (status.lastUpdateStatusReason !== undefined) readiness.lastUpdateStatusReason = status.lastUpdateStatusReason;
+    return protectedWithStatus(entry.view, screening, readiness, entry.funnel);
   }
 
   /** The outcome of a final assessment. */
@@ -266,14 +377,16 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     logger.warn('metrics unreadable; those facts are missing', { errors: measured.errors });
   }
 
+  const resolvedEnvironment = await resolveOurParameters(config);
   const funnel: FunnelContext = {
     config,
+    resolvedEnvironment,
     persistentExclusions: new Set(
       items.flatMap((item, i) => (item?.persistentlyExcluded === true ? [names[i] ?? ''] : [])),
     ),
     engineFunctionPrefix: rt.engineFunctionPrefix,
   };
-  const batch = new BatchRun(rt, run, previous, funnel);
+  const batch = new BatchRun(rt, run, previous);
 
   const entries: Entry[] = items.map((item, i) => {
     const name = names[i] ?? UNNAMED;
@@ -281,24 +394,65 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
       configuration: item?.configuration ?? {},
       tags: item?.tags ?? {},
     };
+    if (typeof item?.lambdaEdge === 'boolean') cheap.lambdaEdge = item.lambdaEdge;
+    if (Array.isArray(item?.unreadable)) cheap.unreadable = item.unreadable.filter((u) => typeof u === 'string');
     const m = measured.byFunction.get(name);
     if (m?.throttles !== undefined) cheap.throttles24h = m.throttles;
     if (m?.peakConcurrency !== undefined) cheap.peakConcurrency = m.peakConcurrency;
-    return { item, name, cheap };
+    return { item, name, cheap, view: cheap, funnel };
   });
-  const screened = entries.map((entry) => ({ entry, screening: screen(entry.cheap, funnel) }));
+  // Functions that carry one of our resolved SSM-sourced variables: their inventory holds a placeholder, so the
+  // real value is read (GetFunction, needed anyway for the protected ones) and compared in memory.
+  const ssmNames = Object.keys(resolvedEnvironment).filter(
+    (name) => typeof config.defender.environment[name] !== 'string',
+  );
+  for (const entry of entries) {
+    const variables = entry.cheap.configuration.Environment?.Variables;
+    const present = ssmNames.filter((name) => isRecordOfStrings(variables) && typeof variables[name] === 'string');
+    if (present.length === 0) continue;
+    entry.status = await batch.readStatus(entry, present);
+    const real = entry.status?.ourValues;
+    const known = present.filter((name) => real?.[name] !== undefined);
+    const unknown = present.filter((name) => real?.[name] === undefined);
+    if (known.length > 0 && isRecordOfStrings(variables)) {
+      const merged = { ...variables, ...Object.fromEntries(known.map((name) => [name, real?.[name] ?? ''])) };
+      const environment = { ...entry.cheap.configuration.Environment, Variables: merged };
+      entry.view = { ...entry.cheap, configuration: { ...entry.cheap.configuration, Environment: environment } };
+    }
+    if (unknown.length > 0) {
+      // Could not compare: the funnel says "value not resolved" for these (never a silent pass).
+      const kept = Object.fromEntries(Object.entries(resolvedEnvironment).filter(([n]) => !unknown.includes(n)));
+      entry.funnel = { ...funnel, resolvedEnvironment: kept };
+    }
+  }
+  const screened = entries.map((entry) => ({ entry, screening: screen(entry.view, entry.funnel) }));
   const candidates = screened.filter((s) => s.screening.candidate).map((s) => s.entry);
   const egressOf = await resolveEgress(
     run.runId,
     candidates.filter((c) => hasSubnets(c.cheap.configuration)).map(vpcFunction),
   );
+  const rejections =
+    candidates.length === 0
+      ? new Map<string, RejectionRecord>()
+      : await rejectionRecords(
+          rt.stateTableName,
+          candidates.map((c) => c.name),
+        ).catch((error: unknown) => {
+          logger.warn('back-off records unreadable; the candidates are FACTS_MISSING', { error: errorSummary(error) });
+          return undefined;
+        });
+  let unhealthy = 0;
 
   for (const { entry, screening } of screened) {
     try {
       let decision: Decision;
       if (screening.candidate) {
-        const { facts, assessment } = await batch.decideCandidate(entry, egressOf);
+        const { facts, assessment } = await batch.decideCandidate(entry, egressOf, rejections);
         decision = batch.decide(entry, assessment, facts);
+      } else if (screening.assessment.verdict === 'ALREADY_PROTECTED') {
+        const assessment = await batch.decideProtected(entry, screening);
+        if (assessment.warnings.includes('PROTECTION_UNHEALTHY')) unhealthy += 1;
+        decision = batch.decide(entry, assessment);
       } else {
         decision = batch.decide(entry, screening.assessment);
       }
@@ -321,6 +475,8 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     });
   }
 
+  // Alarmed by the stack (missing data = healthy): protected functions whose last update failed, every run.
+  if (unhealthy > 0) emitMetric('ProtectionUnhealthy', unhealthy);
   emitCounts(BATCH_METRICS.decisions.name, BATCH_METRICS.decisions.dimension, batch.counts);
   emitCounts(BATCH_METRICS.skips.name, BATCH_METRICS.skips.dimension, batch.skips);
   logger.info('batch assessed', {

@@ -1,13 +1,17 @@
 /**
  * Take inventory: every function of the account and Region (ListFunctions pages, paced), joined with the exclusion
- * and owner tags (one Tagging API query per key) and the persistent exclusions, redacted, written to
+ * and owner tags (one Tagging API query per key), the persistent exclusions and, in us-east-1, the Lambda@Edge
+ * associations (CloudFront ListDistributions, once per run: adapters/cloudfront.ts), redacted, written to
  * `runs/<runId>/inventory.json` for the Distributed Map. In protect mode, checks the Defender layer once: if the
  * check fails, nothing is protected this run and the alarm topic hears about it.
  *
  * Any failed read throws (the run fails loudly): without the whole inventory and the exclusions nothing is safe.
+ * The one exception is the Lambda@Edge read: when it fails, every us-east-1 function carries 'lambdaEdge' in
+ * `unreadable` and is skipped FACTS_MISSING, while the rest of the run goes on.
  */
 import type { Context } from 'aws-lambda';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { edgeFunctionArns } from '../shared/adapters/cloudfront';
 import { s3 } from '../shared/adapters/clients';
 import { listFunctions } from '../shared/adapters/inventory';
 import { checkDefenderLayer } from '../shared/adapters/layer-check';
@@ -16,7 +20,7 @@ import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limit
 import { listExclusions } from '../shared/adapters/state-store';
 import { functionTags } from '../shared/adapters/tags';
 import { concurrentWorkers } from '../shared/domain/batching';
-import { ourEnvironmentLiterals } from '../shared/domain/funnel';
+import { arnRegion, LAMBDA_EDGE_REGION, ourEnvironmentLiterals } from '../shared/domain/funnel';
 import { layerAlarmNotice } from '../shared/domain/notice';
 import { redactFunction } from '../shared/domain/redact';
 import type { InventoryItem } from '../shared/domain/types';
@@ -43,6 +47,32 @@ export function inventoryKey(runId: string): string {
   return `runs/${runId}/inventory.json`;
 }
 
+const inEdgeRegion = (item: InventoryItem): boolean =>
+  arnRegion(item.configuration.FunctionArn ?? '') === LAMBDA_EDGE_REGION;
+
+/** Marks the functions CloudFront associates (us-east-1 only); a failed read marks them all unreadable. */
+async function markLambdaEdge(items: InventoryItem[]): Promise<Record<string, number | boolean>> {
+  const east = items.filter(inEdgeRegion);
+  if (east.length === 0) return { listDistributionsCalls: 0 };
+  try {
+    const { arns, calls } = await edgeFunctionArns();
+    let marked = 0;
+    for (const item of east) {
+      if (arns.has(item.configuration.FunctionArn ?? '')) {
+        item.lambdaEdge = true;
+        marked += 1;
+      }
+    }
+    return { listDistributionsCalls: calls, lambdaEdgeFunctions: marked };
+  } catch (error) {
+    logger.error('CloudFront distributions unreadable: us-east-1 functions are FACTS_MISSING this run', {
+      error: error instanceof Error ? error.name : 'Error',
+    });
+    for (const item of east) item.unreadable = [...(item.unreadable ?? []), 'lambdaEdge'];
+    return { lambdaEdgeUnreadable: true };
+  }
+}
+
 export const handler = async (event: TakeInventoryInput, context?: Context): Promise<TakeInventoryOutput> => {
   const rt = runtime();
   const { config } = rt;
@@ -63,6 +93,7 @@ export const handler = async (event: TakeInventoryInput, context?: Context): Pro
     }
     return item;
   });
+  const edge = await markLambdaEdge(items);
 
   const key = inventoryKey(runId);
   const body = JSON.stringify(items);
@@ -81,6 +112,7 @@ export const handler = async (event: TakeInventoryInput, context?: Context): Pro
     functions: items.length,
     listFunctionsCalls: controlPlane.taken,
     persistentExclusions: excluded.size,
+    ...edge,
   });
 
   let layerCheck: TakeInventoryOutput['layerCheck'] = { ok: true, reason: 'not checked in dry-run mode' };

@@ -51,11 +51,20 @@ export function acknowledgeNagFindings(stack: Stack, scope: NagScope): void {
   const { houseFunctions: f } = scope;
   if (f['take-inventory'] !== undefined) {
     const policy = childPolicy(f['take-inventory'].role, 'DefaultPolicy');
-    iam5(policy, '*', 'lambda:ListFunctions and tag:GetResources have no resource-level permissions.');
+    iam5(
+      policy,
+      '*',
+      'lambda:ListFunctions, tag:GetResources and cloudfront:ListDistributions have no resource-level permissions.',
+    );
     iam5(policy, bucketObjects, 'Writes one inventory object per run under runs/<runId>/ of the engine bucket.');
   }
   if (f['assess-batch'] !== undefined) {
     const policy = childPolicy(f['assess-batch'].role, 'DefaultPolicy');
+    iam5(
+      policy,
+      'arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:code-signing-config:*',
+      'Reads (GetCodeSigningConfig) the code signing config a candidate names, which may be any config of the account; read-only.',
+    );
     iam5(
       policy,
       '*',

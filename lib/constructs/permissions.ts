@@ -93,6 +93,9 @@ export function grantTakeInventory(fn: HouseFunction, r: EngineResources): void 
   // tag:GetResources has no resource-level permission.
   fn.allow('FindExclusionTags', ['tag:GetResources'], ['*']);
   fn.allow('ReadExclusions', ['dynamodb:Scan'], [r.tables.stateTable.tableArn]);
+  // Lambda@Edge associations (issue 8 item 15), read once per run and only in us-east-1 (the only Region where
+  // Lambda@Edge functions can live). cloudfront:ListDistributions has no resource-level permission.
+  fn.allow('FindEdgeAssociations', ['cloudfront:ListDistributions'], ['*']);
   fn.allow('WriteInventory', ['s3:PutObject'], [r.inventoryBucket.arnForObjects(`${INVENTORY_PREFIX}*`)]);
   if (r.config.mode === 'protect') {
     fn.allow('CheckDefenderLayer', ['lambda:GetLayerVersion'], [r.config.defender.layerArn]);
@@ -110,6 +113,9 @@ export function grantAssessBatch(fn: HouseFunction, r: EngineResources, stack: S
     ['lambda:GetFunction', 'lambda:ListProvisionedConcurrencyConfigs'],
     [allFunctionsArn(stack)],
   );
+  // Code signing (issue 8 item 16, candidates only): the function's config, then the config's policy.
+  fn.allow('ReadCodeSigning', ['lambda:GetFunctionCodeSigningConfig'], [allFunctionsArn(stack)]);
+  fn.allow('ReadCodeSigningPolicies', ['lambda:GetCodeSigningConfig'], [codeSigningConfigsArn(stack)]);
   // ec2:DescribeRouteTables has no resource-level permission.
   fn.allow('ReadRouteTables', ['ec2:DescribeRouteTables'], ['*']);
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
@@ -119,6 +125,16 @@ export function grantAssessBatch(fn: HouseFunction, r: EngineResources, stack: S
   allowDefenderParameters(fn, r, stack);
   allowKey(fn, r);
   allowMacKey(fn, r);
+}
+
+/** Every code signing config of this account and region (`...:code-signing-config:csc-...`). */
+export function codeSigningConfigsArn(stack: Stack): string {
+  return stack.formatArn({
+    service: 'lambda',
+    resource: 'code-signing-config',
+    resourceName: '*',
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
 }
 
 /** Every layer version of this region, in any account: a function's layers must be in its own region. */

@@ -1,11 +1,14 @@
 import { GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { DescribeRouteTablesCommand } from '@aws-sdk/client-ec2';
 import {
+  GetCodeSigningConfigCommand,
+  GetFunctionCodeSigningConfigCommand,
   GetFunctionCommand,
   ListProvisionedConcurrencyConfigsCommand,
   TooManyRequestsException,
 } from '@aws-sdk/client-lambda';
 import { PublishCommand } from '@aws-sdk/client-sns';
+import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { BatchGetCommand, BatchWriteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { handler } from '../../lambdas/assess-batch/handler';
 import { redactConfiguration } from '../../lambdas/shared/domain/redact';
@@ -36,10 +39,12 @@ function item(config: FunctionConfiguration, tags: Record<string, string> = {}):
 
 const eligible = () => fn('orders');
 const lowMemory = () => fn('thumbnails', { MemorySize: 128 });
+/** The value of our SSM-sourced TW_POLICY (a secret: it never leaves the handler). */
+const POLICY_VALUE = 'p'.repeat(40);
 const protectedFn = () =>
   fn('payments', {
     Layers: [{ Arn: LAYER.replace(/:32$/, ':31') }],
-    Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: 'p'.repeat(40), API_KEY: CANARY } },
+    Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: POLICY_VALUE, API_KEY: CANARY } },
   });
 const vpcFn = () =>
   fn('reports', { VpcConfig: { SubnetIds: ['subnet-1'], SecurityGroupIds: ['sg-1'], VpcId: 'vpc-1' } });
@@ -70,6 +75,8 @@ function healthyAws(previous: Array<Record<string, unknown>> = []): void {
   mocks.lambda.on(GetFunctionCommand).resolves({
     Configuration: { State: 'Active', LastUpdateStatus: 'Successful' },
   });
+  mocks.lambda.on(GetFunctionCodeSigningConfigCommand).resolves({});
+  mocks.ssm.on(GetParameterCommand).resolves({ Parameter: { Value: POLICY_VALUE, Type: 'SecureString' } });
   metrics();
 }
 
@@ -103,10 +110,14 @@ describe('assess-batch in dry-run', () => {
     expect(out).toEqual({ eligible: [], counts: { WOULD_PROTECT: 1, SKIPPED: 1, ALREADY_PROTECTED: 1 } });
     expect(mocks.cloudwatch).toHaveReceivedCommandTimes(GetMetricDataCommand, 1);
     expect(mocks.lambda).toHaveReceivedCommandTimes(ListProvisionedConcurrencyConfigsCommand, 1);
-    expect(mocks.lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 1);
+    // GetFunction for the candidate and, for its readiness, the protected function (issue 8 item 10)
+    expect(mocks.lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 2);
     expect(mocks.lambda).toHaveReceivedCommandWith(GetFunctionCommand, { FunctionName: arn('orders') });
+    expect(mocks.lambda).toHaveReceivedCommandWith(GetFunctionCommand, { FunctionName: arn('payments') });
+    expect(mocks.lambda).toHaveReceivedCommandTimes(GetFunctionCodeSigningConfigCommand, 1);
     expect(mocks.ec2).toHaveReceivedCommandTimes(DescribeRouteTablesCommand, 0);
-    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchGetCommand, 1);
+    // previous decisions, then the candidates' back-off records
+    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchGetCommand, 2);
     expect(mocks.ddb).toHaveReceivedCommandTimes(PutCommand, 3);
     expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 1);
     expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
@@ -270,10 +281,11 @@ describe('assess-batch in dry-run', () => {
 
     await handler({ Items: items, BatchInput: RUN });
 
-    // 5 requests/s shared by 5 workers: 1 request/s each, no burst → the 2nd, 3rd and 4th
-    // ListProvisionedConcurrencyConfigs each wait one more second.
+    // 5 requests/s shared by 5 workers: 1 request/s each, no burst → each of the 8 control-plane reads after the
+    // first (ListProvisionedConcurrencyConfigs and GetFunctionCodeSigningConfig per candidate) waits one more second.
     expect(mocks.lambda).toHaveReceivedCommandTimes(ListProvisionedConcurrencyConfigsCommand, 4);
-    expect(sleeps.filter((ms) => ms >= 1000)).toEqual([1000, 2000, 3000]);
+    expect(mocks.lambda).toHaveReceivedCommandTimes(GetFunctionCodeSigningConfigCommand, 4);
+    expect(sleeps.filter((ms) => ms >= 1000)).toEqual([1000, 2000, 3000, 4000, 5000, 6000, 7000]);
   });
 
   it('paces at the whole budget when the run has a single worker', async () => {
@@ -285,8 +297,8 @@ describe('assess-batch in dry-run', () => {
 
     // 5 requests/s for the one worker: 200 ms apart.
     expect(mocks.lambda).toHaveReceivedCommandTimes(ListProvisionedConcurrencyConfigsCommand, 4);
-    expect(sleeps.filter((ms) => ms >= 1000)).toEqual([]);
-    expect(sleeps.filter((ms) => ms >= 200)).toEqual([200, 400, 600]);
+    expect(sleeps.filter((ms) => ms >= 1000)).toEqual([1000, 1200, 1400]);
+    expect(sleeps.filter((ms) => ms >= 200)).toEqual([200, 400, 600, 800, 1000, 1200, 1400]);
   });
 
   it('records a function whose processing throws as FAILED and goes on with the batch', async () => {
@@ -374,5 +386,176 @@ describe('assess-batch in protect mode', () => {
     expect(everythingSent()).not.toContain(CANARY);
     expect(JSON.stringify(out)).not.toContain(CANARY);
     expect(JSON.stringify(audited())).not.toContain('db.internal');
+  });
+});
+
+describe('assess-batch, issue 8', () => {
+  /** The function carries our SSM-sourced TW_POLICY with its own value (the inventory holds a placeholder). */
+  const ownPolicy = () => fn('ledger', { Environment: { Variables: { TW_POLICY: CANARY, TABLE: 'x' } } });
+
+  it('item 9: dry-run skips ENV_CONFLICT where protect would, comparing the real value with the resolved SSM value', async () => {
+    // Prepare
+    useRuntime(
+      baseConfig({
+        defender: {
+          layerArn: LAYER,
+          environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: { ssmParameter: '/zi/item9-a' } },
+        },
+      }),
+    );
+    healthyAws();
+    mocks.lambda.on(GetFunctionCommand).resolves({
+      Configuration: {
+        State: 'Active',
+        LastUpdateStatus: 'Successful',
+        Environment: { Variables: { TW_POLICY: CANARY } },
+      },
+    });
+    const logs = captureLogs();
+
+    // Act
+    const out = await handler({ Items: [item(ownPolicy())], BatchInput: RUN });
+
+    // Assess
+    expect(out.counts).toEqual({ SKIPPED: 1 });
+    expect(auditOf('ledger')).toMatchObject({ outcome: 'SKIPPED', reasons: ['ENV_CONFLICT'] });
+    expect(mocks.ssm).toHaveReceivedCommandWith(GetParameterCommand, { Name: '/zi/item9-a', WithDecryption: true });
+    expect(everythingSent()).not.toContain(CANARY);
+    expect(everythingSent()).not.toContain(POLICY_VALUE);
+    expect(logs.text()).not.toContain(POLICY_VALUE);
+  });
+
+  it('item 9: records "value not resolved" when the SSM value cannot be read, never a silent pass', async () => {
+    // Prepare
+    useRuntime(
+      baseConfig({
+        defender: {
+          layerArn: LAYER,
+          environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: { ssmParameter: '/zi/item9-b' } },
+        },
+      }),
+    );
+    healthyAws();
+    mocks.ssm.on(GetParameterCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
+
+    // Act
+    await handler({ Items: [item(ownPolicy())], BatchInput: RUN });
+
+    // Assess
+    const audit = auditOf('ledger');
+    expect(audit.reasons).toContain('FACTS_MISSING');
+    expect(audit.checks.find((c) => c.code === 'ENV_CONFLICT')).toMatchObject({
+      status: 'not_evaluated',
+      observed: 'value not resolved',
+    });
+  });
+
+  it('item 10: reads GetFunction for a protected function and records PROTECTION_UNHEALTHY with AWS reason and a metric', async () => {
+    // Prepare
+    useRuntime();
+    healthyAws();
+    mocks.lambda.on(GetFunctionCommand, { FunctionName: arn('payments') }).resolves({
+      Configuration: {
+        State: 'Active',
+        LastUpdateStatus: 'Failed',
+        LastUpdateStatusReason:
+          'Lambda was unable to configure access to your environment variables because the KMS key is invalid',
+        Environment: { Variables: { TW_POLICY: POLICY_VALUE } },
+      },
+    });
+    const emitted = captureMetrics();
+
+    // Act
+    await handler({ Items: [item(protectedFn())], BatchInput: RUN });
+
+    // Assess
+    const audit = auditOf('payments');
+    expect(audit).toMatchObject({ outcome: 'ALREADY_PROTECTED' });
+    expect(audit.warnings).toContain('PROTECTION_UNHEALTHY');
+    expect(audit.checks.find((c) => c.code === 'PROTECTION_UNHEALTHY')?.observed).toContain('KMS key is invalid');
+    expect(emitted).toContainEqual(expect.objectContaining({ name: 'ProtectionUnhealthy', value: 1 }));
+  });
+
+  it('item 16: skips CODE_SIGNING_ENFORCED, reading each code signing config once per invocation', async () => {
+    // Prepare
+    useRuntime();
+    healthyAws();
+    const csc = `arn:aws:lambda:eu-west-1:123456789012:code-signing-config:csc-1`;
+    mocks.lambda.on(GetFunctionCodeSigningConfigCommand).resolves({ CodeSigningConfigArn: csc });
+    mocks.lambda.on(GetCodeSigningConfigCommand).resolves({
+      CodeSigningConfig: {
+        CodeSigningConfigId: 'csc-1',
+        CodeSigningConfigArn: csc,
+        AllowedPublishers: { SigningProfileVersionArns: [] },
+        CodeSigningPolicies: { UntrustedArtifactOnDeployment: 'Enforce' },
+        LastModified: '2025-01-01',
+      },
+    });
+
+    // Act
+    await handler({ Items: [item(fn('a')), item(fn('b'))], BatchInput: RUN });
+
+    // Assess
+    expect(auditOf('a').reasons).toEqual(['CODE_SIGNING_ENFORCED']);
+    expect(auditOf('b').reasons).toEqual(['CODE_SIGNING_ENFORCED']);
+    expect(mocks.lambda).toHaveReceivedCommandTimes(GetCodeSigningConfigCommand, 1);
+  });
+
+  it('item 16: is FACTS_MISSING when the code signing config cannot be read', async () => {
+    useRuntime();
+    healthyAws();
+    mocks.lambda.on(GetFunctionCodeSigningConfigCommand).rejects(new Error('AccessDenied'));
+
+    await handler({ Items: [item(fn('a'))], BatchInput: RUN });
+
+    expect(auditOf('a').reasons).toEqual(['FACTS_MISSING']);
+  });
+
+  it('item 16: skips PREVIOUSLY_REJECTED while the back-off from the state table is active', async () => {
+    // Prepare
+    useRuntime();
+    healthyAws();
+    mocks.ddb
+      .on(BatchGetCommand)
+      .callsFake((input: { RequestItems: Record<string, { Keys: Array<{ pk: string }> }> }) => {
+        const keys = input.RequestItems['state']?.Keys ?? [];
+        const rejected = keys.some((k) => k.pk === 'REJECT#a');
+        return {
+          Responses: {
+            state: rejected
+              ? [
+                  {
+                    pk: 'REJECT#a',
+                    reason: 'InvalidParameterValueException',
+                    attempts: 1,
+                    nextAttemptAt: '2025-06-01T13:00:00.000Z',
+                    revisionId: null,
+                    codeSha256: null,
+                  },
+                ]
+              : [],
+          },
+        };
+      });
+
+    // Act
+    await handler({ Items: [item(fn('a'))], BatchInput: RUN });
+
+    // Assess
+    expect(auditOf('a')).toMatchObject({ outcome: 'SKIPPED', reasons: ['PREVIOUSLY_REJECTED'] });
+    expect(auditOf('a').checks.find((c) => c.code === 'PREVIOUSLY_REJECTED')?.observed).toBe(
+      'InvalidParameterValueException; next attempt after 2025-06-01T13:00:00.000Z',
+    );
+  });
+
+  it('item 15: passes the inventory Lambda@Edge signal into the facts', async () => {
+    useRuntime();
+    healthyAws();
+    const east = { ...item(fn('edge')), lambdaEdge: true };
+    east.configuration = { ...east.configuration, FunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:edge' };
+
+    await handler({ Items: [east], BatchInput: RUN });
+
+    expect(auditOf('edge').reasons).toEqual(['LAMBDA_EDGE']);
   });
 });

@@ -2,6 +2,7 @@
  * Shared set-up for the fact-gathering handler tests: the runtime environment, a frozen clock, AWS client mocks,
  * and a captured log stream (Powertools writes to process.stdout).
  */
+import { CloudFrontClient } from '@aws-sdk/client-cloudfront';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
@@ -9,6 +10,7 @@ import { LambdaClient } from '@aws-sdk/client-lambda';
 import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { ConfigInput } from '../../lib/config';
@@ -26,6 +28,8 @@ export const mocks = {
   s3: mockClient(S3Client),
   ddb: mockClient(DynamoDBDocumentClient),
   ddbRaw: mockClient(DynamoDBClient),
+  ssm: mockClient(SSMClient),
+  cloudfront: mockClient(CloudFrontClient),
 };
 
 export const NOW = Date.parse('2025-06-01T12:00:00.000Z');

@@ -1,3 +1,4 @@
+import { ListDistributionsCommand, type DistributionSummary } from '@aws-sdk/client-cloudfront';
 import { ListFunctionsCommand, type ListFunctionsCommandOutput } from '@aws-sdk/client-lambda';
 import { GetResourcesCommand } from '@aws-sdk/client-resource-groups-tagging-api';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -179,5 +180,93 @@ describe('take-inventory', () => {
     expect(logs.text().length).toBeGreaterThan(0);
     expect(logs.text()).not.toContain(CANARY);
     expect(everythingSent()).not.toContain(CANARY);
+  });
+});
+
+describe('take-inventory, issue 8 item 15: Lambda@Edge', () => {
+  const EAST = 'us-east-1';
+  const eastArn = (name: string) => `arn:aws:lambda:${EAST}:123456789012:function:${name}`;
+  const east = (name: string) => fn(name, { FunctionArn: eastArn(name) });
+
+  function eastEstate(): void {
+    mocks.lambda.on(ListFunctionsCommand).resolves({ Functions: listed(east('edge'), east('cache'), east('plain')) });
+    mocks.tagging.on(GetResourcesCommand).resolves({ ResourceTagMappingList: [] });
+    mocks.ddb.on(ScanCommand).resolves({ Items: [] });
+    mocks.s3.on(PutObjectCommand).resolves({});
+  }
+
+  const association = (arn: string) => ({
+    Quantity: 1,
+    Items: [{ LambdaFunctionARN: arn, EventType: 'viewer-request' as const }],
+  });
+
+  it('item 15: marks functions associated by any distribution behaviour, reading ListDistributions once per run', async () => {
+    // Prepare
+    useRuntime();
+    eastEstate();
+    mocks.cloudfront
+      .on(ListDistributionsCommand)
+      .resolvesOnce({
+        DistributionList: {
+          Marker: '',
+          MaxItems: 100,
+          IsTruncated: true,
+          Quantity: 1,
+          NextMarker: 'd2',
+          Items: [
+            {
+              Id: 'D1',
+              DefaultCacheBehavior: { LambdaFunctionAssociations: association(`${eastArn('edge')}:7`) },
+            } as DistributionSummary,
+          ],
+        },
+      })
+      .resolvesOnce({
+        DistributionList: {
+          Marker: 'd2',
+          MaxItems: 100,
+          IsTruncated: false,
+          Quantity: 1,
+          Items: [
+            {
+              Id: 'D2',
+              CacheBehaviors: {
+                Quantity: 1,
+                Items: [{ LambdaFunctionAssociations: association(`${eastArn('cache')}:12`) }],
+              },
+            } as DistributionSummary,
+          ],
+        },
+      });
+
+    // Act
+    await handler(event);
+
+    // Assess
+    const items = writtenInventory();
+    expect(mocks.cloudfront).toHaveReceivedCommandTimes(ListDistributionsCommand, 2);
+    expect(items.find((i) => i.configuration.FunctionName === 'edge')?.lambdaEdge).toBe(true);
+    expect(items.find((i) => i.configuration.FunctionName === 'cache')?.lambdaEdge).toBe(true);
+    expect(items.find((i) => i.configuration.FunctionName === 'plain')).not.toHaveProperty('lambdaEdge');
+  });
+
+  it('item 15: marks every us-east-1 function lambdaEdge unreadable when CloudFront cannot be read', async () => {
+    useRuntime();
+    eastEstate();
+    mocks.cloudfront.on(ListDistributionsCommand).rejects(new Error('AccessDenied'));
+
+    await handler(event);
+
+    expect(writtenInventory().map((i) => i.unreadable)).toEqual([['lambdaEdge'], ['lambdaEdge'], ['lambdaEdge']]);
+  });
+
+  it('item 15: does not read CloudFront outside us-east-1', async () => {
+    useRuntime();
+    estate();
+
+    await handler(event);
+
+    expect(mocks.cloudfront).toHaveReceivedCommandTimes(ListDistributionsCommand, 0);
+    expect(writtenInventory().every((i) => i.lambdaEdge === undefined && i.unreadable === undefined)).toBe(true);
   });
 });

@@ -54,6 +54,7 @@ function refs({ stack }: Synthesized) {
     alarmTopic: { Ref: logicalId(stack, stack.alarmTopic) },
     runObjects: { 'Fn::Join': ['', [getAtt(stack.inventoryBucket), '/runs/*']] },
     allFunctions: arn('lambda', ':function:*'),
+    codeSigningConfigs: arn('lambda', ':code-signing-config:*'),
     anyKey: arn('kms', ':key/*'),
     parameter: (name: string) => arn('ssm', `:parameter/${name}`),
     byRunIndex: { 'Fn::Join': ['', [getAtt(stack.auditTable), '/index/byRun']] },
@@ -119,6 +120,7 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         { Sid: 'ListFunctions', Effect: 'Allow', Action: 'lambda:ListFunctions', Resource: '*' },
         { Sid: 'FindExclusionTags', Effect: 'Allow', Action: 'tag:GetResources', Resource: '*' },
         { Sid: 'ReadExclusions', Effect: 'Allow', Action: 'dynamodb:Scan', Resource: r.state },
+        { Sid: 'FindEdgeAssociations', Effect: 'Allow', Action: 'cloudfront:ListDistributions', Resource: '*' },
         { Sid: 'WriteInventory', Effect: 'Allow', Action: 's3:PutObject', Resource: r.runObjects },
         ...(layer
           ? [
@@ -149,6 +151,18 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         Effect: 'Allow',
         Action: ['lambda:GetFunction', 'lambda:ListProvisionedConcurrencyConfigs'],
         Resource: r.allFunctions,
+      },
+      {
+        Sid: 'ReadCodeSigning',
+        Effect: 'Allow',
+        Action: 'lambda:GetFunctionCodeSigningConfig',
+        Resource: r.allFunctions,
+      },
+      {
+        Sid: 'ReadCodeSigningPolicies',
+        Effect: 'Allow',
+        Action: 'lambda:GetCodeSigningConfig',
+        Resource: r.codeSigningConfigs,
       },
       { Sid: 'ReadRouteTables', Effect: 'Allow', Action: 'ec2:DescribeRouteTables', Resource: '*' },
       { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },

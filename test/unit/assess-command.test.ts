@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../bin/cli';
@@ -151,6 +151,51 @@ describe('zero-impact assess', () => {
 
     // Assess
     expect(printed(stdout).join('\n')).not.toContain(SECRET);
+  });
+});
+
+describe('zero-impact assess on the issue 8 facts', () => {
+  it('item 15/16/11/2: decides on lambdaEdge, codeSigning, previousRejection, Architectures null and a foreign Defender', async () => {
+    // Prepare
+    const [orders] = JSON.parse(readFileSync(SCENARIOS, 'utf8')) as Array<{ configuration: Record<string, unknown> }>;
+    const base = orders!;
+    const variant = (name: string, configuration: Record<string, unknown>, rest: Record<string, unknown> = {}) => ({
+      ...base,
+      ...rest,
+      configuration: { ...base.configuration, FunctionName: name, ...configuration },
+    });
+    const path = tempFile(
+      'issue8.json',
+      JSON.stringify([
+        variant('edge', { FunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:edge' }, { lambdaEdge: true }),
+        variant('signed', {}, { codeSigning: 'Enforce' }),
+        variant(
+          'rejected',
+          {},
+          { previousRejection: { reason: 'InvalidParameterValueException', nextAttemptAt: '2030-01-01T00:00:00Z' } },
+        ),
+        variant('no-arch', { Architectures: null }),
+        variant('by-hand', {
+          Handler: 'twistlock.handler',
+          Layers: [{ Arn: 'arn:aws:lambda:eu-west-1:123456789012:layer:my-defender:3' }],
+          Environment: { Variables: { ORIGINAL_HANDLER: 'app.handler' } },
+        }),
+      ]),
+    );
+
+    // Act
+    const code = await main(['assess', '--facts', path]);
+
+    // Assess
+    expect(code).toBe(0);
+    const lines = printed(stdout).map((line) => JSON.parse(line) as { functionName: string; reasons: string[] });
+    expect(lines.map((l) => [l.functionName, l.reasons])).toEqual([
+      ['edge', ['LAMBDA_EDGE']],
+      ['signed', ['CODE_SIGNING_ENFORCED']],
+      ['rejected', ['PREVIOUSLY_REJECTED']],
+      ['no-arch', ['FACTS_MISSING']],
+      ['by-hand', ['DEFENDER_PRESENT']],
+    ]);
   });
 });
 

@@ -2,6 +2,7 @@ import {
   backoffDelayMs,
   MAX_BACKOFF_MS,
   nextRejection,
+  parseRejection,
   rejectionBackoff,
   type RejectionRecord,
 } from '../../lambdas/shared/domain/backoff';
@@ -52,5 +53,16 @@ describe('issue 8 item 16: back-off after a deterministic rejection', () => {
     const record: RejectionRecord = { ...nextRejection(undefined, NOW, 'x', REVISION), nextAttemptAt: 'garbage' };
 
     expect(rejectionBackoff(record, NOW, REVISION).active).toBe(false);
+  });
+});
+
+describe('issue 8 item 16: parsing a stored back-off record', () => {
+  it('reads what putRejection stores, and nothing malformed', () => {
+    const stored = { pk: 'REJECT#f', functionName: 'f', ...nextRejection(undefined, NOW, 'x', REVISION) };
+
+    expect(parseRejection(stored)).toEqual(nextRejection(undefined, NOW, 'x', REVISION));
+    expect(parseRejection({ ...stored, attempts: 0 })).toBeUndefined();
+    expect(parseRejection({ ...stored, nextAttemptAt: 'soon' })).toBeUndefined();
+    expect(parseRejection(null)).toBeUndefined();
   });
 });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { parseConfig, type Config } from '../../lib/config';
 import { assess, type FunnelContext } from '../../lambdas/shared/domain/funnel';
+import { layerCompatibleWith } from '../../lambdas/shared/adapters/layer-check';
 import type { Assessment } from '../../lambdas/shared/domain/types';
 
 const LAYER = 'arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defender:32';
@@ -47,6 +48,7 @@ const contextArb: fc.Arbitrary<FunnelContext> = fc.record(
     persistentExclusions: fc.constantFrom(new Set<string>(), new Set(['orders-api'])),
     engineFunctionPrefix: fc.constantFrom('', 'ZeroImpact-'),
     resolvedEnvironment: fc.constantFrom<Record<string, string>>({}, { TW_POLICY: POLICY }),
+    engineWritten: fc.constantFrom(new Set<string>(), new Set(['TW_POLICY']), new Set(['AWS_LAMBDA_EXEC_WRAPPER'])),
   },
   { requiredKeys: ['config'] },
 );
@@ -72,11 +74,16 @@ const variableName = fc.constantFrom('TABLE_NAME', 'AWS_LAMBDA_EXEC_WRAPPER', 'T
 
 const configurationFields: Record<string, fc.Arbitrary<unknown>> = {
   FunctionName: maybeBroken(fc.constantFrom('orders-api', 'payments-api', 'ZeroImpact-Assess')),
-  FunctionArn: maybeBroken(fc.constant('arn:aws:lambda:eu-west-1:123456789012:function:orders-api')),
+  FunctionArn: maybeBroken(
+    fc.constantFrom(
+      'arn:aws:lambda:eu-west-1:123456789012:function:orders-api',
+      'arn:aws:lambda:us-east-1:123456789012:function:orders-api',
+    ),
+  ),
   PackageType: maybeBroken(fc.constantFrom('Zip', 'Image')),
   Runtime: maybeBroken(fc.constantFrom('python3.11', 'nodejs20.x', 'python3.8', 'provided.al2023')),
   Handler: maybeBroken(fc.constantFrom('app.handler', 'twistlock.handler')),
-  Architectures: maybeBroken(fc.constantFrom(['x86_64'], ['arm64'], [])),
+  Architectures: maybeBroken(fc.constantFrom(['x86_64'], ['arm64'], [], null, ['x86_64', 'arm64'], 'x86_64')),
   MemorySize: maybeBroken(fc.integer({ min: -1, max: 10240 })),
   Timeout: maybeBroken(fc.integer({ min: 0, max: 900 })),
   Environment: maybeBroken(
@@ -93,8 +100,9 @@ const configurationFields: Record<string, fc.Arbitrary<unknown>> = {
   Layers: maybeBroken(fc.array(fc.record({ Arn: fc.constantFrom(LAYER, OLD_LAYER, OTHER_LAYER) }), { maxLength: 6 })),
   VpcConfig: maybeBroken(fc.record({ SubnetIds: fc.array(fc.constant('subnet-1'), { maxLength: 2 }) })),
   SnapStart: maybeBroken(fc.record({ ApplyOn: fc.constantFrom('None', 'PublishedVersions') })),
-  State: maybeBroken(fc.constantFrom('Active', 'Pending')),
-  LastUpdateStatus: maybeBroken(fc.constantFrom('Successful', 'InProgress')),
+  State: maybeBroken(fc.constantFrom('Active', 'Pending', 'Failed', 'Inactive')),
+  LastUpdateStatus: maybeBroken(fc.constantFrom('Successful', 'InProgress', 'Failed')),
+  LastUpdateStatusReason: maybeBroken(fc.constantFrom('KMS key is disabled', `Value '${SECRET_MARK}x' is bad`)),
 };
 
 const topFields: Record<string, fc.Arbitrary<unknown>> = {
@@ -104,6 +112,18 @@ const topFields: Record<string, fc.Arbitrary<unknown>> = {
   vpcEgress: maybeBroken(fc.constantFrom('nat', 'none', 'unknown')),
   reservedConcurrency: maybeBroken(fc.option(fc.integer({ min: 0, max: 100 }))),
   peakConcurrency: maybeBroken(fc.integer({ min: 0, max: 100 })),
+  lambdaEdge: maybeBroken(fc.boolean()),
+  codeSigning: maybeBroken(fc.constantFrom('none', 'Warn', 'Enforce')),
+  previousRejection: maybeBroken(
+    fc.record({
+      reason: fc.constant('InvalidParameterValueException'),
+      nextAttemptAt: fc.constant('2030-01-01T00:00:00Z'),
+    }),
+  ),
+  variablesBytes: maybeBroken(fc.integer({ min: 0, max: 5000 })),
+  unreadable: maybeBroken(
+    fc.subarray(['lambdaEdge', 'codeSigning', 'vpcEgress', 'reservedConcurrency', 'previousRejection', 'tags']),
+  ),
 };
 
 /** Every field drawn at random (almost always SKIP). */
@@ -143,13 +163,24 @@ const factsArb = fc.oneof(randomFactsArb, nearEligibleFactsArb);
 
 /** What every assessment must satisfy. */
 function expectConsistent(result: Assessment): void {
-  expect(result.checks.map((c) => c.gate)).toEqual([...Array(19).keys()]);
+  expect(result.checks.map((c) => c.gate)).toEqual([...Array(24).keys()]);
   expect(result.reasons).toEqual(result.checks.filter((c) => c.status === 'fail').map((c) => c.code));
   expect(result.warnings).toEqual(result.checks.filter((c) => c.status === 'warn').map((c) => c.code));
   if (result.verdict === 'ELIGIBLE') {
     expect(result.checks.filter((c) => c.status !== 'pass' && c.status !== 'warn')).toEqual([]);
   }
   if (result.verdict === 'SKIP') expect(result.reasons.length).toBeGreaterThan(0);
+}
+
+/**
+ * Issue 8 item 11: every fact the funnel accepts, the later steps accept. The layer compatibility check of the
+ * protect step never throws on the configuration of a function the funnel did not skip.
+ */
+function expectLaterStepsAccept(facts: unknown, result: Assessment): void {
+  if (result.verdict === 'SKIP') return;
+  const configuration = (facts as { configuration: Record<string, unknown> }).configuration;
+  const layer = { arn: LAYER, compatibleArchitectures: ['x86_64'], compatibleRuntimes: ['python3.11'] };
+  expect(() => layerCompatibleWith(layer, configuration['Runtime'], configuration['Architectures'])).not.toThrow();
 }
 
 describe('the funnel, for any input', () => {
@@ -176,6 +207,7 @@ describe('the funnel, for any input', () => {
         expectConsistent(result);
         expect(JSON.stringify(result)).not.toContain(SECRET_MARK);
         expect(JSON.stringify(result)).not.toContain(POLICY);
+        expectLaterStepsAccept(facts, result);
       }),
       { numRuns: 2000 },
     );

@@ -142,12 +142,12 @@ describe('the four scenarios of the design (cdk.json example config)', () => {
 });
 
 describe('the checks', () => {
-  it('has one check per gate 0..18 in order, each with a message and a remediation', () => {
+  it('has one check per gate 0..23 in order, each with a message and a remediation', () => {
     // Act
     const result = assess(makeFacts(), context());
 
     // Assess
-    expect(result.checks.map((c) => c.gate)).toEqual([...Array(19).keys()]);
+    expect(result.checks.map((c) => c.gate)).toEqual([...Array(24).keys()]);
     expect(result.checks.map((c) => Object.keys(c))).toEqual(
       result.checks.map(() => ['gate', 'code', 'status', 'observed', 'limit', 'message', 'remediation']),
     );
@@ -201,7 +201,6 @@ describe('gate 0: exclusion', () => {
     ['true', 'fail'],
     ['', 'fail'],
     ['false', 'pass'],
-    [' FALSE ', 'pass'],
   ])('treats exclusion tag value "%s" as %s', (value, status) => {
     // Act
     const result = assess(makeFacts({}, { tags: { 'zero-impact:exclude': value } }), context());
@@ -646,7 +645,7 @@ describe('gate 16: environment conflict', () => {
     });
   });
 
-  it('counts an unresolved SSM variable that is present as ours', () => {
+  it('item 9: says "value not resolved" for an unresolved SSM variable that is present, never a silent pass', () => {
     // Prepare
     const config = makeConfig({}, { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: { ssmParameter: '/zi/policy' } });
 
@@ -654,7 +653,36 @@ describe('gate 16: environment conflict', () => {
     const result = assess(makeFacts({ Environment: { Variables: { TW_POLICY: SECRET } } }), context(config));
 
     // Assess
-    expect(check(result, 'ENV_CONFLICT').status).toBe('pass');
+    expect(check(result, 'ENV_CONFLICT')).toMatchObject({ status: 'not_evaluated', observed: 'value not resolved' });
+    expect(check(result, 'FACTS_MISSING')).toMatchObject({ status: 'fail', observed: 'TW_POLICY: value not resolved' });
+    expect(result.verdict).toBe('SKIP');
+    expect(JSON.stringify(result)).not.toContain(SECRET);
+  });
+
+  it('item 9: passes an unresolved SSM variable the function does not have', () => {
+    // Prepare
+    const config = makeConfig({}, { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: { ssmParameter: '/zi/policy' } });
+
+    // Act
+    const result = assess(makeFacts(), context(config));
+
+    // Assess
+    expect(check(result, 'ENV_CONFLICT')).toMatchObject({ status: 'pass', observed: 'none' });
+  });
+
+  it('item 9: decides with the resolved SSM value as protect does (equal value: no conflict)', () => {
+    // Prepare
+    const config = makeConfig({}, { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: { ssmParameter: '/zi/policy' } });
+
+    // Act
+    const result = assess(
+      makeFacts({ Environment: { Variables: { TW_POLICY: 'the-real-policy' } } }),
+      context(config, { resolvedEnvironment: { TW_POLICY: 'the-real-policy' } }),
+    );
+
+    // Assess
+    expect(check(result, 'ENV_CONFLICT')).toMatchObject({ status: 'pass' });
+    expect(result.verdict).toBe('ELIGIBLE');
   });
 
   it('compares with the resolved SSM value when it is known', () => {
@@ -692,7 +720,7 @@ describe('the verdict', () => {
     expect(check(result, 'DEFENDER_OUTDATED')).toMatchObject({ status: 'warn', observed: OLD_LAYER, limit: LAYER });
   });
 
-  it('does not take a layer of the same name in another account for ours', () => {
+  it('does not take a layer of the same name in another account for ours: a Defender installed by hand', () => {
     // Act
     const result = assess(
       makeFacts({ Layers: [{ Arn: LAYER.replace('123456789012', '210987654321') }], Environment: protectedVariables }),
@@ -700,7 +728,7 @@ describe('the verdict', () => {
     );
 
     // Assess
-    expect(result).toMatchObject({ verdict: 'SKIP', reasons: ['PARTIAL_PROTECTION'] });
+    expect(result).toMatchObject({ verdict: 'SKIP', reasons: ['DEFENDER_PRESENT'] });
   });
 
   it('is ALREADY_PROTECTED with an unresolved SSM variable present', () => {
@@ -779,8 +807,8 @@ describe('the handler method', () => {
       context(handlerConfig()),
     );
 
-    // Assess
-    expect(result.reasons).toEqual(['WRAPPER_CONFLICT']);
+    // Assess: ORIGINAL_HANDLER is also a mark of half a Defender (issue 8 item 2)
+    expect(result.reasons).toEqual(['WRAPPER_CONFLICT', 'PARTIAL_PROTECTION']);
     expect(check(result, 'WRAPPER_CONFLICT').observed).toBe('ORIGINAL_HANDLER set by someone else');
   });
 
@@ -1018,7 +1046,270 @@ describe('shared helpers', () => {
         'ENV_CONFLICT',
         'PARTIAL_PROTECTION',
         'DEFENDER_OUTDATED',
-      ].map((code, gate) => [code, gate]),
+        'DEFENDER_PRESENT',
+        'LAMBDA_EDGE',
+        'CODE_SIGNING_ENFORCED',
+        'PREVIOUSLY_REJECTED',
+        'DEFENDER_CONFIG_OUTDATED',
+      ]
+        .map((code, gate) => [code, gate])
+        .concat([['PROTECTION_UNHEALTHY', 13]]),
     );
+  });
+});
+
+describe('issue 8 item 2: a Defender installed outside this tool', () => {
+  const FOREIGN_LAYER = 'arn:aws:lambda:eu-west-1:123456789012:layer:prisma-defender-manual:4';
+
+  it('item 2: skips a hand-installed handler-method Defender with DEFENDER_PRESENT', () => {
+    // Act: exec-wrapper is configured; the team installed the Defender by hand with the handler method
+    const result = assess(
+      makeFacts({
+        Handler: DEFENDER_HANDLER,
+        Layers: [{ Arn: FOREIGN_LAYER }],
+        Environment: { Variables: { ORIGINAL_HANDLER: 'app.handler', TW_POLICY: SECRET } },
+      }),
+      context(),
+    );
+
+    // Assess
+    expect(result.verdict).toBe('SKIP');
+    expect(result.reasons).toContain('DEFENDER_PRESENT');
+    expect(check(result, 'DEFENDER_PRESENT')).toMatchObject({
+      gate: 19,
+      status: 'fail',
+      remediation:
+        'already runs a Defender installed outside this tool; leave it, or remove it and let the tool manage it',
+    });
+    expect(JSON.stringify(result)).not.toContain(SECRET);
+  });
+
+  it('item 2: skips our layer (any version) started by the handler method while exec-wrapper is configured', () => {
+    // Act
+    const result = assess(
+      makeFacts({
+        Handler: 'twistlock.handler',
+        Layers: [{ Arn: OLD_LAYER }],
+        Environment: { Variables: { ORIGINAL_HANDLER: 'app.handler' } },
+      }),
+      context(),
+    );
+
+    // Assess
+    expect(result).toMatchObject({ verdict: 'SKIP' });
+    expect(result.reasons).toContain('DEFENDER_PRESENT');
+    expect(result.reasons).not.toContain('PARTIAL_PROTECTION');
+  });
+
+  it('item 2: skips a hand-installed exec-wrapper Defender under another layer name while the handler method is configured', () => {
+    // Act
+    const result = assess(
+      makeFacts({
+        Layers: [{ Arn: FOREIGN_LAYER }],
+        Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: '/opt/twistlock/twistlock_wrapper', TW_POLICY: SECRET } },
+      }),
+      context(handlerConfig()),
+    );
+
+    // Assess
+    expect(result.reasons).toContain('DEFENDER_PRESENT');
+  });
+
+  it.each([
+    ['a Defender handler without ORIGINAL_HANDLER', { Handler: DEFENDER_HANDLER }],
+    ['ORIGINAL_HANDLER alone', { Environment: { Variables: { ORIGINAL_HANDLER: 'app.handler' } } }],
+    [
+      'a Defender wrapper without any layer',
+      { Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: '/opt/twistlock/other_wrapper' } } },
+    ],
+  ])('item 2: skips half a Defender (%s) with PARTIAL_PROTECTION', (_name, configuration) => {
+    // Act
+    const result = assess(makeFacts(configuration as Partial<FunctionConfiguration>), context());
+
+    // Assess
+    expect(result.verdict).toBe('SKIP');
+    expect(result.reasons).toContain('PARTIAL_PROTECTION');
+    expect(result.reasons).not.toContain('DEFENDER_PRESENT');
+  });
+
+  it('item 2: keeps ELIGIBLE a function without any mark of a Defender', () => {
+    expect(assess(makeFacts(), context()).verdict).toBe('ELIGIBLE');
+  });
+});
+
+describe('issue 8 item 12: two versions of the Defender layer on one function', () => {
+  it('item 12: skips [defender:30, a:1, defender:31] with PARTIAL_PROTECTION, never ALREADY_PROTECTED', () => {
+    // Prepare
+    const v30 = LAYER.replace(/:32$/, ':30');
+    const v31 = LAYER.replace(/:32$/, ':31');
+    const other = 'arn:aws:lambda:eu-west-1:123456789012:layer:a:1';
+
+    // Act
+    const result = assess(
+      makeFacts({
+        Layers: [{ Arn: v30 }, { Arn: other }, { Arn: v31 }],
+        Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: POLICY } },
+      }),
+      context(),
+    );
+
+    // Assess
+    expect(result.verdict).toBe('SKIP');
+    expect(result.reasons).toContain('PARTIAL_PROTECTION');
+    expect(check(result, 'PARTIAL_PROTECTION').observed).toContain('Defender layer attached 2 times (:30, :31)');
+  });
+
+  it('item 12: skips two versions without our wrapper with PARTIAL_PROTECTION too', () => {
+    const result = assess(makeFacts({ Layers: [{ Arn: LAYER }, { Arn: OLD_LAYER }] }), context());
+    expect(result.reasons).toContain('PARTIAL_PROTECTION');
+  });
+});
+
+describe('issue 8 item 14: only the exact tag value "false" opts back in', () => {
+  it.each(['FALSE ', 'False', ' false', 'false ', 'FALSE', 'no', '0'])(
+    'item 14: excludes a function tagged "%s"',
+    (value) => {
+      const result = assess(makeFacts({}, { tags: { 'zero-impact:exclude': value } }), context());
+      expect(check(result, 'EXCLUDED').status).toBe('fail');
+      expect(result.verdict).toBe('SKIP');
+    },
+  );
+
+  it('item 14: does not exclude a function tagged exactly "false"', () => {
+    const result = assess(makeFacts({}, { tags: { 'zero-impact:exclude': 'false' } }), context());
+    expect(check(result, 'EXCLUDED').status).toBe('pass');
+  });
+});
+
+describe('issue 8 item 11: Architectures of an unexpected shape', () => {
+  it.each([null, 'x86_64', [], ['x86_64', 7], {}])('item 11: is FACTS_MISSING for Architectures %p', (value) => {
+    // Act
+    const result = assess(makeFacts({ Architectures: value as unknown as string[] }), context());
+
+    // Assess
+    expect(result.verdict).toBe('SKIP');
+    expect(result.reasons).toEqual(['FACTS_MISSING']);
+    expect(check(result, 'ARCH_ARM64').status).toBe('not_evaluated');
+  });
+
+  it('item 11: takes absent Architectures as x86_64 (AWS default)', () => {
+    const facts = makeFacts();
+    const { Architectures: _a, ...configuration } = facts.configuration;
+    expect(assess({ ...facts, configuration }, context()).verdict).toBe('ELIGIBLE');
+  });
+});
+
+describe('issue 8 item 10: a protected function whose last update failed', () => {
+  const protectedFacts = (configuration: Partial<FunctionConfiguration>) =>
+    makeFacts({
+      Layers: [{ Arn: LAYER }],
+      Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: POLICY } },
+      ...configuration,
+    });
+
+  it('item 10: records ALREADY_PROTECTED with warning PROTECTION_UNHEALTHY and AWS reason', () => {
+    // Act
+    const result = assess(
+      protectedFacts({
+        LastUpdateStatus: 'Failed',
+        LastUpdateStatusReason: "The layer 'arn:secret' could not be extracted",
+      }),
+      context(),
+    );
+
+    // Assess
+    expect(result).toMatchObject({ verdict: 'ALREADY_PROTECTED', warnings: ['PROTECTION_UNHEALTHY'] });
+    expect(check(result, 'PROTECTION_UNHEALTHY')).toMatchObject({
+      gate: 13,
+      status: 'warn',
+      observed: 'State Active, LastUpdateStatus Failed: The layer […] could not be extracted',
+    });
+    expect(result.reasons).not.toContain('FUNCTION_NOT_READY');
+  });
+
+  it.each(['Failed', 'Inactive'])('item 10: warns PROTECTION_UNHEALTHY for State %s', (state) => {
+    const result = assess(protectedFacts({ State: state, StateReason: 'KMS key disabled' }), context());
+    expect(result.warnings).toContain('PROTECTION_UNHEALTHY');
+    expect(check(result, 'PROTECTION_UNHEALTHY').observed).toContain('KMS key disabled');
+  });
+
+  it('item 10: keeps FUNCTION_NOT_READY for an unprotected function whose update failed', () => {
+    const result = assess(makeFacts({ LastUpdateStatus: 'Failed' }), context());
+    expect(result.reasons).toEqual(['FUNCTION_NOT_READY']);
+  });
+});
+
+describe('issue 8 item 15: Lambda@Edge', () => {
+  const EAST = 'arn:aws:lambda:us-east-1:123456789012:function:orders-api';
+
+  it('item 15: skips a function associated with CloudFront with LAMBDA_EDGE', () => {
+    const result = assess(makeFacts({ FunctionArn: EAST }, { lambdaEdge: true }), context());
+    expect(result.reasons).toEqual(['LAMBDA_EDGE']);
+    expect(check(result, 'LAMBDA_EDGE')).toMatchObject({ gate: 20, status: 'fail' });
+  });
+
+  it('item 15: is FACTS_MISSING when the associations could not be read, in us-east-1 only', () => {
+    const east = assess(makeFacts({ FunctionArn: EAST }, { unreadable: ['lambdaEdge'] }), context());
+    const west = assess(makeFacts({}, { unreadable: ['lambdaEdge'] }), context());
+    expect(east.reasons).toEqual(['FACTS_MISSING']);
+    expect(west.verdict).toBe('ELIGIBLE');
+    expect(check(west, 'LAMBDA_EDGE')).toMatchObject({ status: 'pass', observed: 'not us-east-1' });
+  });
+
+  it('item 15: takes an absent lambdaEdge as false', () => {
+    expect(assess(makeFacts({ FunctionArn: EAST }), context()).verdict).toBe('ELIGIBLE');
+  });
+});
+
+describe('issue 8 item 16: code signing and back-off gates', () => {
+  it('item 16: skips code signing Enforce with CODE_SIGNING_ENFORCED', () => {
+    const result = assess(makeFacts({}, { codeSigning: 'Enforce' }), context());
+    expect(result.reasons).toEqual(['CODE_SIGNING_ENFORCED']);
+  });
+
+  it('item 16: passes code signing Warn and none, and is FACTS_MISSING when unreadable', () => {
+    expect(assess(makeFacts({}, { codeSigning: 'Warn' }), context()).verdict).toBe('ELIGIBLE');
+    expect(assess(makeFacts({}, { codeSigning: 'none' }), context()).verdict).toBe('ELIGIBLE');
+    expect(assess(makeFacts({}, { unreadable: ['codeSigning'] }), context()).reasons).toEqual(['FACTS_MISSING']);
+  });
+
+  it('item 16: skips PREVIOUSLY_REJECTED naming the reason and the next attempt', () => {
+    const result = assess(
+      makeFacts(
+        {},
+        {
+          previousRejection: {
+            reason: "InvalidParameterValueException: Value 'S3CR3T' is invalid",
+            nextAttemptAt: '2030-01-01T02:00:00.000Z',
+          },
+        },
+      ),
+      context(),
+    );
+    expect(result.reasons).toEqual(['PREVIOUSLY_REJECTED']);
+    expect(check(result, 'PREVIOUSLY_REJECTED').observed).toBe(
+      'InvalidParameterValueException: Value […] is invalid; next attempt after 2030-01-01T02:00:00.000Z',
+    );
+  });
+});
+
+describe('issue 8 contract: engine-written values and the real variables size', () => {
+  it('is ALREADY_PROTECTED with DEFENDER_CONFIG_OUTDATED when our variable holds a value the engine wrote', () => {
+    const result = assess(
+      makeFacts({
+        Layers: [{ Arn: LAYER }],
+        Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: 'rotated-away' } },
+      }),
+      context(makeConfig(), { engineWritten: new Set(['TW_POLICY']) }),
+    );
+    expect(result).toMatchObject({ verdict: 'ALREADY_PROTECTED', reasons: [], warnings: ['DEFENDER_CONFIG_OUTDATED'] });
+  });
+
+  it('measures gate 6 with variablesBytes when a redacted document carries it', () => {
+    const result = assess(
+      makeFacts({ Environment: { Variables: { BIG: '[redacted]' } } }, { variablesBytes: 4050 }),
+      context(),
+    );
+    expect(result.reasons).toEqual(['ENV_QUOTA']);
   });
 });

@@ -187,6 +187,20 @@ describe('layerCompatibleWith', () => {
   it('accepts anything when the layer declares nothing', () => {
     expect(layerCompatibleWith({ arn: DEFENDER }, 'python3.13', ['x86_64'])).toEqual({ ok: true });
   });
+
+  it.each([null, 'x86_64', [1], {}, [null]])(
+    'item 11: reports Architectures %p as FACTS_MISSING instead of throwing',
+    (architectures) => {
+      expect(layerCompatibleWith(layer, 'python3.11', architectures)).toMatchObject({
+        ok: false,
+        code: 'FACTS_MISSING',
+      });
+    },
+  );
+
+  it('item 11: reports a Runtime that is not a string as FACTS_MISSING', () => {
+    expect(layerCompatibleWith(layer, 42, ['x86_64'])).toMatchObject({ ok: false, code: 'FACTS_MISSING' });
+  });
 });
 
 describe('zip helpers', () => {

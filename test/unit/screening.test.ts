@@ -1,6 +1,12 @@
 import { parseConfig } from '../../lib/config';
 import { assess } from '../../lambdas/shared/domain/funnel';
-import { candidateFacts, screen, type CheapFacts } from '../../lambdas/shared/domain/screening';
+import {
+  candidateFacts,
+  protectedWithStatus,
+  screen,
+  type CandidateFacts,
+  type CheapFacts,
+} from '../../lambdas/shared/domain/screening';
 
 const config = parseConfig(
   {
@@ -47,7 +53,7 @@ describe('screen', () => {
     const notGathered = screening.assessment.checks.filter(
       (c) => c.observed === 'not gathered: skipped by other gates',
     );
-    expect(notGathered.map((c) => c.gate)).toEqual([7, 9, 13, 15]);
+    expect(notGathered.map((c) => c.gate)).toEqual([7, 9, 13, 15, 21, 22]);
     expect(notGathered.every((c) => c.status === 'not_evaluated')).toBe(true);
   });
 
@@ -64,7 +70,7 @@ describe('screen', () => {
 
 describe('candidateFacts', () => {
   it('marks an unreadable reserved concurrency as missing, not as "none reserved"', () => {
-    const facts = candidateFacts(cheap(), { provisionedConcurrencyConfigs: [] }, false);
+    const facts = candidateFacts(cheap(), { provisionedConcurrencyConfigs: [], codeSigning: 'none' }, false);
 
     expect(facts).not.toHaveProperty('reservedConcurrency');
     expect(facts.unreadable).toEqual(['reservedConcurrency']);
@@ -74,7 +80,7 @@ describe('candidateFacts', () => {
   it('marks unreadable route tables as missing, not as egress "unknown" (which would only warn)', () => {
     const facts = candidateFacts(
       { ...cheap(), configuration: { ...cheap().configuration, VpcConfig: { SubnetIds: ['subnet-1'] } } },
-      { provisionedConcurrencyConfigs: [], reservedConcurrency: null },
+      { provisionedConcurrencyConfigs: [], reservedConcurrency: null, codeSigning: 'none' },
       true,
     );
 
@@ -85,12 +91,73 @@ describe('candidateFacts', () => {
   it('merges readiness from GetFunction into the configuration', () => {
     const facts = candidateFacts(
       cheap(),
-      { provisionedConcurrencyConfigs: [], reservedConcurrency: null, state: 'Pending' },
+      { provisionedConcurrencyConfigs: [], reservedConcurrency: null, state: 'Pending', codeSigning: 'none' },
       false,
     );
 
     expect(facts.configuration.State).toBe('Pending');
     expect(facts.unreadable).toBeUndefined();
     expect(assess(facts, context).reasons).toEqual(['FUNCTION_NOT_READY']);
+  });
+});
+
+describe('issue 8 candidate-only facts', () => {
+  const full: CandidateFacts = { provisionedConcurrencyConfigs: [], reservedConcurrency: null };
+
+  it('item 16: marks an unreadable code signing config as missing, and Enforce as CODE_SIGNING_ENFORCED', () => {
+    expect(assess(candidateFacts(cheap(), full, false), context).reasons).toEqual(['FACTS_MISSING']);
+    expect(assess(candidateFacts(cheap(), { ...full, codeSigning: 'Enforce' }, false), context).reasons).toEqual([
+      'CODE_SIGNING_ENFORCED',
+    ]);
+  });
+
+  it('item 16: passes an active back-off as PREVIOUSLY_REJECTED, and unreadable back-off records as missing', () => {
+    const rejected = candidateFacts(
+      cheap(),
+      {
+        ...full,
+        codeSigning: 'none',
+        previousRejection: { reason: 'InvalidParameterValueException', nextAttemptAt: '2030-01-01T00:00:00.000Z' },
+      },
+      false,
+    );
+    const unreadable = candidateFacts(cheap(), { ...full, codeSigning: 'none', rejectionsReadable: false }, false);
+    expect(assess(rejected, context).reasons).toEqual(['PREVIOUSLY_REJECTED']);
+    expect(assess(unreadable, context).reasons).toEqual(['FACTS_MISSING']);
+  });
+
+  it('item 15: carries the inventory Lambda@Edge signal into the facts', () => {
+    const east = { FunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:fn' };
+    const edge = { ...cheap(east), lambdaEdge: true };
+    const unknown = { ...cheap(east), unreadable: ['lambdaEdge'] };
+    expect(screen(edge, context).assessment.reasons).toEqual(['LAMBDA_EDGE']);
+    expect(screen(unknown, context).assessment.reasons).toEqual(['FACTS_MISSING']);
+  });
+
+  it('item 10: reports a protected function whose last update failed as PROTECTION_UNHEALTHY', () => {
+    // Prepare
+    const facts = cheap({
+      Layers: [{ Arn: 'arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defender:32' }],
+      Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: '/opt/twistlock/twistlock_wrapper' } },
+    });
+    const screening = screen(facts, context);
+
+    // Act
+    const assessment = protectedWithStatus(
+      facts,
+      screening,
+      { state: 'Active', lastUpdateStatus: 'Failed', lastUpdateStatusReason: 'EniLimitExceeded' },
+      context,
+    );
+
+    // Assess
+    expect(screening.assessment.verdict).toBe('ALREADY_PROTECTED');
+    expect(screening.assessment.warnings).toEqual([]);
+    expect(assessment).toMatchObject({ verdict: 'ALREADY_PROTECTED', warnings: ['PROTECTION_UNHEALTHY'] });
+    expect(assessment.checks.find((c) => c.gate === 13)).toMatchObject({
+      code: 'PROTECTION_UNHEALTHY',
+      status: 'warn',
+      observed: 'State Active, LastUpdateStatus Failed: EniLimitExceeded',
+    });
   });
 });

@@ -63,12 +63,24 @@ export async function describeLayer(layerArn: string): Promise<LayerLookup> {
 /**
  * Whether the layer, as it declares itself, runs on a function with this runtime and these architectures.
  * A declaration that is absent means "any" (AWS's meaning); a function without Architectures is x86_64.
+ * The function's fields are taken as they come (issue 8 item 11): `Architectures` that is not a non-empty list of
+ * strings (null, a string, a list with a number) or a `Runtime` that is not a string is FACTS_MISSING, never a
+ * TypeError.
  */
 export function layerCompatibleWith(
   layer: LayerDeclaration,
-  runtime: string | undefined,
-  architectures: readonly string[] | undefined,
+  runtime: unknown,
+  architectures: unknown,
 ): LayerCompatibility {
+  const shape = (field: string, expected: string): LayerCompatibility => ({
+    ok: false,
+    code: 'FACTS_MISSING',
+    reason: `the function's ${field} is not ${expected}`,
+  });
+  if (architectures !== undefined && !isStringList(architectures)) {
+    return shape('Architectures', 'a list of architecture names');
+  }
+  if (runtime !== undefined && typeof runtime !== 'string') return shape('Runtime', 'a runtime identifier');
   const archs = architectures === undefined || architectures.length === 0 ? [REQUIRED_ARCHITECTURE] : architectures;
   const declaredArchs = layer.compatibleArchitectures;
   if (declaredArchs !== undefined) {
@@ -92,6 +104,10 @@ export function layerCompatibleWith(
     }
   }
   return { ok: true };
+}
+
+function isStringList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string');
 }
 
 /** The ZIP entry the wrapper path names: `/opt/twistlock/wrapper` → `twistlock/wrapper`. */

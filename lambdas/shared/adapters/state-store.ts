@@ -15,7 +15,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { DecisionDigest } from '../domain/audit';
-import type { RejectionRecord } from '../domain/backoff';
+import { parseRejection, type RejectionRecord } from '../domain/backoff';
 import { stateKeys } from '../domain/table-schema';
 import { isRecord } from '../domain/types';
 import { dynamodb } from './clients';
@@ -217,17 +217,7 @@ export async function readRejection(table: string, functionName: string): Promis
   const result = await dynamodb.send(
     new GetCommand({ TableName: table, Key: { pk: stateKeys.rejection(functionName) }, ConsistentRead: true }),
   );
-  const item = result.Item;
-  if (item === undefined) return undefined;
-  const text = (key: string): string | null => (typeof item[key] === 'string' ? (item[key] as string) : null);
-  return {
-    reason: text('reason') ?? 'unknown',
-    attempts: typeof item['attempts'] === 'number' ? item['attempts'] : 1,
-    nextAttemptAt: text('nextAttemptAt') ?? '',
-    revisionId: text('revisionId'),
-    codeSha256: text('codeSha256'),
-    rejectedAt: text('rejectedAt') ?? '',
-  };
+  return parseRejection(result.Item);
 }
 
 /** Stores the back-off record (UpdateItem: the protect role has no PutItem on the state table). */

@@ -9,6 +9,8 @@
  * gone. Our own rejected update changes neither, so it never resets the back-off.
  */
 
+import { isRecord } from './types';
+
 /** The state table's record of the last rejection (item `REJECT#<functionName>`). */
 export interface RejectionRecord {
   /** AWS's error name and scrubbed message. Never a variable value. */
@@ -85,5 +87,27 @@ export function nextRejection(
     revisionId: current.revisionId,
     codeSha256: current.codeSha256,
     rejectedAt: new Date(now).toISOString(),
+  };
+}
+
+/**
+ * Parses a stored `REJECT#` item; anything malformed is no record (an unreadable back-off never blocks a function:
+ * the worst case is one more rejected attempt, which changes nothing).
+ */
+export function parseRejection(item: unknown): RejectionRecord | undefined {
+  if (!isRecord(item)) return undefined;
+  const { reason, attempts, nextAttemptAt, revisionId, codeSha256, rejectedAt } = item;
+  if (typeof reason !== 'string' || typeof nextAttemptAt !== 'string' || Number.isNaN(Date.parse(nextAttemptAt))) {
+    return undefined;
+  }
+  if (typeof attempts !== 'number' || !Number.isInteger(attempts) || attempts < 1) return undefined;
+  const optional = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+  return {
+    reason,
+    attempts,
+    nextAttemptAt,
+    revisionId: optional(revisionId),
+    codeSha256: optional(codeSha256),
+    rejectedAt: optional(rejectedAt) ?? '',
   };
 }

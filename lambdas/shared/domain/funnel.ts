@@ -6,17 +6,29 @@
  * safe.
  *
  * Every gate whose facts are present is evaluated, so a report shows every reason. Gates 0-15 are the issue's;
- * 16-18 are extensions:
+ * 16-23 are extensions:
  *   16 ENV_CONFLICT        one of our variables (other than the exec wrapper) is set to a value that is not ours;
  *                          we never overwrite a customer's variable, so a rollback can restore exactly what was there
- *   17 PARTIAL_PROTECTION  half-applied protection (our layer without our marker, or our marker without our layer)
+ *   17 PARTIAL_PROTECTION  half a Defender: our layer without our marker, our marker without our layer, our layer
+ *                          attached at two versions, or any lone mark of a Defender (a Defender handler,
+ *                          ORIGINAL_HANDLER, TW_POLICY, a Defender wrapper path) without a complete install
  *   18 DEFENDER_OUTDATED   (warning) the Defender layer is attached at another version than `defender.layerArn`
+ *   19 DEFENDER_PRESENT    a complete Defender installed outside this tool (a Defender handler with ORIGINAL_HANDLER,
+ *                          or a Defender wrapper, with a layer), whatever method is configured
+ *   20 LAMBDA_EDGE         a CloudFront distribution associates the function (`lambdaEdge`); the fact matters, and
+ *                          its failed read is FACTS_MISSING, only in us-east-1 where Lambda@Edge functions live
+ *   21 CODE_SIGNING_ENFORCED  the function's code signing config says Enforce (`codeSigning`; absent = none)
+ *   22 PREVIOUSLY_REJECTED AWS rejected our update deterministically and the back-off is active (`previousRejection`)
+ *   23 DEFENDER_CONFIG_OUTDATED (warning) one of our variables holds a value the engine wrote earlier
+ *                          (`FunnelContext.engineWritten`), not the configured one: still ours, not a conflict
+ * Gate 13 carries the warning PROTECTION_UNHEALTHY instead of FUNCTION_NOT_READY on a protected function whose last
+ * update failed (or State Failed/Inactive), with AWS's reason.
  *
  * Variables whose value comes from `{ ssmParameter }` are not known to the funnel unless the caller passes the
- * resolved values (`FunnelContext.resolvedEnvironment`; the protect Lambda does, and re-runs the funnel before it
- * changes anything). For an unresolved value, presence of the variable counts as "set to our value" and absence as
- * "not set"; for the size gate its existing value is counted if the function has the variable, else
- * SSM_VALUE_ESTIMATE_BYTES.
+ * resolved values (`FunnelContext.resolvedEnvironment`; assess-batch and the protect Lambda do). For an unresolved
+ * value, absence of the variable counts as "not set"; presence counts as ours for the verdict and gate 17, but gate
+ * 16 cannot tell it from a conflict and says "value not resolved" (FACTS_MISSING, never a silent pass). For the size
+ * gate its existing value is counted if the function has the variable, else SSM_VALUE_ESTIMATE_BYTES.
  *
  * No check ever carries an environment variable value: names, counts and sizes only.
  */
@@ -34,6 +46,7 @@ import {
   type Check,
   type CheckStatus,
   type Code,
+  type FunctionFacts,
   type ReasonCode,
   type VpcEgress,
   type WarningCode,
@@ -48,6 +61,12 @@ export interface FunnelContext {
   engineFunctionPrefix?: string;
   /** The real values of `{ ssmParameter }` variables, by variable name. @default - unknown (see the module doc) */
   resolvedEnvironment?: Record<string, string>;
+  /**
+   * Names of our variables whose current value the caller recognised as one the engine wrote earlier (by MAC).
+   * Such a variable is ours even when its value differs from the configured one: ours but outdated (gate 23).
+   * @default - none
+   */
+  engineWritten?: ReadonlySet<string>;
 }
 
 /** Size assumed for an SSM-sourced value the funnel does not know and the function does not already carry. */
@@ -201,32 +220,46 @@ export const GATE_MESSAGES: Readonly<Record<GateCode, GateMessage>> = {
     remediation: (c) =>
       `add or remove the Defender layer and the ${wrapperOrHandler(c)} change together, by hand or with zero-impact rollback`,
   },
+  DEFENDER_OUTDATED: {
+    gate: 18,
+    message: 'Defender Outdated',
+    remediation: (c) => `update the Defender layer to ${c.defender.layerArn}`,
+  },
   DEFENDER_PRESENT: {
     gate: 19,
-    message: 'Defender Installed Outside This Tool',
+    message: 'Defender Already Present',
     remediation: () =>
       'already runs a Defender installed outside this tool; leave it, or remove it and let the tool manage it',
   },
   LAMBDA_EDGE: {
     gate: 20,
     message: 'Lambda@Edge Function',
-    remediation: () => "add the Defender in the function's own deployment; Lambda@Edge supports no layers or variables",
+    remediation: () =>
+      "Lambda@Edge supports neither layers nor environment variables: add the Defender in the function's own code, or leave it unprotected",
   },
   CODE_SIGNING_ENFORCED: {
     gate: 21,
     message: 'Code Signing Enforced',
-    remediation: () => 'sign the Defender layer with a profile the code signing config allows, or set it to Warn',
+    remediation: () =>
+      "AWS rejects an unsigned layer under an Enforce code signing policy: add a signed Defender layer in the function's own deployment, or set the policy to Warn",
   },
   PREVIOUSLY_REJECTED: {
     gate: 22,
-    message: 'Update Previously Rejected',
+    message: 'Previously Rejected - Backing Off',
     remediation: () =>
-      "fix what AWS rejected (named in the record); the back-off ends when the function's configuration changes",
+      'fix the reason AWS gave; any deploy that changes the function ends the back-off, otherwise it is tried again after the time shown',
   },
-  DEFENDER_OUTDATED: {
-    gate: 18,
-    message: 'Defender Outdated',
-    remediation: (c) => `update the Defender layer to ${c.defender.layerArn}`,
+  DEFENDER_CONFIG_OUTDATED: {
+    gate: 23,
+    message: 'Defender Configuration Outdated',
+    remediation: () =>
+      'none needed: protect mode updates our variable to the configured value in place (a rollback restores the previous one)',
+  },
+  PROTECTION_UNHEALTHY: {
+    gate: 13,
+    message: 'Protection Unhealthy',
+    remediation: () =>
+      "fix the function's failed update (see AWS's reason), or roll back with zero-impact rollback --function; it is reported every run until healthy",
   },
 };
 
@@ -337,7 +370,16 @@ interface Reading {
   lastUpdateStatus: Fact<string | null>;
   reservedConcurrency: Fact<number | null>;
   peakConcurrency: Fact<number>;
+  /** `StateReason` / `LastUpdateStatusReason`: AWS's words, scrubbed, for PROTECTION_UNHEALTHY. */
+  statusReason: Fact<string | null>;
+  lambdaEdge: Fact<boolean>;
+  codeSigning: Fact<CodeSigning>;
+  previousRejection: Fact<{ reason: string; nextAttemptAt: string } | null>;
+  /** The real size of the variables map, when a redacted document carries it. */
+  variablesBytes: Fact<number | null>;
 }
+
+type CodeSigning = NonNullable<FunctionFacts['codeSigning']>;
 
 /** The facts document keys that `unreadable` may name, and the reading each one stands for. */
 const UNREADABLE_FACTS: Readonly<Record<string, keyof Reading>> = {
@@ -347,6 +389,9 @@ const UNREADABLE_FACTS: Readonly<Record<string, keyof Reading>> = {
   throttles24h: 'throttles',
   reservedConcurrency: 'reservedConcurrency',
   peakConcurrency: 'peakConcurrency',
+  lambdaEdge: 'lambdaEdge',
+  codeSigning: 'codeSigning',
+  previousRejection: 'previousRejection',
 };
 
 /** Marks every fact listed in `unreadable` as missing: a failed read never passes as the fact's default. */
@@ -383,11 +428,16 @@ function readDocument(facts: unknown): Reading {
       parse: (raw) => (raw === 'Zip' || raw === 'Image' ? raw : undefined),
       expected: '"Zip" or "Image"',
     }),
-    architectures: inConfiguration('Architectures', {
-      parse: parseArchitectures,
-      expected: 'a non-empty list of "x86_64" or "arm64"',
-      absent: ['x86_64'],
-    }),
+    // Absent: AWS's default x86_64. null is not a shape AWS returns: missing (issue 8 item 11), as later steps
+    // (the layer compatibility check) must accept every fact the funnel accepts.
+    architectures:
+      configuration.ok && own(configuration.value, 'Architectures') === null
+        ? notKnown('configuration.Architectures: expected a non-empty list of "x86_64" or "arm64", not null')
+        : inConfiguration('Architectures', {
+            parse: parseArchitectures,
+            expected: 'a non-empty list of "x86_64" or "arm64"',
+            absent: ['x86_64'],
+          }),
     runtime: inConfiguration('Runtime', { parse: stringOf, expected: 'a runtime identifier' }),
     handler: inConfiguration('Handler', { parse: stringOf, expected: 'a handler name' }),
     memorySize: inConfiguration('MemorySize', {
@@ -431,7 +481,53 @@ function readDocument(facts: unknown): Reading {
       parse: (r) => (isNonNegative(r) ? r : undefined),
       expected: 'a number >= 0',
     }),
+    statusReason: statusReasonOf(configuration),
+    lambdaEdge: top('lambdaEdge', {
+      parse: (r) => (typeof r === 'boolean' ? r : undefined),
+      expected: 'true or false',
+      absent: false,
+    }),
+    codeSigning: top('codeSigning', {
+      parse: (r) => (r === 'none' || r === 'Warn' || r === 'Enforce' ? r : undefined),
+      expected: '"none", "Warn" or "Enforce"',
+      absent: 'none',
+    }),
+    previousRejection: top('previousRejection', {
+      parse: parseRejection,
+      expected: 'an object with reason and nextAttemptAt strings',
+      absent: null,
+    }),
+    variablesBytes: top('variablesBytes', {
+      parse: (r) => (isCount(r) ? r : undefined),
+      expected: 'a whole number >= 0',
+      absent: null,
+    }),
   };
+}
+
+function parseRejection(raw: unknown): { reason: string; nextAttemptAt: string } | undefined {
+  if (!isRecord(raw)) return undefined;
+  const reason = own(raw, 'reason');
+  const nextAttemptAt = own(raw, 'nextAttemptAt');
+  return isString(reason) && isString(nextAttemptAt) ? { reason: scrubReason(reason), nextAttemptAt } : undefined;
+}
+
+/** AWS's free text without quoted parts (they can echo input back), on one line, at most 200 characters. */
+export function scrubReason(text: string): string {
+  const scrubbed = text
+    .replace(/'[^']*'|"[^"]*"|`[^`]*`/g, '[…]')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return scrubbed.length <= 200 ? scrubbed : `${scrubbed.slice(0, 199)}…`;
+}
+
+/** The reason AWS gives for the function's state or last update, whichever is present (scrubbed). */
+function statusReasonOf(configuration: Fact<Obj>): Fact<string | null> {
+  if (!configuration.ok) return configuration;
+  const reasons = ['LastUpdateStatusReason', 'StateReason']
+    .map((key) => own(configuration.value, key))
+    .filter((v): v is string => isString(v) && v.length > 0);
+  return known(reasons.length > 0 ? reasons.map(scrubReason).join('; ') : null);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -441,6 +537,8 @@ interface Ours {
   config: Config;
   /** Our variables: name → our value, or undefined when it comes from SSM and is not resolved. */
   values: ReadonlyMap<string, string | undefined>;
+  /** Our variables whose current value the engine wrote earlier (FunnelContext.engineWritten). */
+  engineWritten: ReadonlySet<string>;
 }
 
 function ourSide(context: FunnelContext): Ours {
@@ -453,48 +551,136 @@ function ourSide(context: FunnelContext): Ours {
   const values = new Map(
     Object.entries(context.config.defender.environment).map(([name, value]) => [name, valueOf(name, value)] as const),
   );
-  return { config: context.config, values };
+  const engineWritten = new Set(
+    [...(context.engineWritten ?? [])].filter((name) => values.has(name) || name === ORIGINAL_HANDLER_VARIABLE),
+  );
+  return { config: context.config, values, engineWritten };
 }
 
-/** Set to our value; an unresolved SSM value counts as ours when the variable is present. */
+/**
+ * Set to our value, or to a value the engine wrote earlier; an unresolved SSM value counts as ours when the
+ * variable is present (gate 16 then says "value not resolved").
+ */
 function isOurValue(variables: ReadonlyMap<string, string>, name: string, ours: Ours): boolean {
   const existing = variables.get(name);
   const our = ours.values.get(name);
-  return existing !== undefined && (our === undefined || existing === our);
+  return existing !== undefined && (our === undefined || existing === our || ours.engineWritten.has(name));
 }
 
-type ProtectionState = 'protected' | 'partial' | 'unprotected';
+/** Our variables that hold a value the engine wrote earlier, not the configured one. */
+function outdatedVariables(variables: ReadonlyMap<string, string>, ours: Ours): string[] {
+  return [...ours.engineWritten].filter((name) => {
+    const existing = variables.get(name);
+    const our = ours.values.get(name);
+    return existing !== undefined && our !== undefined && existing !== our;
+  });
+}
+
+type ProtectionState = 'protected' | 'partial' | 'foreign' | 'unprotected';
+
+/** The Prisma Cloud Defender's own variable: a mark of a Defender whoever installed it. */
+export const DEFENDER_POLICY_VARIABLE = 'TW_POLICY';
+/** Handlers and wrapper paths of the Defender, whoever installed it (besides the configured ones). */
+const DEFENDER_HANDLER = /^twistlock[._]/i;
+const DEFENDER_WRAPPER = /^\/opt\/twistlock\//;
+
+/** Every mark of a Defender on the function, ours or not (issue 8 item 2). */
+interface DefenderMarks {
+  /** Versions of our layer (same layer name, any version) attached. */
+  ourLayers: string[];
+  /** The handler is a Defender's (the configured `defender.handler`, or `twistlock.*`). */
+  defenderHandler: boolean;
+  originalHandler: boolean;
+  /** AWS_LAMBDA_EXEC_WRAPPER is a Defender's wrapper (the configured path, or one under /opt/twistlock/). */
+  defenderWrapper: boolean;
+  policy: boolean;
+}
+
+function defenderMarks(r: Reading, layers: readonly string[], variables: ReadonlyMap<string, string>, ours: Ours) {
+  const wrapper = variables.get(EXEC_WRAPPER_VARIABLE);
+  const configuredWrapper = ours.values.get(EXEC_WRAPPER_VARIABLE);
+  const handler = r.handler.ok ? r.handler.value : undefined;
+  const marks: DefenderMarks = {
+    ourLayers: layers.filter((arn) => sameLayer(arn, ours.config.defender.layerArn)),
+    defenderHandler:
+      handler !== undefined && (handler === ours.config.defender.handler || DEFENDER_HANDLER.test(handler)),
+    originalHandler: variables.has(ORIGINAL_HANDLER_VARIABLE),
+    defenderWrapper:
+      wrapper !== undefined &&
+      ((configuredWrapper !== undefined && wrapper === configuredWrapper) || DEFENDER_WRAPPER.test(wrapper)),
+    policy: variables.has(DEFENDER_POLICY_VARIABLE),
+  };
+  return marks;
+}
 
 /**
- * Whether our change is in place. The marker is our exec wrapper variable or, with the handler method, the handler
- * set to the Defender's (which must come with ORIGINAL_HANDLER). Layer without marker, or marker without layer, is
- * partial: a person must look.
+ * Whether a Defender is in place, and whose. Ours is the configured layer (any version) with the configured
+ * marker: our exec wrapper variable or, with the handler method, the handler set to the Defender's (which must
+ * come with ORIGINAL_HANDLER). Otherwise any mark of a Defender counts, whatever method is configured (issue 8
+ * item 2): a complete start mechanism (a Defender handler with ORIGINAL_HANDLER, or a Defender wrapper) with a
+ * layer attached is a Defender installed outside this tool ('foreign'); any other mark alone is half of one
+ * ('partial'), as is our layer attached twice at two versions (item 12): a person must look.
  */
 function protection(r: Reading, ours: Ours): Fact<{ state: ProtectionState; observed: string }> {
   if (!r.layers.ok) return r.layers;
   if (!r.variables.ok) return r.variables;
   const variables = r.variables.value;
-  const layer = r.layers.value.some((arn) => sameLayer(arn, ours.config.defender.layerArn));
+  const layers = r.layers.value;
+  const marks = defenderMarks(r, layers, variables, ours);
+  const layer = marks.ourLayers.length > 0;
   const handlerMethod = ours.config.defender.method === 'handler';
   const marker = handlerMethod
     ? r.handler.ok && r.handler.value === ours.config.defender.handler
     : isOurValue(variables, EXEC_WRAPPER_VARIABLE, ours);
-  const orphanMarker = handlerMethod && marker && !variables.has(ORIGINAL_HANDLER_VARIABLE);
+  const orphanMarker = handlerMethod && marker && !marks.originalHandler;
   const allOurs = [...ours.values.keys()].every((name) => isOurValue(variables, name, ours));
+  const twice = marks.ourLayers.length > 1;
 
-  const state: ProtectionState =
-    layer !== marker || orphanMarker ? 'partial' : layer && allOurs ? 'protected' : 'unprotected';
+  const start = (marks.defenderHandler && marks.originalHandler) || marks.defenderWrapper;
+  const ourInstall = layer && marker;
+  const foreign = !ourInstall && start && layers.length > 0;
+  // TW_POLICY alone starts nothing: it is a mark for the report, not half a Defender (gate 16 judges its value).
+  const anyMark = layer || marks.defenderHandler || marks.originalHandler || marks.defenderWrapper || marker;
+
+  let state: ProtectionState;
+  if (twice || (!foreign && (layer !== marker || orphanMarker))) state = 'partial';
+  else if (ourInstall) state = allOurs ? 'protected' : 'unprotected';
+  else if (foreign) state = 'foreign';
+  else state = anyMark ? 'partial' : 'unprotected';
+
+  const foreignMarks = [
+    marks.defenderHandler && !marker ? `handler is a Defender's` : '',
+    marks.originalHandler ? `${ORIGINAL_HANDLER_VARIABLE} set` : '',
+    marks.defenderWrapper && !marker ? `${EXEC_WRAPPER_VARIABLE} is a Defender wrapper` : '',
+    marks.policy ? `${DEFENDER_POLICY_VARIABLE} set` : '',
+  ].filter((m) => m.length > 0);
   const observed = [
-    layer ? 'layer attached' : 'layer not attached',
+    twice
+      ? `Defender layer attached ${marks.ourLayers.length} times (${marks.ourLayers.map(layerVersion).join(', ')})`
+      : layer
+        ? 'layer attached'
+        : 'layer not attached',
     handlerMethod
       ? `handler ${marker ? 'is' : 'is not'} the Defender's`
       : `${EXEC_WRAPPER_VARIABLE} ${marker ? 'ours' : 'not ours'}`,
     ...(orphanMarker ? [`${ORIGINAL_HANDLER_VARIABLE} not set`] : []),
+    ...(state === 'foreign' || (state === 'partial' && !layer && !marker) ? foreignMarks : []),
+    ...(state === 'foreign' ? [`${layers.length} layer(s) attached`] : []),
   ].join(', ');
   return known({ state, observed });
 }
 
-/** The variables map after protection; unresolved SSM values are counted as described in the module doc. */
+/** `arn:...:layer:name:31` → `:31`. */
+function layerVersion(arn: string): string {
+  const match = /:(\d+)$/.exec(arn);
+  return match?.[1] !== undefined ? `:${match[1]}` : arn;
+}
+
+/**
+ * The variables map after protection; unresolved SSM values are counted as described in the module doc. When the
+ * document carries `variablesBytes` (a redacted document: its values are fixed-width placeholders), that is the
+ * size of the existing map, and only what we add or replace changes it.
+ */
 function variablesAfter(r: Reading, variables: ReadonlyMap<string, string>, ours: Ours) {
   const merged = new Map(variables);
   const estimated: string[] = [];
@@ -508,7 +694,11 @@ function variablesAfter(r: Reading, variables: ReadonlyMap<string, string>, ours
   if (ours.config.defender.method === 'handler' && !variables.has(ORIGINAL_HANDLER_VARIABLE)) {
     merged.set(ORIGINAL_HANDLER_VARIABLE, r.handler.ok ? r.handler.value : '');
   }
-  return { bytes: envVarsSize(Object.fromEntries(merged)), estimated };
+  const after = envVarsSize(Object.fromEntries(merged));
+  const realBytes = r.variablesBytes.ok ? r.variablesBytes.value : null;
+  if (realBytes === null) return { bytes: after, estimated };
+  // Same keys, placeholder values: the difference between the documents is what we add or replace.
+  return { bytes: Math.max(0, realBytes + after - envVarsSize(Object.fromEntries(variables))), estimated };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -516,9 +706,13 @@ function variablesAfter(r: Reading, variables: ReadonlyMap<string, string>, ours
 
 type Observed = Check['observed'];
 
-type Outcome =
+type Outcome = (
   | { status: Exclude<CheckStatus, 'not_evaluated'>; observed: Observed; limit: Observed }
-  | { status: 'not_evaluated'; observed: string; limit: Observed; missing: string[] };
+  | { status: 'not_evaluated'; observed: string; limit: Observed; missing: string[] }
+) & {
+  /** The code the check carries instead of the gate's own (gate 13's PROTECTION_UNHEALTHY warning). */
+  code?: GateCode;
+};
 
 interface GateInput {
   r: Reading;
@@ -567,7 +761,8 @@ function exclusionReasons({ r, ours, context }: GateInput): string[] {
   const prefix = context.engineFunctionPrefix;
   return [
     pattern !== undefined ? `matches exclusions.functions "${pattern}"` : '',
-    tag !== undefined && tag.trim().toLowerCase() !== 'false' ? `tag "${tagKey}" is set` : '',
+    // Only the exact value `false` opts back in: "FALSE ", "False" and any other value exclude (issue 8 item 14).
+    tag !== undefined && tag !== 'false' ? `tag "${tagKey}" is set` : '',
     name !== undefined && context.persistentExclusions?.has(name) === true
       ? 'persistently excluded after a rollback (zero-impact include lifts it)'
       : '',
@@ -675,7 +870,12 @@ function originalHandler(r: Reading, variables: ReadonlyMap<string, string>, our
   return failWhen(!mine, `${ORIGINAL_HANDLER_VARIABLE} set${mine ? ' by us' : ' by someone else'}`, limit);
 }
 
-function readiness({ r }: GateInput): Outcome {
+/**
+ * Gate 13. A protected function whose last update failed (or whose State is Failed or Inactive) carries the
+ * warning PROTECTION_UNHEALTHY with AWS's reason instead (issue 8 item 10): it stays ALREADY_PROTECTED, and says
+ * so every run until it is healthy.
+ */
+function readiness({ r, ours }: GateInput): Outcome {
   const limit = 'Active/Successful';
   if (!r.state.ok || !r.lastUpdateStatus.ok) return lacking(limit, r.state, r.lastUpdateStatus);
   const state = r.state.value ?? 'not reported';
@@ -683,7 +883,14 @@ function readiness({ r }: GateInput): Outcome {
   const notReady =
     (r.state.value !== null && r.state.value !== 'Active') ||
     (r.lastUpdateStatus.value !== null && r.lastUpdateStatus.value !== 'Successful');
-  return failWhen(notReady, `State ${state}, LastUpdateStatus ${update}`, limit);
+  const observed = `State ${state}, LastUpdateStatus ${update}`;
+  const unhealthy = r.lastUpdateStatus.value === 'Failed' || r.state.value === 'Failed' || r.state.value === 'Inactive';
+  const found = protection(r, ours);
+  if (unhealthy && found.ok && found.value.state === 'protected') {
+    const why = r.statusReason.ok && r.statusReason.value !== null ? r.statusReason.value : 'no reason given';
+    return { status: 'warn', observed: `${observed}: ${why}`, limit, code: 'PROTECTION_UNHEALTHY' };
+  }
+  return failWhen(notReady, observed, limit);
 }
 
 function factsOutcome(missing: readonly string[]): Outcome {
@@ -701,18 +908,28 @@ function concurrencyHeadroom({ r, ours }: GateInput): Outcome {
   return failWhen(r.peakConcurrency.value > limit, r.peakConcurrency.value, shown);
 }
 
+/**
+ * Gate 16. A variable the function has whose our value is not known (an SSM value the caller could not resolve)
+ * cannot be told from a conflict: never a silent pass, the gate says "value not resolved" and the function is
+ * FACTS_MISSING (issue 8 item 9).
+ */
 function envConflict({ r, ours }: GateInput): Outcome {
   const limit = 'not set, or our value';
   if (!r.variables.ok) return lacking(limit, r.variables);
   const variables = r.variables.value;
-  const conflicts = [...ours.values.keys()].filter(
-    (name) => name !== EXEC_WRAPPER_VARIABLE && variables.has(name) && !isOurValue(variables, name, ours),
-  );
-  return failWhen(
-    conflicts.length > 0,
-    conflicts.length > 0 ? `set to another value: ${conflicts.join(', ')}` : 'none',
-    limit,
-  );
+  const names = [...ours.values.keys()].filter((name) => name !== EXEC_WRAPPER_VARIABLE && variables.has(name));
+  const conflicts = names.filter((name) => !isOurValue(variables, name, ours));
+  const unresolved = names.filter((name) => ours.values.get(name) === undefined && !ours.engineWritten.has(name));
+  if (conflicts.length > 0) return fail(`set to another value: ${conflicts.join(', ')}`, limit);
+  if (unresolved.length > 0) {
+    return {
+      status: 'not_evaluated',
+      observed: 'value not resolved',
+      limit,
+      missing: unresolved.map((name) => `${name}: value not resolved`),
+    };
+  }
+  return pass('none', limit);
 }
 
 function partialProtection({ r, ours }: GateInput): Outcome {
@@ -720,6 +937,57 @@ function partialProtection({ r, ours }: GateInput): Outcome {
   const found = protection(r, ours);
   if (!found.ok) return lacking(limit, found);
   return failWhen(found.value.state === 'partial', found.value.observed, limit);
+}
+
+function defenderPresent({ r, ours }: GateInput): Outcome {
+  const limit = "no Defender, or this tool's";
+  const found = protection(r, ours);
+  if (!found.ok) return lacking(limit, found);
+  return failWhen(found.value.state === 'foreign', found.value.observed, limit);
+}
+
+/** Lambda@Edge functions can only be created in us-east-1: elsewhere the signal is not needed. */
+export const LAMBDA_EDGE_REGION = 'us-east-1';
+
+/** The Region of a Lambda ARN, or undefined. */
+export function arnRegion(arn: string): string | undefined {
+  const region = arn.split(':')[3];
+  return arn.startsWith('arn:') && region !== undefined && region.length > 0 ? region : undefined;
+}
+
+function lambdaEdge({ r }: GateInput): Outcome {
+  const limit = 'not associated with CloudFront';
+  const region = r.arn.ok ? arnRegion(r.arn.value) : undefined;
+  if (region !== undefined && region !== LAMBDA_EDGE_REGION) return pass(`not ${LAMBDA_EDGE_REGION}`, limit);
+  if (!r.lambdaEdge.ok) return lacking(limit, r.lambdaEdge);
+  return failWhen(
+    r.lambdaEdge.value,
+    r.lambdaEdge.value ? 'associated with a CloudFront distribution' : 'not associated',
+    limit,
+  );
+}
+
+function codeSigning({ r }: GateInput): Outcome {
+  const limit = 'no code signing config, or Warn';
+  if (!r.codeSigning.ok) return lacking(limit, r.codeSigning);
+  const observed = r.codeSigning.value === 'none' ? 'no code signing config' : r.codeSigning.value;
+  return failWhen(r.codeSigning.value === 'Enforce', observed, limit);
+}
+
+function previouslyRejected({ r }: GateInput): Outcome {
+  const limit = 'no back-off active';
+  if (!r.previousRejection.ok) return lacking(limit, r.previousRejection);
+  const rejection = r.previousRejection.value;
+  if (rejection === null) return pass('none', limit);
+  return fail(`${rejection.reason}; next attempt after ${rejection.nextAttemptAt}`, limit);
+}
+
+function configOutdated({ r, ours }: GateInput): Outcome {
+  const limit = 'our variables hold the configured values';
+  if (!r.variables.ok) return lacking(limit, r.variables);
+  const outdated = outdatedVariables(r.variables.value, ours);
+  if (outdated.length === 0) return pass('current', limit);
+  return { status: 'warn', observed: `older value the engine wrote: ${outdated.join(', ')}`, limit };
 }
 
 function defenderVersion({ r, ours }: GateInput): Outcome {
@@ -750,6 +1018,11 @@ const GATES: readonly Gate[] = [
   { gate: 16, code: 'ENV_CONFLICT', evaluate: envConflict },
   { gate: 17, code: 'PARTIAL_PROTECTION', evaluate: partialProtection },
   { gate: 18, code: 'DEFENDER_OUTDATED', evaluate: defenderVersion },
+  { gate: 19, code: 'DEFENDER_PRESENT', evaluate: defenderPresent },
+  { gate: 20, code: 'LAMBDA_EDGE', evaluate: lambdaEdge },
+  { gate: 21, code: 'CODE_SIGNING_ENFORCED', evaluate: codeSigning },
+  { gate: 22, code: 'PREVIOUSLY_REJECTED', evaluate: previouslyRejected },
+  { gate: 23, code: 'DEFENDER_CONFIG_OUTDATED', evaluate: configOutdated },
 ];
 const FACTS_GATE = 14;
 
@@ -782,7 +1055,7 @@ export function assess(facts: unknown, context: FunnelContext): Assessment {
     ...new Set(evaluated.flatMap(({ outcome }) => (outcome.status === 'not_evaluated' ? outcome.missing : []))),
   ];
   const checks = [
-    ...evaluated.map(({ gate, outcome }) => toCheck(gate.gate, gate.code, outcome, context.config)),
+    ...evaluated.map(({ gate, outcome }) => toCheck(gate.gate, outcome.code ?? gate.code, outcome, context.config)),
     toCheck(FACTS_GATE, 'FACTS_MISSING', factsOutcome(missing), context.config),
   ].sort((a, b) => a.gate - b.gate);
 

@@ -51,8 +51,17 @@ export interface FunctionFacts {
    * from passing as that default: the funnel treats each listed fact as missing (FACTS_MISSING).
    */
   unreadable?: string[];
-  /** Set only while a back-off after a deterministic rejection of our update holds (domain/backoff.ts). */
+  /**
+   * True when a CloudFront distribution associates any version of the function (Lambda@Edge). Absent: false.
+   * 'lambdaEdge' in `unreadable` → FACTS_MISSING, for functions in us-east-1 only.
+   */
+  lambdaEdge?: boolean;
+  /** The function's code signing policy (GetFunctionCodeSigningConfig + GetCodeSigningConfig). Absent: 'none'. */
+  codeSigning?: 'none' | 'Warn' | 'Enforce';
+  /** Set by the caller only while a back-off after a deterministic rejection is active (domain/backoff.ts). */
   previousRejection?: { reason: string; nextAttemptAt: string };
+  /** The exact byte size of the real variables map, carried by redacted documents (placeholders are fixed-width). */
+  variablesBytes?: number;
 }
 
 export const REASON_CODES = [
@@ -80,20 +89,27 @@ export const REASON_CODES = [
   'CHANGED_DURING_RUN',
   /** Protect: the run's Defender layer check failed, so nothing is changed this run. */
   'DEFENDER_LAYER_INVALID',
-  /** Gate 19: a Defender installed outside this tool. */
+  /** A Defender installed outside this tool (full foreign or manual install). */
   'DEFENDER_PRESENT',
-  /** Gate 20: associated with a CloudFront distribution (Lambda@Edge supports neither layers nor variables). */
+  /** The function is associated with a CloudFront distribution (Lambda@Edge): no layers, no variables. */
   'LAMBDA_EDGE',
-  /** Gate 21: code signing with UntrustedArtifactOnDeployment Enforce. */
+  /** A code signing config with UntrustedArtifactOnDeployment = Enforce: AWS rejects our update. */
   'CODE_SIGNING_ENFORCED',
-  /** Gate 22: AWS rejected our update deterministically before; backing off (domain/backoff.ts). */
+  /** AWS deterministically rejected our update before; backing off (domain/backoff.ts). */
   'PREVIOUSLY_REJECTED',
-  /** Protect: the function was deleted during the run. */
+  /** Protect: the function was deleted during the run (ResourceNotFoundException). */
   'FUNCTION_DELETED',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 
-export const WARNING_CODES = ['VPC_NO_NAT', 'DEFENDER_OUTDATED'] as const;
+export const WARNING_CODES = [
+  'VPC_NO_NAT',
+  'DEFENDER_OUTDATED',
+  /** One of our variables holds an older value that the engine wrote. */
+  'DEFENDER_CONFIG_OUTDATED',
+  /** An ALREADY_PROTECTED function whose LastUpdateStatus is Failed (or State Failed/Inactive). */
+  'PROTECTION_UNHEALTHY',
+] as const;
 export type WarningCode = (typeof WARNING_CODES)[number];
 
 export type Code = ReasonCode | WarningCode;
@@ -204,6 +220,10 @@ export interface InventoryItem {
    * `FunctionFacts.variablesBytes`. Absent when the variables are unreadable or not a map of strings.
    */
   variablesBytes?: number;
+  /** True when a CloudFront distribution associates the function (read once per run, us-east-1 only). */
+  lambdaEdge?: boolean;
+  /** Facts whose run-level read failed (e.g. `["lambdaEdge"]`): the funnel treats them as missing. */
+  unreadable?: string[];
 }
 
 /** What the state machine passes to each child workflow (ItemBatcher BatchInput). */

@@ -9,7 +9,7 @@ const README = join(__dirname, '..', '..', 'README.md');
 describe('issue 8 also: the README IAM tables are the synthesized template', () => {
   const expected = renderIamTables(synth(IAM_TABLES_CONFIG).template.toJSON() as CfnTemplate);
 
-  it('has one IAM table per Lambda role in docs/readme/stack.md, equal to the template (regenerate: npx ts-node test/infra/iam-tables.ts --write)', () => {
+  it('has one IAM table per Lambda role in docs/readme/stack.md, equal to the template (regenerate: npm run docs)', () => {
     // Act
     const block = currentBlock(readFileSync(STACK_SECTION, 'utf8'));
 

@@ -1,7 +1,7 @@
 /**
  * The README's IAM tables, rendered from the synthesized template: one table per Lambda role, one row per policy
  * statement, exactly as granted. test/infra/iam-readme.test.ts fails when docs/readme/stack.md (and so README.md)
- * differs from what this renders; `npx ts-node test/infra/iam-tables.ts --write` rewrites the block and README.md.
+ * differs from what this renders; `npm run docs` rewrites the block and README.md.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';

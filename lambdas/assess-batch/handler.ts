@@ -127,6 +127,19 @@ interface Decision {
   request?: ProtectRequest;
 }
 
+/**
+ * Our variables whose current value the engine wrote earlier (issue 8 item 7): the inventory's keyed MAC of the value
+ * equals the MAC recorded with the function's last protection. Values are never seen here, only MACs.
+ */
+function engineWrittenOf(item: InventoryItem | undefined, previous: DecisionDigest | undefined): Set<string> {
+  const current = item?.ourValueMacs;
+  const recorded = previous?.ourValueMacs;
+  if (!isRecordOfStrings(current) || recorded === undefined) return new Set();
+  return new Set(
+    Object.keys(current).filter((name) => recorded[name] !== undefined && recorded[name] === current[name]),
+  );
+}
+
 function isRecordOfStrings(value: unknown): value is Record<string, string> {
   return isRecord(value) && Object.values(value).every((v) => typeof v === 'string');
 }
@@ -244,7 +257,15 @@ class BatchRun {
   /** The outcome of a final assessment. */
   decide(entry: Entry, assessment: Assessment, facts?: ProtectRequest['facts']): Decision {
     if (assessment.verdict === 'SKIP') return { outcome: 'SKIPPED', assessment, reasons: assessment.reasons };
-    if (assessment.verdict === 'ALREADY_PROTECTED') {
+    // An outdated value the engine wrote (issue 8 item 7) is refreshed in place by the protect step, in protect
+    // mode and when the run may change functions; otherwise it is recorded ALREADY_PROTECTED with the warning.
+    const refresh =
+      assessment.verdict === 'ALREADY_PROTECTED' &&
+      assessment.warnings.includes('DEFENDER_CONFIG_OUTDATED') &&
+      this.config.mode === 'protect' &&
+      this.run.protectionAllowed &&
+      assessment.reasons.length === 0;
+    if (assessment.verdict === 'ALREADY_PROTECTED' && !refresh) {
       return { outcome: 'ALREADY_PROTECTED', assessment, reasons: assessment.reasons };
     }
     if (this.config.mode === 'dry-run') return { outcome: 'WOULD_PROTECT', assessment, reasons: [] };
@@ -395,11 +416,19 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
       tags: item?.tags ?? {},
     };
     if (typeof item?.lambdaEdge === 'boolean') cheap.lambdaEdge = item.lambdaEdge;
+    if (typeof item?.variablesBytes === 'number') cheap.variablesBytes = item.variablesBytes;
     if (Array.isArray(item?.unreadable)) cheap.unreadable = item.unreadable.filter((u) => typeof u === 'string');
     const m = measured.byFunction.get(name);
     if (m?.throttles !== undefined) cheap.throttles24h = m.throttles;
     if (m?.peakConcurrency !== undefined) cheap.peakConcurrency = m.peakConcurrency;
-    return { item, name, cheap, view: cheap, funnel };
+    const written = engineWrittenOf(item, previous.get(name));
+    return {
+      item,
+      name,
+      cheap,
+      view: cheap,
+      funnel: written.size > 0 ? { ...funnel, engineWritten: written } : funnel,
+    };
   });
   // Functions that carry one of our resolved SSM-sourced variables: their inventory holds a placeholder, so the
   // real value is read (GetFunction, needed anyway for the protected ones) and compared in memory.
@@ -426,7 +455,14 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     }
   }
   const screened = entries.map((entry) => ({ entry, screening: screen(entry.view, entry.funnel) }));
-  const candidates = screened.filter((s) => s.screening.candidate).map((s) => s.entry);
+  // A protected function holding an older value the engine wrote is refreshed in protect mode (issue 8 item 7): an
+  // update like any other, so it gets the candidates' reads and gates first.
+  const refreshable = ({ assessment }: { assessment: Assessment }): boolean =>
+    assessment.verdict === 'ALREADY_PROTECTED' &&
+    assessment.warnings.includes('DEFENDER_CONFIG_OUTDATED') &&
+    config.mode === 'protect' &&
+    run.protectionAllowed;
+  const candidates = screened.filter((s) => s.screening.candidate || refreshable(s.screening)).map((s) => s.entry);
   const egressOf = await resolveEgress(
     run.runId,
     candidates.filter((c) => hasSubnets(c.cheap.configuration)).map(vpcFunction),
@@ -446,7 +482,7 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
   for (const { entry, screening } of screened) {
     try {
       let decision: Decision;
-      if (screening.candidate) {
+      if (screening.candidate || refreshable(screening)) {
         const { facts, assessment } = await batch.decideCandidate(entry, egressOf, rejections);
         decision = batch.decide(entry, assessment, facts);
       } else if (screening.assessment.verdict === 'ALREADY_PROTECTED') {

@@ -393,6 +393,8 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     tags,
     reservedConcurrency: fresh.reservedConcurrency,
   };
+  // The fresh configuration holds the real values: the inventory's size of them (and its back-off) are stale here.
+  delete facts.variablesBytes;
   delete facts.previousRejection;
   if (backoff.active) facts.previousRejection = { reason: backoff.reason, nextAttemptAt: backoff.nextAttemptAt };
   const funnel: FunnelContext & { engineWritten: ReadonlySet<string> } = {
@@ -685,6 +687,10 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
   const outdated = (detail: string): Promise<ProtectOutput> =>
     recorder.finish({ outcome: 'ALREADY_PROTECTED', reasons: [], warnings, checks, detail });
 
+  if (assessment.reasons.length > 0) {
+    // A refresh is an update like any other: it is sent only when every gate passes on the fresh facts.
+    return outdated(`not refreshed: ${assessment.reasons.join(', ')} on the fresh facts`);
+  }
   const plan = planRefresh(fresh.configuration, config, resolved, engineWritten);
   if (!plan.ok)
     return recorder.finish({ outcome: 'SKIPPED', reasons: [plan.code], warnings, checks, detail: plan.problem });

@@ -14,6 +14,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { edgeFunctionArns } from '../shared/adapters/cloudfront';
 import { s3 } from '../shared/adapters/clients';
 import { listFunctions } from '../shared/adapters/inventory';
+import { macKey } from '../shared/adapters/mac-key';
 import { checkDefenderLayer } from '../shared/adapters/layer-check';
 import { publishNotice } from '../shared/adapters/notifier';
 import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limiter';
@@ -22,11 +23,12 @@ import { functionTags } from '../shared/adapters/tags';
 import { concurrentWorkers } from '../shared/domain/batching';
 import { arnRegion, LAMBDA_EDGE_REGION, ourEnvironmentLiterals } from '../shared/domain/funnel';
 import { layerAlarmNotice } from '../shared/domain/notice';
+import { valueMac } from '../shared/domain/mac';
 import { redactFunction } from '../shared/domain/redact';
-import type { InventoryItem } from '../shared/domain/types';
+import { isRecord, type FunctionConfiguration, type InventoryItem } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
-import { emitMetric } from '../shared/recording';
-import { runtime } from '../shared/runtime';
+import { emitMetric, errorSummary } from '../shared/recording';
+import { runtime, type Runtime } from '../shared/runtime';
 
 export interface TakeInventoryInput {
   runId: string;
@@ -73,6 +75,39 @@ async function markLambdaEdge(items: InventoryItem[]): Promise<Record<string, nu
   }
 }
 
+/**
+ * The MACs of a function's values of our variables that differ from the configured literal. Without a MAC key
+ * (none configured, or KMS refused) nothing is MACed: such values are then never taken for the engine's, the safe
+ * reading (assess records the conflict; nothing is overwritten).
+ */
+async function ourMacsOf(
+  config: Runtime['config'],
+  literals: Readonly<Record<string, string>>,
+): Promise<(cfg: FunctionConfiguration) => Record<string, string>> {
+  let key: Uint8Array;
+  try {
+    key = await macKey();
+  } catch (error) {
+    logger.warn('MAC key unavailable: older values the engine wrote are not recognised this run', {
+      error: errorSummary(error),
+    });
+    return () => ({});
+  }
+  const names = Object.keys(config.defender.environment);
+  return (cfg) => {
+    const variables: unknown = cfg.Environment?.Variables;
+    const name = cfg.FunctionName;
+    if (!isRecord(variables) || typeof name !== 'string') return {};
+    const out: Record<string, string> = {};
+    for (const variable of names) {
+      const value = variables[variable];
+      if (typeof value === 'string' && value !== literals[variable])
+        out[variable] = valueMac(key, name, variable, value);
+    }
+    return out;
+  };
+}
+
 export const handler = async (event: TakeInventoryInput, context?: Context): Promise<TakeInventoryOutput> => {
   const rt = runtime();
   const { config } = rt;
@@ -81,13 +116,20 @@ export const handler = async (event: TakeInventoryInput, context?: Context): Pro
   // A single sequential worker: the whole control-plane share.
   const { controlPlane } = controlPlaneLimiters(config.rates, 1);
   const literals = ourEnvironmentLiterals(config);
-  const redacted = await listFunctions(controlPlane, (cfg) => redactFunction(cfg, literals));
+  // MACs of our variables' values that are not the configured literal (an older value the engine wrote, or an SSM
+  // value): assess compares them with the MACs the engine recorded, never seeing the value (issue 8 item 7).
+  const macs = await ourMacsOf(config, literals);
+  const redacted = await listFunctions(controlPlane, (cfg) => ({
+    ...redactFunction(cfg, literals),
+    ourValueMacs: macs(cfg),
+  }));
   const tags = await functionTags([config.exclusions.tagKey, config.audit.ownerTagKey]);
   const excluded = new Set((await listExclusions(rt.stateTableName)).map((e) => e.functionName));
 
-  const items: InventoryItem[] = redacted.map(({ configuration, variablesBytes }) => {
+  const items: InventoryItem[] = redacted.map(({ configuration, variablesBytes, ourValueMacs }) => {
     const item: InventoryItem = { configuration, tags: tags.get(configuration.FunctionArn ?? '') ?? {} };
     if (variablesBytes !== undefined) item.variablesBytes = variablesBytes;
+    if (Object.keys(ourValueMacs).length > 0) item.ourValueMacs = ourValueMacs;
     if (configuration.FunctionName !== undefined && excluded.has(configuration.FunctionName)) {
       item.persistentlyExcluded = true;
     }

@@ -559,3 +559,66 @@ describe('assess-batch, issue 8', () => {
     expect(auditOf('edge').reasons).toEqual(['LAMBDA_EDGE']);
   });
 });
+
+describe('issue 8: what the inventory carries instead of values', () => {
+  it('item 3: gate 6 decides on the real size the inventory carries (variablesBytes), not the fixed placeholders', async () => {
+    useRuntime(baseConfig({ defender: { layerArn: LAYER, environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER } } }));
+    healthyAws();
+    const big = fn('big-env', { Environment: { Variables: { BLOB: 'x'.repeat(4050) } } });
+    const realBytes = Buffer.byteLength(JSON.stringify({ BLOB: 'x'.repeat(4050) }), 'utf8');
+
+    await handler({ Items: [{ ...item(big), variablesBytes: realBytes }], BatchInput: RUN });
+
+    expect(auditOf('big-env')).toMatchObject({ outcome: 'SKIPPED', reasons: ['ENV_QUOTA'] });
+  });
+
+  const NEW_WRAPPER = '/opt/twistlock/v2/twistlock_wrapper';
+  const rotated = () =>
+    baseConfig({ defender: { layerArn: LAYER, environment: { AWS_LAMBDA_EXEC_WRAPPER: NEW_WRAPPER } } });
+  /** Protected with the previous wrapper path, which the engine wrote (its MAC is in the last digest). */
+  const withOldWrapper = (): InventoryItem => ({
+    ...item(
+      fn('ledger', { Layers: [{ Arn: LAYER }], Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER } } }),
+    ),
+    ourValueMacs: { AWS_LAMBDA_EXEC_WRAPPER: 'mac-of-the-old-wrapper' },
+  });
+  const lastDigest = {
+    pk: 'LAST#ledger',
+    functionName: 'ledger',
+    outcome: 'PROTECTED',
+    reasons: [],
+    warnings: [],
+    ourValueMacs: { AWS_LAMBDA_EXEC_WRAPPER: 'mac-of-the-old-wrapper' },
+  };
+
+  it('item 7: an older value the engine wrote is ALREADY_PROTECTED with DEFENDER_CONFIG_OUTDATED in dry-run', async () => {
+    useRuntime(rotated());
+    healthyAws([lastDigest]);
+
+    await handler({ Items: [withOldWrapper()], BatchInput: RUN });
+
+    expect(auditOf('ledger')).toMatchObject({ outcome: 'ALREADY_PROTECTED', reasons: [] });
+    expect(auditOf('ledger').warnings).toContain('DEFENDER_CONFIG_OUTDATED');
+  });
+
+  it('item 7: in protect mode the function goes to the protect step to be refreshed in place', async () => {
+    useRuntime({ ...rotated(), mode: 'protect' });
+    healthyAws([lastDigest]);
+
+    const out = await handler({ Items: [withOldWrapper()], BatchInput: RUN });
+
+    expect(out.eligible.map((request) => request.functionName)).toEqual(['ledger']);
+    expect(audited()).toEqual([]);
+  });
+
+  it('item 7: a value whose MAC the engine never recorded stays a WRAPPER_CONFLICT', async () => {
+    useRuntime({ ...rotated(), mode: 'protect' });
+    healthyAws([{ ...lastDigest, ourValueMacs: { AWS_LAMBDA_EXEC_WRAPPER: 'some-other-mac' } }]);
+
+    const out = await handler({ Items: [withOldWrapper()], BatchInput: RUN });
+
+    expect(out.eligible).toEqual([]);
+    expect(auditOf('ledger')).toMatchObject({ outcome: 'SKIPPED' });
+    expect(auditOf('ledger').reasons).toContain('WRAPPER_CONFLICT');
+  });
+});

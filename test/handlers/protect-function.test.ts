@@ -1007,7 +1007,11 @@ describe('issue 8 (protect side)', () => {
     expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['PREVIOUSLY_REJECTED'] });
     expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
     expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 0); // no slot claimed
-    expect(auditItems()[0]?.detail).toMatch(/InvalidParameterValueException.*next attempt after 2025-03-01T11:00/);
+    // The funnel's gate 22 names AWS's reason and the next attempt, from the back-off record read fresh here.
+    expect(auditItems()[0]?.checks.find((check) => check.gate === 22)).toMatchObject({
+      status: 'fail',
+      observed: expect.stringMatching(/InvalidParameterValueException.*next attempt after 2025-03-01T11:00/),
+    });
   });
 
   it('item 16: the back-off ends when the function changed (a deploy), and the next rejection starts at 1 h', async () => {

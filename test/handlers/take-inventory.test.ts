@@ -1,10 +1,14 @@
 import { ListDistributionsCommand, type DistributionSummary } from '@aws-sdk/client-cloudfront';
+import { GenerateMacCommand, KMSClient } from '@aws-sdk/client-kms';
+import { mockClient } from 'aws-sdk-client-mock';
 import { ListFunctionsCommand, type ListFunctionsCommandOutput } from '@aws-sdk/client-lambda';
 import { GetResourcesCommand } from '@aws-sdk/client-resource-groups-tagging-api';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { checkDefenderLayer } from '../../lambdas/shared/adapters/layer-check';
+import { resetMacKey } from '../../lambdas/shared/adapters/mac-key';
+import { valueMac } from '../../lambdas/shared/domain/mac';
 import type { FunctionConfiguration, InventoryItem } from '../../lambdas/shared/domain/types';
 import { handler } from '../../lambdas/take-inventory/handler';
 import {
@@ -268,5 +272,60 @@ describe('take-inventory, issue 8 item 15: Lambda@Edge', () => {
 
     expect(mocks.cloudfront).toHaveReceivedCommandTimes(ListDistributionsCommand, 0);
     expect(writtenInventory().every((i) => i.lambdaEdge === undefined && i.unreadable === undefined)).toBe(true);
+  });
+});
+
+describe('issue 8 item 7: the inventory recognises values the engine wrote, by keyed MAC only', () => {
+  const kms = mockClient(KMSClient);
+  const KEY = new Uint8Array(32).fill(7);
+  const OLD_WRAPPER = '/opt/twistlock/old_wrapper';
+
+  afterEach(() => {
+    delete process.env['MAC_KEY_ID'];
+    resetMacKey();
+    kms.reset();
+  });
+
+  it('item 7: MACs our variables whose value is not the configured literal, and nothing else', async () => {
+    prepare();
+    useRuntime(baseConfig({ defender: { layerArn: LAYER, environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER } } }));
+    process.env['MAC_KEY_ID'] = 'arn:aws:kms:eu-west-1:123456789012:key/mac';
+    resetMacKey();
+    kms.on(GenerateMacCommand).resolves({ Mac: KEY });
+    mocks.lambda.on(ListFunctionsCommand).resolves({
+      Functions: listed(
+        fn('current', { Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, API_KEY: CANARY } } }),
+        fn('outdated', { Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: OLD_WRAPPER, API_KEY: CANARY } } }),
+      ),
+    });
+    mocks.tagging.on(GetResourcesCommand).resolves({ ResourceTagMappingList: [] });
+    mocks.ddb.on(ScanCommand).resolves({ Items: [] });
+    mocks.s3.on(PutObjectCommand).resolves({});
+
+    await handler(event);
+
+    const [current, outdated] = writtenInventory();
+    expect(current?.ourValueMacs).toBeUndefined();
+    expect(outdated?.ourValueMacs).toEqual({
+      AWS_LAMBDA_EXEC_WRAPPER: valueMac(KEY, 'outdated', 'AWS_LAMBDA_EXEC_WRAPPER', OLD_WRAPPER),
+    });
+    expect(JSON.stringify(writtenInventory())).not.toContain(OLD_WRAPPER);
+    expect(JSON.stringify(writtenInventory())).not.toContain(CANARY);
+  });
+
+  it('item 7: without a MAC key nothing is recognised, and the inventory is still written', async () => {
+    prepare();
+    useRuntime(baseConfig({ defender: { layerArn: LAYER, environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER } } }));
+    mocks.lambda.on(ListFunctionsCommand).resolves({
+      Functions: listed(fn('outdated', { Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: OLD_WRAPPER } } })),
+    });
+    mocks.tagging.on(GetResourcesCommand).resolves({ ResourceTagMappingList: [] });
+    mocks.ddb.on(ScanCommand).resolves({ Items: [] });
+    mocks.s3.on(PutObjectCommand).resolves({});
+
+    await handler(event);
+
+    expect(writtenInventory()[0]?.ourValueMacs).toBeUndefined();
+    expect(kms.calls()).toHaveLength(0);
   });
 });

@@ -1072,9 +1072,10 @@ describe('issue 8 item 2: a Defender installed outside this tool', () => {
       context(),
     );
 
-    // Assess
+    // Assess: the foreign Defender's own TW_POLICY is not an ENV_CONFLICT ("rename your variable" would be wrong)
     expect(result.verdict).toBe('SKIP');
-    expect(result.reasons).toContain('DEFENDER_PRESENT');
+    expect(result.reasons).toEqual(['DEFENDER_PRESENT']);
+    expect(check(result, 'ENV_CONFLICT').status).toBe('not_evaluated');
     expect(check(result, 'DEFENDER_PRESENT')).toMatchObject({
       gate: 19,
       status: 'fail',

@@ -913,9 +913,16 @@ function concurrencyHeadroom({ r, ours }: GateInput): Outcome {
  * cannot be told from a conflict: never a silent pass, the gate says "value not resolved" and the function is
  * FACTS_MISSING (issue 8 item 9).
  */
+/** True when gate 19 finds a Defender installed outside this tool: its variables are its own, not a conflict. */
+function foreignDefender(r: Reading, ours: Ours): boolean {
+  const found = protection(r, ours);
+  return found.ok && found.value.state === 'foreign';
+}
+
 function envConflict({ r, ours }: GateInput): Outcome {
   const limit = 'not set, or our value';
   if (!r.variables.ok) return lacking(limit, r.variables);
+  if (foreignDefender(r, ours)) return notApplicable('a Defender installed outside this tool (gate 19)', limit);
   const variables = r.variables.value;
   const names = [...ours.values.keys()].filter((name) => name !== EXEC_WRAPPER_VARIABLE && variables.has(name));
   const conflicts = names.filter((name) => !isOurValue(variables, name, ours));

@@ -35,6 +35,8 @@ export interface CheapFacts {
   lambdaEdge?: boolean;
   /** Run-level reads that failed (e.g. 'lambdaEdge'). */
   unreadable?: string[];
+  /** The real size of the variables map (the inventory's values are fixed-width placeholders). */
+  variablesBytes?: number;
 }
 
 export interface Screening {
@@ -59,6 +61,7 @@ export function cheapFactsDocument(cheap: CheapFacts): FunctionFacts {
   if (cheap.throttles24h !== undefined) facts.throttles24h = cheap.throttles24h;
   if (cheap.peakConcurrency !== undefined) facts.peakConcurrency = cheap.peakConcurrency;
   if (cheap.lambdaEdge !== undefined) facts.lambdaEdge = cheap.lambdaEdge;
+  if (cheap.variablesBytes !== undefined) facts.variablesBytes = cheap.variablesBytes;
   if (cheap.unreadable !== undefined && cheap.unreadable.length > 0) facts.unreadable = [...cheap.unreadable];
   return facts;
 }

@@ -220,6 +220,11 @@ export interface InventoryItem {
    * `FunctionFacts.variablesBytes`. Absent when the variables are unreadable or not a map of strings.
    */
   variablesBytes?: number;
+  /**
+   * Keyed MACs (domain/mac.ts) of the function's values of OUR variables that differ from the configured literal,
+   * by name: assess recognises an older value the engine wrote (issue 8 item 7) without ever seeing it.
+   */
+  ourValueMacs?: Record<string, string>;
   /** True when a CloudFront distribution associates the function (read once per run, us-east-1 only). */
   lambdaEdge?: boolean;
   /** Facts whose run-level read failed (e.g. `["lambdaEdge"]`): the funnel treats them as missing. */

@@ -79,7 +79,7 @@ import {
   type WarningCode,
 } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
-import { recordSettings } from '../shared/recording';
+import { cutQuoted, recordSettings } from '../shared/recording';
 import { runtime, type Runtime } from '../shared/runtime';
 
 /** The run's protection counter outlives the run by this much (it is only read while the run lasts). */
@@ -175,13 +175,22 @@ class Recorder {
     this.log = logger.createChild({ persistentKeys: { runId: request.runId, functionName: request.functionName } });
   }
 
-  /** Values that must never leave: every value of the function and ours. */
-  knowSecrets(values: Iterable<string>): void {
-    this.secrets.push(...values);
+  /** Values that must never leave: every value of the function and ours (anything that is not a string is no value). */
+  knowSecrets(values: Iterable<unknown>): void {
+    for (const value of values) if (typeof value === 'string') this.secrets.push(value);
   }
 
   scrub(text: string): string {
     return scrubValues(text, this.secrets);
+  }
+
+  /**
+   * An AWS message as it may be stored: every known value removed, and whatever AWS quotes back cut out too
+   * (validation messages quote the offending input, `Value '{PIN=482, ...}' at 'environment.variables'`, and values
+   * shorter than SCRUB_MIN_LENGTH cannot be removed by value).
+   */
+  scrubAws(message: string): string {
+    return cutQuoted(this.scrub(message));
   }
 
   setOwner(owner: string | undefined): void {
@@ -535,7 +544,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
         ...common,
         outcome: 'FAILED',
         after: plannedAfter,
-        detail: `UpdateFunctionConfiguration was sent more than once and its outcome is unknown (${recorder.scrub(update.message)}); the change may have been applied; ${rollbackHint}`,
+        detail: `UpdateFunctionConfiguration was sent more than once and its outcome is unknown (${recorder.scrubAws(update.message)}); the change may have been applied; ${rollbackHint}`,
       });
     }
     recorder.knowSecrets(Object.values(look.configuration.Environment?.Variables ?? {}));
@@ -560,7 +569,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     case 'deleted':
       return recorder.finish({ ...common, outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'], detail: DELETED_DETAIL });
     case 'rejected': {
-      const reason = recorder.scrub(result.message);
+      const reason = recorder.scrubAws(result.message);
       let backoffNote = '';
       if (DETERMINISTIC_REJECTIONS.has(result.errorName)) {
         const next = nextRejection(rejection, systemClock.now(), reason, revisionOf(fresh.configuration));
@@ -575,7 +584,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       return recorder.finish({
         ...common,
         outcome: 'FAILED',
-        detail: `UpdateFunctionConfiguration was rejected (${recorder.scrub(result.message)}): nothing was changed${backoffNote}`,
+        detail: `UpdateFunctionConfiguration was rejected (${recorder.scrubAws(result.message)}): nothing was changed${backoffNote}`,
       });
     }
     case 'accepted':
@@ -614,7 +623,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
         ...common,
         outcome: 'FAILED',
         after: configurationImage(waited.configuration, mac, name),
-        detail: `the update failed: ${waited.reason}. The function is left as AWS left it (not reverted automatically); ${rollbackHint}`,
+        detail: `the update failed: ${recorder.scrubAws(waited.reason)}. The function is left as AWS left it (not reverted automatically); ${rollbackHint}`,
       });
     case 'timeout':
       return recorder.finish({
@@ -622,7 +631,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
         outcome: 'FAILED',
         ...(waited.configuration !== null ? { after: configurationImage(waited.configuration, mac, name) } : {}),
         detail: `update did not complete within ${waited.polls} checks${
-          waited.lastError !== null ? ` (last error: ${waited.lastError})` : ''
+          waited.lastError !== null ? ` (last error: ${recorder.scrubAws(waited.lastError)})` : ''
         }; the function may carry the change; ${rollbackHint}`,
       });
   }
@@ -756,7 +765,7 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
         ...common,
         outcome: 'FAILED',
         after: plannedAfter,
-        detail: `the refresh was sent more than once and its outcome is unknown (${recorder.scrub(update.message)}); the change may have been applied; ${rollbackHint}`,
+        detail: `the refresh was sent more than once and its outcome is unknown (${recorder.scrubAws(update.message)}); the change may have been applied; ${rollbackHint}`,
       });
     }
     if (update.status === 'precondition-failed') {
@@ -778,7 +787,7 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
     return recorder.finish({
       ...common,
       outcome: 'FAILED',
-      detail: `the refresh was rejected (${recorder.scrub(update.message)}): nothing was changed`,
+      detail: `the refresh was rejected (${recorder.scrubAws(update.message)}): nothing was changed`,
     });
   }
   const waited = await waitForUpdate(name, pacing);
@@ -798,7 +807,7 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
     ...common,
     outcome: 'FAILED',
     after: waited.configuration !== null ? configurationImage(waited.configuration, mac, name) : plannedAfter,
-    detail: `the refresh did not complete (${waited.status === 'Failed' ? waited.reason : 'no answer in time'}); the function may carry it; ${rollbackHint}`,
+    detail: `the refresh did not complete (${waited.status === 'Failed' ? recorder.scrubAws(waited.reason) : 'no answer in time'}); the function may carry it; ${rollbackHint}`,
   });
 }
 

@@ -49,9 +49,13 @@ const MAX_DETAIL_CHARS = 200;
  * AWS validation messages quote the offending input back ("Value '...' at 'environment.variables' failed ..."),
  * which could be a variable value.
  */
+/** Cuts out quoted text ('...', "...", `...`): AWS validation messages quote the offending input back. */
+export function cutQuoted(message: string): string {
+  return message.replace(/'[^']*'|"[^"]*"|`[^`]*`/g, '[…]');
+}
+
 export function scrubMessage(message: string, max = MAX_DETAIL_CHARS): string {
-  const scrubbed = message
-    .replace(/'[^']*'|"[^"]*"|`[^`]*`/g, '[…]')
+  const scrubbed = cutQuoted(message)
     .replace(/[\r\n\t]+/g, ' ')
     .replace(/\s+/g, ' ')
     .trim();

@@ -124,7 +124,8 @@ export function grantAssessBatch(fn: HouseFunction, r: EngineResources, stack: S
   // Dry-run resolves our SSM values read-only too (issue 8 item 9), so both modes decide alike.
   allowDefenderParameters(fn, r, stack);
   allowKey(fn, r);
-  allowMacKey(fn, r);
+  // No kms:GenerateMac: assess-batch compares the MACs take-inventory computed with the recorded ones, and a role
+  // that could derive the MAC key could test guesses against every MAC in the audit table.
 }
 
 /** Every code signing config of this account and region (`...:code-signing-config:csc-...`). */

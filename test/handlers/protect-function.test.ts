@@ -1034,3 +1034,40 @@ describe('issue 8 (protect side)', () => {
     expect(rejectionPuts()[0]?.['ExpressionAttributeValues']).toMatchObject({ ':a': 1 });
   });
 });
+
+describe('issue 8 (review follow-ups)', () => {
+  it('item 11: a variable whose value is null is FACTS_MISSING, never a crash', async () => {
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: fresh({
+        Environment: { Variables: { DB_PASSWORD: CANARY, BROKEN: null } as unknown as Record<string, string> },
+      }) as never,
+    });
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['FACTS_MISSING'] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('item 3: a short value AWS quotes back in a validation message is cut out of the record', async () => {
+    const PIN = '482';
+    lambda.on(GetFunctionCommand).resolves({
+      Configuration: fresh({ Environment: { Variables: { PIN, LOG_LEVEL: 'info' } } }) as never,
+    });
+    lambda
+      .on(UpdateFunctionConfigurationCommand)
+      .rejects(
+        awsError(
+          InvalidParameterValueException,
+          `1 validation error detected: Value '{PIN=${PIN}, LOG_LEVEL=info}' at 'environment.variables' failed to satisfy constraint`,
+        ),
+      );
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('FAILED');
+    const stored = JSON.stringify(auditItems()) + JSON.stringify(sns.calls().map((call) => call.args[0].input));
+    expect(stored).not.toContain(`PIN=${PIN}`);
+    expect(auditItems()[1]?.detail).toMatch(/1 validation error detected: Value \[…\] at \[…\]/);
+  });
+});

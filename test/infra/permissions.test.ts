@@ -176,7 +176,6 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
       // Issue 8 item 9: dry-run resolves our SSM values read-only too.
       ...defenderParameters(r),
       r.key,
-      r.macKey,
     ]);
   });
 
@@ -339,7 +338,7 @@ describe('stack-wide guarantees', () => {
     );
   });
 
-  it('item 3: grants kms:GenerateMac on the HMAC key to take-inventory, assess-batch and protect-function only', () => {
+  it('item 3: grants kms:GenerateMac on the HMAC key to take-inventory and protect-function only (never assess-batch)', () => {
     const s = synth(PROTECT);
     const policyOfRole = (name: HandlerName) =>
       logicalId(s.stack, s.stack.houseFunctions[name]!.role.node.findChild('DefaultPolicy'));
@@ -347,9 +346,7 @@ describe('stack-wide guarantees', () => {
     const macs = grants(s).filter((g) => g.action.startsWith('kms:') && g.action.includes('Mac'));
 
     expect(macs.map((g) => [g.action, g.policy]).sort()).toEqual(
-      (['take-inventory', 'assess-batch', 'protect-function'] as const)
-        .map((name) => ['kms:GenerateMac', policyOfRole(name)])
-        .sort(),
+      (['take-inventory', 'protect-function'] as const).map((name) => ['kms:GenerateMac', policyOfRole(name)]).sort(),
     );
     expect(new Set(macs.map((g) => g.resource))).toEqual(
       new Set([JSON.stringify({ 'Fn::GetAtt': [logicalId(s.stack, s.stack.macKey), 'Arn'] })]),
@@ -568,7 +565,7 @@ describe('issue 8 item 3: the HMAC key', () => {
     for (const [name, fn] of Object.entries(s.stack.houseFunctions)) {
       const variables = s.template.toJSON().Resources[logicalId(s.stack, fn.function)].Properties.Environment
         .Variables as Record<string, unknown>;
-      const granted = ['take-inventory', 'assess-batch', 'protect-function'].includes(name);
+      const granted = ['take-inventory', 'protect-function'].includes(name);
       expect([name, variables['MAC_KEY_ID']]).toEqual([name, granted ? macKey : undefined]);
     }
   });

@@ -532,7 +532,7 @@ function asciiJsonBody(value: string): string {
  */
 export function scrubValues(text: string, values: Iterable<string>): string {
   const forms = [...new Set(values)]
-    .filter((value) => value.length >= SCRUB_MIN_LENGTH)
+    .filter((value): value is string => typeof value === 'string' && value.length >= SCRUB_MIN_LENGTH)
     .flatMap((value) => [value, jsonBody(value), jsonBody(jsonBody(value)), asciiJsonBody(value)]);
   const candidates = [...new Set(forms)].sort((a, b) => b.length - a.length);
   const scrubbed = candidates.reduce((out, value) => out.split(value).join('[redacted]'), text);

@@ -225,6 +225,7 @@ class BatchRun {
       const backoff = rejectionBackoff(rejections.get(entry.name), systemClock.now(), {
         revisionId: status?.revisionId ?? null,
         codeSha256: status?.codeSha256 ?? null,
+        engine: `${this.settings.engineVersion}/${this.settings.configHash}`,
       });
       if (backoff.active) read.previousRejection = { reason: backoff.reason, nextAttemptAt: backoff.nextAttemptAt };
     }

@@ -175,6 +175,10 @@ class Recorder {
     this.log = logger.createChild({ persistentKeys: { runId: request.runId, functionName: request.functionName } });
   }
 
+  get functionName(): string {
+    return this.request.functionName;
+  }
+
   /** Values that must never leave: every value of the function and ours (anything that is not a string is no value). */
   knowSecrets(values: Iterable<unknown>): void {
     for (const value of values) if (typeof value === 'string') this.secrets.push(value);
@@ -279,11 +283,17 @@ class Recorder {
 }
 
 /** The identity of the function's code and configuration, for the back-off (domain/backoff.ts). */
-function revisionOf(configuration: FreshFunction['configuration']): FunctionRevision {
+function revisionOf(configuration: FreshFunction['configuration'], rt: Runtime): FunctionRevision {
   return {
     revisionId: typeof configuration.RevisionId === 'string' ? configuration.RevisionId : null,
     codeSha256: typeof configuration['CodeSha256'] === 'string' ? configuration['CodeSha256'] : null,
+    engine: engineIdentity(rt),
   };
+}
+
+/** The engine deciding: a new version or configuration ends every back-off (domain/backoff.ts). */
+function engineIdentity(rt: Runtime): string {
+  return `${rt.engineVersion}/${recordSettings(rt).configHash}`;
 }
 
 const DELETED_DETAIL = 'deleted during the run: nothing was changed';
@@ -380,7 +390,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       detail: `the persistent exclusion or the back-off record cannot be read (${awsMessage(error)})`,
     });
   }
-  const backoff = rejectionBackoff(rejection, systemClock.now(), revisionOf(fresh.configuration));
+  const backoff = rejectionBackoff(rejection, systemClock.now(), revisionOf(fresh.configuration, rt));
 
   // Issue 8 items 3 and 7: the MAC key (images keep keyed MACs of our values only) and our variables that hold a
   // value the engine wrote earlier (an outdated Defender configuration, refreshed in place below).
@@ -415,7 +425,18 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   };
   const assessment = assess(facts, funnel);
   if (assessment.verdict === 'ALREADY_PROTECTED' && engineWritten.size > 0) {
-    return refreshInPlace({ rt, request, recorder, fresh, resolved, engineWritten, mac, assessment, pacing });
+    return refreshInPlace({
+      rt,
+      request,
+      recorder,
+      fresh,
+      resolved,
+      engineWritten,
+      mac,
+      assessment,
+      pacing,
+      rejection,
+    });
   }
   if (assessment.verdict === 'ALREADY_PROTECTED') {
     return recorder.finish({ outcome: 'ALREADY_PROTECTED', ...failedChecks(assessment), reasons: [] });
@@ -569,18 +590,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     case 'deleted':
       return recorder.finish({ ...common, outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'], detail: DELETED_DETAIL });
     case 'rejected': {
-      const reason = recorder.scrubAws(result.message);
-      let backoffNote = '';
-      if (DETERMINISTIC_REJECTIONS.has(result.errorName)) {
-        const next = nextRejection(rejection, systemClock.now(), reason, revisionOf(fresh.configuration));
-        backoffNote = `; not tried again before ${next.nextAttemptAt} unless the function changes`;
-        try {
-          await putRejection(rt.stateTableName, name, next);
-        } catch (error) {
-          recorder.log.error('back-off record not stored; the next run tries again', { error: awsMessage(error) });
-          backoffNote = '';
-        }
-      }
+      const backoffNote = await backOff(rt, recorder, fresh, rejection, result);
       return recorder.finish({
         ...common,
         outcome: 'FAILED',
@@ -664,6 +674,34 @@ function engineWrittenNames(
   return found;
 }
 
+/**
+ * After a deterministic rejection, stores the function's back-off (domain/backoff.ts) and says so for the record;
+ * '' when the rejection is not deterministic or the record could not be stored (the next run then tries again).
+ */
+async function backOff(
+  rt: Runtime,
+  recorder: Recorder,
+  fresh: FreshFunction,
+  rejection: RejectionRecord | undefined,
+  result: { message: string; errorName: string },
+): Promise<string> {
+  if (!DETERMINISTIC_REJECTIONS.has(result.errorName)) return '';
+  const name = recorder.functionName;
+  const next = nextRejection(
+    rejection,
+    systemClock.now(),
+    recorder.scrubAws(result.message),
+    revisionOf(fresh.configuration, rt),
+  );
+  try {
+    await putRejection(rt.stateTableName, name, next);
+  } catch (error) {
+    recorder.log.error('back-off record not stored; the next run tries again', { error: awsMessage(error) });
+    return '';
+  }
+  return `; not tried again before ${next.nextAttemptAt} unless the function changes`;
+}
+
 /** Gate 23's warning (contract: WARNING_CODES gains it). */
 const CONFIG_OUTDATED = 'DEFENDER_CONFIG_OUTDATED' as WarningCode;
 
@@ -677,6 +715,8 @@ interface RefreshInput {
   mac: MacContext;
   assessment: Assessment;
   pacing: Pacing;
+  /** The function's back-off record, if any (a rejected refresh backs off like a rejected protection). */
+  rejection: RejectionRecord | undefined;
 }
 
 /**
@@ -686,7 +726,7 @@ interface RefreshInput {
  * refresh is not done, the function is recorded ALREADY_PROTECTED with DEFENDER_CONFIG_OUTDATED.
  */
 async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
-  const { rt, request, recorder, fresh, resolved, engineWritten, mac, assessment, pacing } = input;
+  const { rt, request, recorder, fresh, resolved, engineWritten, mac, assessment, pacing, rejection } = input;
   const { config } = rt;
   const name = request.functionName;
   const checks = assessment.checks;
@@ -784,10 +824,11 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
         detail: 'an update was still in progress: nothing was changed',
       });
     }
+    const backoffNote = update.status === 'rejected' ? await backOff(rt, recorder, fresh, rejection, update) : '';
     return recorder.finish({
       ...common,
       outcome: 'FAILED',
-      detail: `the refresh was rejected (${recorder.scrubAws(update.message)}): nothing was changed`,
+      detail: `the refresh was rejected (${recorder.scrubAws(update.message)}): nothing was changed${backoffNote}`,
     });
   }
   const waited = await waitForUpdate(name, pacing);

@@ -471,7 +471,7 @@ describe('protect-function', () => {
     expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 1);
     expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 0);
     expect(auditItems()[1]?.detail).toBe(
-      'UpdateFunctionConfiguration was rejected (AccessDeniedException: User is not authorized to perform: lambda:UpdateFunctionConfiguration): nothing was changed',
+      'UpdateFunctionConfiguration was rejected (AccessDeniedException: User is not authorized to perform: lambda:UpdateFunctionConfiguration): nothing was changed; not tried again before 2025-03-01T11:00:01.000Z unless the function changes',
     );
   });
 

@@ -66,3 +66,15 @@ describe('issue 8 item 16: parsing a stored back-off record', () => {
     expect(parseRejection(null)).toBeUndefined();
   });
 });
+
+describe('issue 8 item 16: a new engine ends the back-off', () => {
+  it('ends at once when the engine version or configuration changed (the engine side was fixed)', () => {
+    const record = nextRejection(undefined, NOW, 'AccessDeniedException: x', { ...REVISION, engine: '0.1.0/aaaa' });
+
+    expect(rejectionBackoff(record, NOW, { ...REVISION, engine: '0.1.0/aaaa' }).active).toBe(true);
+    expect(rejectionBackoff(record, NOW, { ...REVISION, engine: '0.1.0/bbbb' })).toEqual({
+      active: false,
+      reset: true,
+    });
+  });
+});

@@ -227,7 +227,7 @@ export async function putRejection(table: string, functionName: string, record: 
       TableName: table,
       Key: { pk: stateKeys.rejection(functionName) },
       UpdateExpression:
-        'SET functionName = :f, reason = :r, attempts = :a, nextAttemptAt = :n, revisionId = :rev, codeSha256 = :code, rejectedAt = :at',
+        'SET functionName = :f, reason = :r, attempts = :a, nextAttemptAt = :n, revisionId = :rev, codeSha256 = :code, rejectedAt = :at, engine = :engine',
       ExpressionAttributeValues: {
         ':f': functionName,
         ':r': record.reason,
@@ -236,6 +236,7 @@ export async function putRejection(table: string, functionName: string, record: 
         ':rev': record.revisionId,
         ':code': record.codeSha256,
         ':at': record.rejectedAt,
+        ':engine': record.engine ?? null,
       },
     }),
   );

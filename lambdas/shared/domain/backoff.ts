@@ -6,7 +6,9 @@
  * the estate. After such a rejection the function is not tried again before `nextAttemptAt`: 1 h after the first
  * rejection, then 2 h, 4 h, ... capped at 7 days. A change to the function (its RevisionId or CodeSha256 differs from
  * the ones the rejection was recorded against: somebody deployed) ends the back-off at once, since the cause may be
- * gone. Our own rejected update changes neither, so it never resets the back-off.
+ * gone. So does a new engine (its version or configuration hash differs: an operator fixed the engine's side, e.g.
+ * a permission behind an AccessDeniedException). Our own rejected update changes none of these, so it never resets
+ * the back-off.
  */
 
 import { isRecord } from './types';
@@ -23,11 +25,15 @@ export interface RejectionRecord {
   revisionId: string | null;
   codeSha256: string | null;
   rejectedAt: string;
+  /** The engine that was rejected (`engineVersion/configHash`); absent in records written before it was kept. */
+  engine?: string;
 }
 
 export interface FunctionRevision {
   revisionId: string | null;
   codeSha256: string | null;
+  /** The engine deciding now (`engineVersion/configHash`). */
+  engine?: string;
 }
 
 export const FIRST_BACKOFF_MS = 60 * 60 * 1000;
@@ -35,6 +41,9 @@ export const MAX_BACKOFF_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** AWS errors of UpdateFunctionConfiguration that the same request will meet again: backing off is right. */
 export const DETERMINISTIC_REJECTIONS: ReadonlySet<string> = new Set([
+  // Our role may not send this request (a customer's cross-account layer no longer shared with the account, the
+  // lambda:Layer condition, a key policy): the same request is refused the same way next hour.
+  'AccessDeniedException',
   'InvalidParameterValueException',
   'CodeSigningConfigNotFoundException',
   'CodeVerificationFailedException',
@@ -52,7 +61,8 @@ export function backoffDelayMs(attempts: number): number {
 }
 
 function changedSince(record: RejectionRecord, current: FunctionRevision): boolean {
-  return record.revisionId !== current.revisionId || record.codeSha256 !== current.codeSha256;
+  const engineChanged = record.engine !== undefined && current.engine !== undefined && record.engine !== current.engine;
+  return record.revisionId !== current.revisionId || record.codeSha256 !== current.codeSha256 || engineChanged;
 }
 
 /**
@@ -87,6 +97,7 @@ export function nextRejection(
     revisionId: current.revisionId,
     codeSha256: current.codeSha256,
     rejectedAt: new Date(now).toISOString(),
+    ...(current.engine !== undefined ? { engine: current.engine } : {}),
   };
 }
 
@@ -96,7 +107,7 @@ export function nextRejection(
  */
 export function parseRejection(item: unknown): RejectionRecord | undefined {
   if (!isRecord(item)) return undefined;
-  const { reason, attempts, nextAttemptAt, revisionId, codeSha256, rejectedAt } = item;
+  const { reason, attempts, nextAttemptAt, revisionId, codeSha256, rejectedAt, engine } = item;
   if (typeof reason !== 'string' || typeof nextAttemptAt !== 'string' || Number.isNaN(Date.parse(nextAttemptAt))) {
     return undefined;
   }
@@ -109,5 +120,6 @@ export function parseRejection(item: unknown): RejectionRecord | undefined {
     revisionId: optional(revisionId),
     codeSha256: optional(codeSha256),
     rejectedAt: optional(rejectedAt) ?? '',
+    ...(typeof engine === 'string' ? { engine } : {}),
   };
 }

@@ -1257,6 +1257,27 @@ describe('issue 8 item 15: Lambda@Edge', () => {
     expect(check(west, 'LAMBDA_EDGE')).toMatchObject({ status: 'pass', observed: 'not us-east-1' });
   });
 
+  it('item 15: a Defender already attached to a Lambda@Edge function is a skip that says to roll it back', () => {
+    const protectedVariables = { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: POLICY } };
+    const result = assess(
+      makeFacts({ FunctionArn: EAST, Layers: [{ Arn: LAYER }], Environment: protectedVariables }, { lambdaEdge: true }),
+      context(),
+    );
+
+    expect(result).toMatchObject({ verdict: 'SKIP', reasons: ['LAMBDA_EDGE'] });
+    expect(check(result, 'LAMBDA_EDGE').remediation).toMatch(/zero-impact rollback --function/);
+  });
+
+  it('item 16: so is an unsigned Defender attached under a code signing Enforce policy', () => {
+    const protectedVariables = { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: POLICY } };
+    const result = assess(
+      makeFacts({ Layers: [{ Arn: LAYER }], Environment: protectedVariables }, { codeSigning: 'Enforce' }),
+      context(),
+    );
+
+    expect(result).toMatchObject({ verdict: 'SKIP', reasons: ['CODE_SIGNING_ENFORCED'] });
+  });
+
   it('item 15: takes an absent lambdaEdge as false', () => {
     expect(assess(makeFacts({ FunctionArn: EAST }), context()).verdict).toBe('ELIGIBLE');
   });

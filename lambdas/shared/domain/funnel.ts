@@ -235,13 +235,13 @@ export const GATE_MESSAGES: Readonly<Record<GateCode, GateMessage>> = {
     gate: 20,
     message: 'Lambda@Edge Function',
     remediation: () =>
-      "Lambda@Edge supports neither layers nor environment variables: add the Defender in the function's own code, or leave it unprotected",
+      "Lambda@Edge supports neither layers nor environment variables: add the Defender in the function's own code, or leave it unprotected (if the Defender is attached, remove it: zero-impact rollback --function)",
   },
   CODE_SIGNING_ENFORCED: {
     gate: 21,
     message: 'Code Signing Enforced',
     remediation: () =>
-      "AWS rejects an unsigned layer under an Enforce code signing policy: add a signed Defender layer in the function's own deployment, or set the policy to Warn",
+      "AWS rejects an unsigned layer under an Enforce code signing policy: add a signed Defender layer in the function's own deployment, or set the policy to Warn (if the unsigned Defender is attached, remove it: zero-impact rollback --function)",
   },
   PREVIOUSLY_REJECTED: {
     gate: 22,
@@ -1032,6 +1032,8 @@ const GATES: readonly Gate[] = [
   { gate: 23, code: 'DEFENDER_CONFIG_OUTDATED', evaluate: configOutdated },
 ];
 const FACTS_GATE = 14;
+/** Gates whose failure makes an attached Defender itself a problem (see the verdict in `assess`). */
+const HARMFUL_WHEN_PROTECTED: ReadonlySet<ReasonCode> = new Set(['LAMBDA_EDGE', 'CODE_SIGNING_ENFORCED']);
 
 const isReasonCode = (code: Code): code is ReasonCode => (REASON_CODES as readonly string[]).includes(code);
 const isWarningCode = (code: Code): code is WarningCode => (WARNING_CODES as readonly string[]).includes(code);
@@ -1069,8 +1071,15 @@ export function assess(facts: unknown, context: FunnelContext): Assessment {
   const reasons = checks.flatMap((c) => (c.status === 'fail' && isReasonCode(c.code) ? [c.code] : []));
   const warnings = checks.flatMap((c) => (c.status === 'warn' && isWarningCode(c.code) ? [c.code] : []));
   const state = protection(input.r, input.ours);
+  // A Defender that is in place where it breaks the function's own deployments (Lambda@Edge publishes, code signing
+  // Enforce) is not a quiet ALREADY_PROTECTED: it is a skip, published, whose remediation says to roll it back.
+  const harmful = reasons.some((code) => HARMFUL_WHEN_PROTECTED.has(code));
   const verdict =
-    state.ok && state.value.state === 'protected' ? 'ALREADY_PROTECTED' : reasons.length > 0 ? 'SKIP' : 'ELIGIBLE';
+    state.ok && state.value.state === 'protected' && !harmful
+      ? 'ALREADY_PROTECTED'
+      : reasons.length > 0
+        ? 'SKIP'
+        : 'ELIGIBLE';
   return {
     functionName: input.r.name.ok ? input.r.name.value : null,
     functionArn: input.r.arn.ok ? input.r.arn.value : null,

@@ -408,6 +408,31 @@ describe('planRollback', () => {
     expect(plan).toEqual({ ok: false, problem: expect.stringContaining('AWS_LAMBDA_EXEC_WRAPPER') });
   });
 
+  it('item 4: a record written before keyed MACs (legacy variableHashes) is still rolled back exactly', () => {
+    const original = fn();
+    const { after, record } = protectedRecord(original);
+    const sha = (value: string) => createHash('sha256').update(value, 'utf8').digest('hex');
+    const vars = after.Environment?.Variables ?? {};
+    const legacyImage = (image: typeof record.after) => {
+      const { ourValueMacs: _macs, ...rest } = image;
+      return {
+        ...rest,
+        variableHashes: Object.fromEntries(image.variableNames.map((n) => [n, sha(vars[n] ?? '')])),
+      } as unknown as typeof record.after;
+    };
+
+    const plan = planRollback(
+      after,
+      { before: legacyImage(record.before), after: legacyImage(record.after) },
+      MAC,
+      NAME,
+    );
+
+    expect(plan).toMatchObject({ ok: true });
+    expect(plan.ok && plan.change?.Environment?.Variables).toEqual(original.Environment?.Variables);
+    expect(plan.ok && plan.change?.Layers).toEqual((original.Layers ?? []).map((l) => l.Arn));
+  });
+
   it('plans nothing when nothing of ours is left', () => {
     const original = fn();
     const { record } = protectedRecord(original);

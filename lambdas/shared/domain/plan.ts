@@ -16,6 +16,7 @@
  * Images never carry a customer value: names and the size of the whole map; our own variables carry a keyed MAC
  * (domain/mac.ts), so that rollback can tell "still the value we set" without a hash anyone could test guesses on.
  */
+import { createHash } from 'node:crypto';
 import { EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE, type Config } from '../../../lib/config';
 import { envVarsSize, LAYER_SLOT_LIMIT, sameLayer } from './funnel';
 import { ourValueMacs, valueMac, type MacContext } from './mac';
@@ -328,6 +329,22 @@ function macsOf(image: ConfigurationImage): Readonly<Record<string, string>> {
   return macs !== null && typeof macs === 'object' ? (macs as Record<string, string>) : {};
 }
 
+/**
+ * The unkeyed SHA-256 a record written before issue 8 kept for a variable (`variableHashes`). Such records exist and
+ * cannot be rewritten (the audit table is append-only); the engine never writes one again. They are only READ, to
+ * recognise our own value when rolling back a protection made before keyed MACs, so that those stay undoable.
+ */
+function legacyHashOf(image: ConfigurationImage, name: string): string | undefined {
+  const hashes: unknown = (image as { variableHashes?: unknown }).variableHashes;
+  if (hashes === null || typeof hashes !== 'object') return undefined;
+  const hash: unknown = (hashes as Record<string, unknown>)[name];
+  return typeof hash === 'string' ? hash : undefined;
+}
+
+function sha256Hex(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
 /** What a refresh record adds to a rollback: the exact previous values of the variables it replaced. */
 export interface RefreshRestore {
   /** Variable name → the value it held before the refresh (the engine's own older value). */
@@ -361,11 +378,14 @@ export function planRollback(
   if (layers === undefined) return { ok: false, problem: 'Layers is not a list of layer ARNs' };
 
   const ours = (image: ConfigurationImage, name: string, value: string): boolean =>
-    macsOf(image)[name] !== undefined && macsOf(image)[name] === valueMac(mac.key, functionName, name, value);
+    macsOf(image)[name] !== undefined
+      ? macsOf(image)[name] === valueMac(mac.key, functionName, name, value)
+      : legacyHashOf(image, name) === sha256Hex(value);
   const steps: string[] = [];
   const notes: string[] = [];
   const change: RollbackChange = {};
-  if (Object.keys(macsOf(after)).length === 0 && after.variableNames.some((n) => mac.ourNames.has(n))) {
+  const legacy = Object.keys(macsOf(after)).length === 0 && after.variableNames.some((n) => mac.ourNames.has(n));
+  if (legacy && after.variableNames.every((n) => !mac.ourNames.has(n) || legacyHashOf(after, n) === undefined)) {
     notes.push('the record predates keyed MACs: none of its variables can be recognised as ours');
   }
 

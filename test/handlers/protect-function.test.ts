@@ -555,7 +555,7 @@ describe('protect-function', () => {
   });
 
   it('skips a function rolled back and excluded since the inventory', async () => {
-    ddb.on(GetCommand).resolves({ Item: { pk: `EXCLUDE#${FUNCTION}`, functionName: FUNCTION } });
+    ddb.on(GetCommand, { TableName: 'state' }).resolves({ Item: { pk: `EXCLUDE#${FUNCTION}`, functionName: FUNCTION } });
 
     const output = await handler(request());
 
@@ -622,7 +622,7 @@ describe('protect-function', () => {
   });
 
   it('does not publish an unchanged repeat of the previous skip', async () => {
-    ddb.on(GetCommand).resolves({ Item: { pk: `EXCLUDE#${FUNCTION}` } });
+    ddb.on(GetCommand, { TableName: 'state' }).resolves({ Item: { pk: `EXCLUDE#${FUNCTION}` } });
     ddb.on(BatchGetCommand).resolves({
       Responses: { state: [{ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['EXCLUDED'], warnings: [] }] },
     });

@@ -81,7 +81,10 @@ export async function putUnrecorded(bucket: string, decision: UnrecordedDecision
  * The keys of every fallback object under `runs/`, at most `maxPages` ListObjectsV2 pages of 1000 keys (the prefix
  * holds a few objects per run and expires after 7 days, so one page is the usual case).
  */
-export async function listUnrecorded(bucket: string, maxPages: number): Promise<{ keys: string[]; truncated: boolean }> {
+export async function listUnrecorded(
+  bucket: string,
+  maxPages: number,
+): Promise<{ keys: string[]; truncated: boolean }> {
   const keys: string[] = [];
   let ContinuationToken: string | undefined;
   let pages = 0;

@@ -631,6 +631,8 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       outcome: 'SKIPPED',
       ...failedChecks(assessment),
       reasons: ['CHANGED_DURING_RUN'],
+      // The function as it is now (without our change: the funnel found it eligible) completes the write-ahead.
+      before,
       detail: STALE_WRITE_AHEAD,
     });
   }
@@ -863,6 +865,7 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
       reasons: ['CHANGED_DURING_RUN'],
       warnings,
       checks,
+      before,
       detail: STALE_WRITE_AHEAD,
     });
   }

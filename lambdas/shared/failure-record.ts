@@ -11,7 +11,8 @@ import type { AuditItem } from './domain/types';
 import { getAuditItem, putAuditItem, type PutResult } from './adapters/audit-store';
 import { publishNotice } from './adapters/notifier';
 import type { UnrecordedDecision } from './adapters/unrecorded-store';
-import { recordSettings } from './recording';
+import { logger } from './observability';
+import { errorSummary, recordSettings } from './recording';
 import type { Runtime } from './runtime';
 
 export interface FailedWrite {
@@ -25,7 +26,17 @@ export async function writeFailed(rt: Runtime, failure: UnrecordedDecision): Pro
   let images: Pick<AuditItem, 'before' | 'after'> = {};
   if (failure.afterProtect) {
     const pendingKey = auditSortKey(failure.runStartedAt, failure.runId, AUDIT_STAGE.pending);
-    const pending = await getAuditItem(rt.auditTableName, failure.functionName, pendingKey);
+    let pending: AuditItem | undefined;
+    try {
+      pending = await getAuditItem(rt.auditTableName, failure.functionName, pendingKey);
+    } catch (error) {
+      // Without its images the FAILED still records the failure; the PENDING then stays "unfinished" and rollback
+      // works from it (as before issue 9). The write below tells whether the table is reachable at all.
+      logger.warn("the run's write-ahead record is unreadable; FAILED recorded without its images", {
+        functionName: failure.functionName,
+        error: errorSummary(error),
+      });
+    }
     if (pending?.before !== undefined) {
       images = { before: pending.before, ...(pending.after !== undefined ? { after: pending.after } : {}) };
       detail = `${detail}; the change was about to be sent and may have been applied; to undo: npx zero-impact rollback --function ${failure.functionName}`;

@@ -84,7 +84,10 @@ function engineVersion(): string {
   return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
 }
 
-/** The run id of the records this command writes: `rollback-<decidedAt>`. */
+/**
+ * The run id of the records this command writes: `rollback-<decidedAt>`; their sort key is that time, that run id and
+ * stage `1-decision` (one per rollback command and function; domain/audit.ts auditSortKey).
+ */
 const ROLLBACK_RUN_PREFIX = 'rollback-';
 
 /** A change record with the images a rollback judges against (the after-image possibly from the run's PENDING). */
@@ -94,6 +97,10 @@ export interface ChangeRecord {
   after?: ConfigurationImage;
 }
 
+/**
+ * The audit table's order of a function's items: by run start, then run id, then stage (a run's PENDING before its
+ * decision); items written before issue 9 start with their decidedAt, so old and new histories interleave by time.
+ */
 function bySk(a: AuditItem, b: AuditItem): number {
   return a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0;
 }
@@ -172,6 +179,7 @@ async function record(
       functionName: protection.functionName,
       functionArn: protection.functionArn,
       runId: `${ROLLBACK_RUN_PREFIX}${decidedAt}`,
+      runStartedAt: decidedAt,
       decidedAt,
       mode: 'protect',
       outcome,

@@ -20,8 +20,14 @@
  *    ALREADY_PROTECTED → ALREADY_PROTECTED (warnings such as DEFENDER_OUTDATED kept, no SNS);
  *    ELIGIBLE → WOULD_PROTECT in dry-run; SKIPPED with DEFENDER_LAYER_INVALID when the run's layer check failed;
  *    otherwise returned in `eligible` (the protect Lambda records it);
- *    a function whose processing throws → FAILED (the rest of the batch goes on);
+ *    a function whose processing throws → FAILED (the rest of the batch goes on); a decision the audit table refuses
+ *    fails the whole invocation at the end (AuditWriteError), after every other function was recorded, so that the
+ *    state machine's retry (and then record-failure) records it;
  * 5. the digests of what was recorded (state table), for repeat detection and changed-only notifications.
+ *
+ * Exactly once (issue 9): each decision is a conditional put on the run's `decision` key (domain/audit.ts), so a
+ * retry of a batch that crashed after some of its writes writes, publishes and digests only the functions not yet
+ * decided; a notice is published only by the write that succeeded, and a digest kept only after its publish.
  */
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 import type { Context } from 'aws-lambda';
@@ -69,6 +75,14 @@ import {
 import { logger, startInvocation } from '../shared/observability';
 import { emitCounts, emitMetric, errorSummary, increment, recordSettings } from '../shared/recording';
 import { runtime, type Runtime } from '../shared/runtime';
+
+/** Thrown at the end of a batch some of whose decisions could not be written (the state machine retries it). */
+export class AuditWriteError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AuditWriteError';
+  }
+}
 
 /** Per-invocation metrics (the run totals `Decisions`/`Skips` come from finish-run). */
 export const BATCH_METRICS = {
@@ -166,6 +180,8 @@ class BatchRun {
   readonly skips = new Map<string, number>();
   readonly digests: Array<{ functionName: string; digest: DecisionDigest; decidedAt: string }> = [];
   readonly eligible: ProtectRequest[] = [];
+  /** Functions whose decision (and its FAILED fallback) could not be written: the batch fails for a retry. */
+  readonly unrecorded: string[] = [];
   private readonly codeSigningCache: CodeSigningCache = new Map();
 
   constructor(
@@ -299,7 +315,12 @@ class BatchRun {
     };
   }
 
-  /** Writes the audit item of a decision, publishes it when due, and keeps its digest. */
+  /**
+   * Writes the audit item of a decision, publishes it when due, and keeps its digest. A retry of this batch (Step
+   * Functions runs it again after a crash) finds the decision already written (the conditional put on the run's
+   * `decision` key answers 'exists'): it counts the function as before but neither publishes nor keeps a digest
+   * again. The digest is kept only once the notice (when due) is published: a failed publish is sent next run.
+   */
   async record(entry: Entry, decision: Decision & { outcome: Outcome }, detail?: string): Promise<void> {
     const { outcome, assessment, reasons } = decision;
     // The MACs of what the engine wrote (issue 8 item 7) are carried forward from the previous digest.
@@ -312,6 +333,7 @@ class BatchRun {
         functionName: entry.name,
         functionArn: assessment.functionArn ?? entry.cheap.configuration.FunctionArn ?? null,
         runId: this.run.runId,
+        runStartedAt: this.run.startedAt,
         decidedAt,
         mode: this.config.mode,
         outcome,
@@ -324,9 +346,16 @@ class BatchRun {
       },
       this.settings,
     );
-    await putAuditItem(this.rt.auditTableName, item);
+    const written = await putAuditItem(this.rt.auditTableName, item);
     increment(this.counts, outcome);
     if (outcome === 'SKIPPED') for (const reason of reasons) increment(this.skips, reason);
+    if (written === 'exists') {
+      logger.info('decision already recorded in this run (a retry); nothing written or published again', {
+        functionName: entry.name,
+        outcome,
+      });
+      return;
+    }
     logger.info('decision recorded', {
       functionName: entry.name,
       outcome,
@@ -368,7 +397,7 @@ class BatchRun {
     try {
       await this.record(entry, { outcome: 'FAILED', assessment, reasons: [] }, detail);
     } catch (recordError) {
-      increment(this.counts, 'FAILED');
+      this.unrecorded.push(entry.name);
       emitMetric('AuditWriteFailed', 1);
       logger.error('FAILED decision could not be recorded', {
         functionName: entry.name,
@@ -512,6 +541,13 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     });
   }
 
+  if (batch.unrecorded.length > 0) {
+    // The audit table refused writes: fail the invocation so that Step Functions retries it (the retry writes only
+    // what is missing) and, after its retries, record-failure records the rest (with its S3 fallback).
+    throw new AuditWriteError(
+      `${batch.unrecorded.length} of ${items.length} decisions could not be written to the audit table`,
+    );
+  }
   // Alarmed by the stack (missing data = healthy): protected functions whose last update failed, every run.
   if (unhealthy > 0) emitMetric('ProtectionUnhealthy', unhealthy);
   emitCounts(BATCH_METRICS.decisions.name, BATCH_METRICS.decisions.dimension, batch.counts);

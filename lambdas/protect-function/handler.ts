@@ -11,7 +11,14 @@
  *    update in progress → bounded retries, then SKIPPED FUNCTION_NOT_READY; any other error → FAILED.
  * 6. Wait (bounded) for LastUpdateStatus: Successful → PROTECTED; Failed → FAILED with AWS's reason (the function is
  *    left as AWS left it; the record says how to roll back); no answer in time → FAILED.
- * 7. Complete the audit record with the after-image, update the function's last-decision digest, publish skips.
+ * 7. Complete the audit record with the after-image, publish skips, then update the function's last-decision digest
+ *    (only after the publish succeeded: a notice SNS refused is sent by the next run, never lost).
+ *
+ * Exactly once per run (issue 9): the PENDING and the final decision have deterministic keys per (run, function,
+ * stage) and conditional puts. A retried invocation (its earlier answer lost) first reads both: a decision already
+ * there is returned as it is, and nothing is read, changed, written or published again; a PENDING without a
+ * decision means the earlier attempt may have sent the change: if the function carries it now, it is recorded
+ * PROTECTED; otherwise the change is tried again under that PENDING (same revision), or not at all.
  *
  * The fresh configuration holds real variable values: it stays in this invocation's memory. Logs, audit items and
  * messages carry names, sizes and hashes only, and AWS messages are scrubbed of every value we know.
@@ -20,7 +27,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 import type { Config } from '../../lib/config';
-import { putAuditItem } from '../shared/adapters/audit-store';
+import { getAuditItem, putAuditItem, runRecordsOf, type RunRecords } from '../shared/adapters/audit-store';
 import {
   awsMessage,
   isNotFound,
@@ -53,7 +60,15 @@ import {
   type RejectionRecord,
 } from '../shared/domain/backoff';
 import { workersOf } from '../shared/domain/batching';
-import { decisionItem, nextDigest, sameDecision, type DecisionDigest } from '../shared/domain/audit';
+import {
+  AUDIT_STAGE,
+  auditSortKey,
+  decisionItem,
+  nextDigest,
+  pendingLanding,
+  sameDecision,
+  type DecisionDigest,
+} from '../shared/domain/audit';
 import { ourVariableNames, valueMac, type MacContext } from '../shared/domain/mac';
 import { decisionNotice } from '../shared/domain/notice';
 import { assess, type FunnelContext } from '../shared/domain/funnel';
@@ -216,8 +231,34 @@ class Recorder {
     }
   }
 
-  /** Writes one audit item; throws if the write fails. */
-  async write(decision: Decision): Promise<AuditItem> {
+  /** This run's PENDING and decision of the function, read at the start (empty when unreadable). */
+  runRecords: RunRecords = {};
+
+  async loadRunRecords(): Promise<void> {
+    try {
+      this.runRecords = await runRecordsOf(this.rt.auditTableName, this.request.functionName, this.request);
+    } catch (error) {
+      // The conditional puts still keep one decision per run; only the early answer of a retry is lost.
+      this.log.warn("this run's earlier records unreadable; the conditional writes decide", {
+        error: awsMessage(error),
+      });
+    }
+  }
+
+  /** The function's decision in this run, read consistently (after a put answered 'exists'). */
+  private async existingDecision(): Promise<AuditItem | undefined> {
+    const { rt, request } = this;
+    try {
+      const sk = auditSortKey(request.startedAt, request.runId, AUDIT_STAGE.decision);
+      return await getAuditItem(rt.auditTableName, request.functionName, sk);
+    } catch (error) {
+      this.log.warn('the earlier decision of this run is unreadable', { error: awsMessage(error) });
+      return undefined;
+    }
+  }
+
+  /** Writes one audit item; 'exists' when this run already has it (a retry). Throws if the write fails. */
+  async write(decision: Decision): Promise<{ item: AuditItem; result: 'written' | 'exists' }> {
     const { rt, request } = this;
     const decidedAt = new Date(systemClock.now()).toISOString();
     const detail = decision.detail === undefined ? undefined : this.scrub(decision.detail);
@@ -226,6 +267,7 @@ class Recorder {
         functionName: request.functionName,
         functionArn: request.functionArn,
         runId: request.runId,
+        runStartedAt: request.startedAt,
         decidedAt,
         mode: rt.config.mode,
         outcome: decision.outcome,
@@ -240,16 +282,28 @@ class Recorder {
       },
       recordSettings(rt),
     );
-    await putAuditItem(rt.auditTableName, item);
-    return item;
+    return { item, result: await putAuditItem(rt.auditTableName, item) };
   }
 
-  /** The final decision: audit item, digest, notification. Returns the handler's output. */
+  /**
+   * The final decision: audit item, notification, digest. Returns the handler's output. When this run already has
+   * the function's decision (a retry whose earlier answer was lost), that decision is the answer: nothing is
+   * published or stored again.
+   */
   async finish(decision: Decision): Promise<ProtectOutput> {
     const { rt, request } = this;
     const reasons = decision.reasons ?? [];
     const warnings = decision.warnings ?? [];
-    const item = await this.write(decision);
+    const { item, result } = await this.write(decision);
+    if (result === 'exists') {
+      const existing = await this.existingDecision();
+      this.log.info('decision already recorded in this run (a retry); nothing written or published again', {
+        outcome: existing?.outcome ?? decision.outcome,
+      });
+      return existing !== undefined
+        ? outputOf(existing)
+        : { functionName: request.functionName, outcome: decision.outcome, reasons };
+    }
     const decidedAt = item.decidedAt;
     // The MACs of what the engine wrote live on in the digest (issue 8 item 7): a PROTECTED brings new ones.
     const written = decision.outcome === 'PROTECTED' ? decision.after?.ourValueMacs : undefined;
@@ -265,22 +319,60 @@ class Recorder {
     else if (decision.outcome === 'PROTECTED') this.log.info(line, { warnings });
     else this.log.warn(line, { reasons, warnings, detail });
 
-    try {
-      await putLastDecisions(rt.stateTableName, [{ functionName: request.functionName, digest, decidedAt }]);
-    } catch (error) {
-      this.log.error('last-decision digest not stored', { error: awsMessage(error) });
-    }
     const changed = !sameDecision(this.previous, digest);
     if (SKIP_OUTCOMES.has(decision.outcome) && (rt.config.notifications.skips === 'always' || changed)) {
       try {
         await publishNotice(rt.skipTopicArn, decisionNotice(item));
       } catch (error) {
-        this.log.error('skip notification not published', { error: awsMessage(error) });
+        // The digest stays the previous one, so the next run finds this decision new and publishes it then.
+        this.log.error('skip notification not published; the next run sends it', { error: awsMessage(error) });
+        return { functionName: request.functionName, outcome: decision.outcome, reasons };
       }
+    }
+    try {
+      await putLastDecisions(rt.stateTableName, [{ functionName: request.functionName, digest, decidedAt }]);
+    } catch (error) {
+      this.log.error('last-decision digest not stored', { error: awsMessage(error) });
     }
     return { functionName: request.functionName, outcome: decision.outcome, reasons };
   }
+
+  /**
+   * Writes the write-ahead PENDING. 'proceed': written, or this run's earlier attempt wrote it for the same revision
+   * (the change it describes is this one); 'stale': an earlier attempt wrote it for another revision (the function
+   * changed since): nothing may be sent under it. Throws WriteAheadError when the write fails.
+   */
+  async writeAhead(decision: Decision, revisionId: string): Promise<'proceed' | 'stale'> {
+    const name = this.request.functionName;
+    let result: 'written' | 'exists';
+    try {
+      ({ result } = await this.write(decision));
+    } catch (error) {
+      this.log.error(`write-ahead audit record failed for ${name}: nothing was changed`, { error: awsMessage(error) });
+      throw new WriteAheadError(
+        `write-ahead audit record for ${name} failed (${awsMessage(error)}): nothing was changed`,
+      );
+    }
+    if (result === 'written') return 'proceed';
+    let earlier = this.runRecords.pending;
+    if (earlier === undefined) {
+      try {
+        const sk = auditSortKey(this.request.startedAt, this.request.runId, AUDIT_STAGE.pending);
+        earlier = await getAuditItem(this.rt.auditTableName, name, sk);
+      } catch (error) {
+        this.log.warn('the earlier write-ahead of this run is unreadable', { error: awsMessage(error) });
+      }
+    }
+    return earlier?.before?.revisionId === revisionId ? 'proceed' : 'stale';
+  }
 }
+
+function outputOf(item: AuditItem): ProtectOutput {
+  return { functionName: item.functionName, outcome: item.outcome as Outcome, reasons: item.reasons };
+}
+
+const STALE_WRITE_AHEAD =
+  'an earlier attempt of this run recorded its write-ahead for another revision of the function: nothing was changed';
 
 /** The identity of the function's code and configuration, for the back-off (domain/backoff.ts). */
 function revisionOf(configuration: FreshFunction['configuration'], rt: Runtime): FunctionRevision {
@@ -311,6 +403,14 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   const { config } = rt;
   const name = request.functionName;
   const recorder = new Recorder(rt, request, request.facts.tags?.[config.audit.ownerTagKey]);
+
+  // A retry (the earlier answer lost): the decision this run already recorded is the answer (issue 9).
+  await recorder.loadRunRecords();
+  const earlier = recorder.runRecords.decision;
+  if (earlier !== undefined) {
+    recorder.log.info('already decided in this run (a retry); nothing is done again', { outcome: earlier.outcome });
+    return outputOf(earlier);
+  }
 
   // Defensive refusals, before any Lambda call: this handler changes nothing unless every one of these holds.
   await recorder.loadPrevious();
@@ -403,6 +503,21 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       reasons: ['FACTS_MISSING'],
       detail: `the MAC key cannot be derived (${awsMessage(error)}): nothing was changed`,
     });
+  }
+  const earlierPending = recorder.runRecords.pending;
+  if (earlierPending?.after !== undefined) {
+    // An earlier attempt of this run wrote its write-ahead and may have sent the change before it died.
+    const now = configurationImage(fresh.configuration, mac, name);
+    if (pendingLanding(now, earlierPending.after, earlierPending.before) === 'landed') {
+      return recorder.finish({
+        outcome: 'PROTECTED',
+        ...(earlierPending.before !== undefined ? { before: earlierPending.before } : {}),
+        after: now,
+        warnings: earlierPending.warnings as WarningCode[],
+        checks: earlierPending.checks,
+        detail: 'the change an earlier attempt of this run sent has landed',
+      });
+    }
   }
   const engineWritten = engineWrittenNames(fresh, mac, name, recorder.previousDigest, config, resolved);
 
@@ -530,22 +645,26 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       ? `set handler ${plan.change.Handler}`
       : '',
   ].filter((s) => s.length > 0);
-  try {
-    await recorder.write({
+  const ahead = await recorder.writeAhead(
+    {
       outcome: 'PENDING',
       ...failedChecks(assessment),
       reasons: [],
       before,
       after: plannedAfter,
       detail: `about to ${intent.join('; ')} (RevisionId ${revisionId})`,
+    },
+    revisionId,
+  );
+  if (ahead === 'stale') {
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      ...failedChecks(assessment),
+      reasons: ['CHANGED_DURING_RUN'],
+      // The function as it is now (without our change: the funnel found it eligible) completes the write-ahead.
+      before,
+      detail: STALE_WRITE_AHEAD,
     });
-  } catch (error) {
-    recorder.log.error(`write-ahead audit record failed for ${name}: nothing was changed`, {
-      error: awsMessage(error),
-    });
-    throw new WriteAheadError(
-      `write-ahead audit record for ${name} failed (${awsMessage(error)}): nothing was changed`,
-    );
   }
 
   // 5. The change, with the RevisionId just read as a precondition.
@@ -777,8 +896,8 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
   const before = configurationImage(fresh.configuration, mac, name);
   const planned = applyChange(fresh.configuration, plan.change);
   const plannedAfter = configurationImage({ ...planned, RevisionId: undefined }, mac, name);
-  try {
-    await recorder.write({
+  const ahead = await recorder.writeAhead(
+    {
       outcome: 'PENDING',
       reasons: [],
       warnings,
@@ -786,11 +905,18 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
       before,
       after: plannedAfter,
       detail: `about to refresh variables ${plan.refreshed.join(', ')} in place (RevisionId ${revisionId})`,
+    },
+    revisionId,
+  );
+  if (ahead === 'stale') {
+    return recorder.finish({
+      outcome: 'SKIPPED',
+      reasons: ['CHANGED_DURING_RUN'],
+      warnings,
+      checks,
+      before,
+      detail: STALE_WRITE_AHEAD,
     });
-  } catch (error) {
-    throw new WriteAheadError(
-      `write-ahead audit record for ${name} failed (${awsMessage(error)}): nothing was changed`,
-    );
   }
 
   const rollbackHint = `to undo: npx zero-impact rollback --function ${name}`;

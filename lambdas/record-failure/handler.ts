@@ -3,17 +3,27 @@
  * protect request is recorded FAILED with the error's name and a trimmed, scrubbed cause, and published to the skip
  * topic. The Cause of a Lambda task failure is a JSON string of the Lambda error; only its errorType and
  * errorMessage are kept (never the stack trace), quoted text is cut out and the rest truncated.
+ *
+ * Exactly once (issue 9): the FAILED is a conditional put on the run's `decision` key, so a function the failed task
+ * had already decided (a batch that crashed after some of its writes) keeps that decision, and nothing is published
+ * for it. A notice is published only for an item this invocation wrote. After a protect failure the run's PENDING
+ * lends the FAILED its images (lambdas/shared/failure-record.ts).
+ *
+ * DynamoDB down: each write is retried with exponential backoff (AUDIT_RETRY, on the injectable clock); when the
+ * table stays unreachable the decision goes to the run's S3 prefix, `runs/<runId>/unrecorded/<function>.json`
+ * (names, codes and details only), and the rest of the invocation writes there at once (the table is known down:
+ * one attempt each, so the invocation ends well within its timeout). The next run's start replays those objects
+ * (lambdas/shared/replay.ts). A notice SNS refused is kept the same way (`recorded: true`) so that it is sent late,
+ * never lost.
  */
 import type { Context } from 'aws-lambda';
-import { putAuditItem } from '../shared/adapters/audit-store';
-import { publishNotice } from '../shared/adapters/notifier';
 import { systemClock } from '../shared/adapters/rate-limiter';
-import { decisionItem } from '../shared/domain/audit';
-import { decisionNotice } from '../shared/domain/notice';
+import { putUnrecorded, type UnrecordedDecision } from '../shared/adapters/unrecorded-store';
+import { publishFailed, writeFailed, type FailedWrite } from '../shared/failure-record';
 import type { InventoryItem, ProtectRequest } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
-import { emitMetric, errorSummary, failureDetail, recordSettings } from '../shared/recording';
-import { runtime } from '../shared/runtime';
+import { emitMetric, errorSummary, failureDetail } from '../shared/recording';
+import { runtime, type Runtime } from '../shared/runtime';
 
 export interface RecordFailureInput {
   runId: string;
@@ -22,10 +32,23 @@ export interface RecordFailureInput {
   error?: { Error?: string; Cause?: string };
 }
 
+export interface RecordFailureOutput {
+  /** FAILED items this invocation wrote. */
+  recorded: number;
+  /** Functions the run had already decided (nothing written, nothing published). */
+  alreadyDecided: number;
+  /** Decisions left in the S3 fallback for the next run to replay. */
+  unrecorded: number;
+}
+
+/** Backoff of the audit writes: 5 attempts, 0.5 s doubling to at most 8 s between them (7.5 s in all). */
+export const AUDIT_RETRY = { attempts: 5, firstDelayMs: 500, maxDelayMs: 8_000 } as const;
+
 interface Target {
   functionName: string;
   functionArn: string | null;
   owner?: string;
+  afterProtect: boolean;
 }
 
 function targetOf(item: InventoryItem | ProtectRequest, ownerTagKey: string): Target | undefined {
@@ -35,6 +58,7 @@ function targetOf(item: InventoryItem | ProtectRequest, ownerTagKey: string): Ta
     return {
       functionName: item.functionName,
       functionArn: item.functionArn ?? null,
+      afterProtect: true,
       ...(owner !== undefined ? { owner } : {}),
     };
   }
@@ -43,58 +67,100 @@ function targetOf(item: InventoryItem | ProtectRequest, ownerTagKey: string): Ta
     return {
       functionName: item.configuration.FunctionName,
       functionArn: item.configuration.FunctionArn ?? null,
+      afterProtect: false,
       ...(owner !== undefined ? { owner } : {}),
     };
   }
   return undefined;
 }
 
-export const handler = async (event: RecordFailureInput, context?: Context): Promise<{ recorded: number }> => {
+/** `op` up to `attempts` times, sleeping (injectable clock) between attempts; rethrows the last error. */
+async function withBackoff<T>(op: () => Promise<T>, attempts: number): Promise<T> {
+  let delay: number = AUDIT_RETRY.firstDelayMs;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await op();
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      logger.warn('audit write failed; retrying', { attempt, error: errorSummary(error) });
+      await systemClock.sleep(delay);
+      delay = Math.min(delay * 2, AUDIT_RETRY.maxDelayMs);
+    }
+  }
+}
+
+/** Leaves the decision in the S3 fallback; false when that fails too (then only the log line and metric remain). */
+async function fallBack(rt: Runtime, failure: UnrecordedDecision): Promise<boolean> {
+  try {
+    const key = await putUnrecorded(rt.inventoryBucket, failure);
+    logger.warn('decision kept in the S3 fallback for the next run', { functionName: failure.functionName, key });
+    return true;
+  } catch (error) {
+    emitMetric('AuditWriteFailed', 1);
+    logger.error('FAILED decision could not be recorded anywhere', {
+      functionName: failure.functionName,
+      error: errorSummary(error),
+    });
+    return false;
+  }
+}
+
+export const handler = async (event: RecordFailureInput, context?: Context): Promise<RecordFailureOutput> => {
   const rt = runtime();
-  const settings = recordSettings(rt);
   startInvocation({ runId: event.runId }, context);
   const detail = failureDetail(event.error);
   const items = Array.isArray(event.items) ? event.items : [];
-  let recorded = 0;
+  const out: RecordFailureOutput = { recorded: 0, alreadyDecided: 0, unrecorded: 0 };
+  let tableDown = false;
   for (const raw of items) {
     const target = targetOf(raw, rt.config.audit.ownerTagKey);
     if (target === undefined) {
       logger.error('failed item without a function name; not recorded', { error: detail });
       continue;
     }
-    const item = decisionItem(
-      {
-        functionName: target.functionName,
-        functionArn: target.functionArn,
-        runId: event.runId,
-        decidedAt: new Date(systemClock.now()).toISOString(),
-        mode: rt.config.mode,
-        outcome: 'FAILED',
-        reasons: [],
-        warnings: [],
-        checks: [],
-        detail,
-        ...(target.owner !== undefined ? { owner: target.owner } : {}),
-      },
-      settings,
-    );
+    const failure: UnrecordedDecision = {
+      functionName: target.functionName,
+      functionArn: target.functionArn,
+      runId: event.runId,
+      runStartedAt: event.startedAt,
+      decidedAt: new Date(systemClock.now()).toISOString(),
+      mode: rt.config.mode,
+      outcome: 'FAILED',
+      detail,
+      afterProtect: target.afterProtect,
+      ...(target.owner !== undefined ? { owner: target.owner } : {}),
+    };
+    let written: FailedWrite;
     try {
-      await putAuditItem(rt.auditTableName, item);
-      recorded += 1;
-      logger.error('function recorded FAILED', { functionName: target.functionName, error: detail });
+      written = await withBackoff(() => writeFailed(rt, failure), tableDown ? 1 : AUDIT_RETRY.attempts);
     } catch (error) {
+      tableDown = true;
       emitMetric('AuditWriteFailed', 1);
-      logger.error('FAILED decision could not be recorded', {
+      logger.error('FAILED decision could not be written to the audit table', {
         functionName: target.functionName,
         error: errorSummary(error),
       });
+      if (await fallBack(rt, failure)) out.unrecorded += 1;
+      continue;
     }
+    tableDown = false;
+    if (written.result === 'exists') {
+      out.alreadyDecided += 1;
+      logger.info('function already decided in this run; its decision stands', { functionName: target.functionName });
+      continue;
+    }
+    out.recorded += 1;
+    logger.error('function recorded FAILED', { functionName: target.functionName, error: detail });
     try {
-      await publishNotice(rt.skipTopicArn, decisionNotice(item));
+      await publishFailed(rt, written.item);
     } catch (error) {
       emitMetric('NotificationsFailed', 1);
-      logger.error('failure notification failed', { functionName: target.functionName, error: errorSummary(error) });
+      logger.error('failure notification failed; kept for the next run', {
+        functionName: target.functionName,
+        error: errorSummary(error),
+      });
+      await fallBack(rt, { ...failure, recorded: true });
     }
   }
-  return { recorded };
+  return out;
 };

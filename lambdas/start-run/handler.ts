@@ -49,6 +49,7 @@ export const handler = async (event: StartRunInput, context?: Context): Promise<
     runItem(
       {
         runId,
+        runStartedAt: startedAt,
         decidedAt: new Date(now).toISOString(),
         mode: rt.config.mode,
         outcome: 'RUN_OVERLAP',

@@ -10,7 +10,8 @@ import {
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import { BatchGetCommand, BatchWriteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { handler } from '../../lambdas/assess-batch/handler';
+import { AuditWriteError, handler } from '../../lambdas/assess-batch/handler';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { redactConfiguration } from '../../lambdas/shared/domain/redact';
 import type { AuditItem, FunctionConfiguration, InventoryItem, RunContext } from '../../lambdas/shared/domain/types';
 import {
@@ -620,5 +621,80 @@ describe('issue 8: what the inventory carries instead of values', () => {
     expect(out.eligible).toEqual([]);
     expect(auditOf('ledger')).toMatchObject({ outcome: 'SKIPPED' });
     expect(auditOf('ledger').reasons).toContain('WRAPPER_CONFLICT');
+  });
+});
+
+/** A Put that behaves like the audit table's conditional put: a key written once answers "exists" after. */
+function conditionalAuditTable(keys = new Set<string>(), failFor: ReadonlySet<string> = new Set()): Set<string> {
+  mocks.ddb.on(PutCommand).callsFake((input: { TableName: string; Item: AuditItem }) => {
+    const key = `${input.Item.functionName}|${input.Item.sk}`;
+    if (failFor.has(input.Item.functionName)) {
+      throw Object.assign(new Error('Throughput exceeds the current capacity'), {
+        name: 'ProvisionedThroughputExceededException',
+      });
+    }
+    if (keys.has(key)) {
+      throw new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+    }
+    keys.add(key);
+    return {};
+  });
+  return keys;
+}
+
+describe('assess-batch, issue 9: exactly one decision per function per run', () => {
+  it('a retried assess batch writes and publishes nothing twice', async () => {
+    useRuntime();
+    healthyAws();
+    const batch = {
+      Items: [item(lowMemory()), item(fn('media', { MemorySize: 128 })), item(eligible())],
+      BatchInput: RUN,
+    };
+    const keys = conditionalAuditTable(new Set(), new Set(['media']));
+
+    // First attempt: the table refuses one write (and its FAILED): the invocation fails for a retry.
+    await expect(handler(batch)).rejects.toThrow(AuditWriteError);
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+    const firstDigests = mocks.ddb.commandCalls(BatchWriteCommand).length;
+
+    // The retry: the same batch again; only the decision still missing is written and published.
+    conditionalAuditTable(keys);
+    const out = await handler(batch);
+
+    expect(out.counts).toEqual({ SKIPPED: 2, WOULD_PROTECT: 1 });
+    expect([...keys].sort()).toEqual([
+      `media|${RUN.startedAt}#run-9#1-decision`,
+      `orders|${RUN.startedAt}#run-9#1-decision`,
+      `thumbnails|${RUN.startedAt}#run-9#1-decision`,
+    ]);
+    const published = mocks.sns
+      .commandCalls(PublishCommand)
+      .map((c) => c.args[0].input.MessageAttributes?.['functionName']?.StringValue);
+    expect(published.sort()).toEqual(['media', 'thumbnails']);
+    const digested = mocks.ddb
+      .commandCalls(BatchWriteCommand)
+      .slice(firstDigests)
+      .flatMap((c) => c.args[0].input.RequestItems?.['state'] ?? [])
+      .map((r) => r.PutRequest?.Item?.['functionName']);
+    expect(digested).toEqual(['media']);
+  });
+
+  it('SNS down: the digest of an unpublished skip is not stored, and the next run publishes it', async () => {
+    useRuntime();
+    healthyAws();
+    mocks.sns.on(PublishCommand).rejects(new Error('InternalErrorException'));
+
+    await handler({ Items: [item(lowMemory())], BatchInput: RUN });
+
+    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
+
+    // Next run: no digest, so the skip is new and published.
+    prepare();
+    useRuntime();
+    healthyAws();
+    await handler({ Items: [item(lowMemory())], BatchInput: { ...RUN, runId: 'run-10' } });
+
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 1);
   });
 });

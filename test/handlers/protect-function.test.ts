@@ -555,7 +555,9 @@ describe('protect-function', () => {
   });
 
   it('skips a function rolled back and excluded since the inventory', async () => {
-    ddb.on(GetCommand).resolves({ Item: { pk: `EXCLUDE#${FUNCTION}`, functionName: FUNCTION } });
+    ddb
+      .on(GetCommand, { TableName: 'state' })
+      .resolves({ Item: { pk: `EXCLUDE#${FUNCTION}`, functionName: FUNCTION } });
 
     const output = await handler(request());
 
@@ -622,7 +624,7 @@ describe('protect-function', () => {
   });
 
   it('does not publish an unchanged repeat of the previous skip', async () => {
-    ddb.on(GetCommand).resolves({ Item: { pk: `EXCLUDE#${FUNCTION}` } });
+    ddb.on(GetCommand, { TableName: 'state' }).resolves({ Item: { pk: `EXCLUDE#${FUNCTION}` } });
     ddb.on(BatchGetCommand).resolves({
       Responses: { state: [{ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['EXCLUDED'], warnings: [] }] },
     });
@@ -1032,6 +1034,96 @@ describe('issue 8 (protect side)', () => {
     expect(output.outcome).toBe('FAILED');
     expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 1);
     expect(rejectionPuts()[0]?.['ExpressionAttributeValues']).toMatchObject({ ':a': 1 });
+  });
+});
+
+describe('protect-function, issue 9: exactly one decision per function per run', () => {
+  const key = (stage: string) => ({ functionName: FUNCTION, sk: `2025-03-01T09:59:00.000Z#run-1#${stage}` });
+
+  it('a retried protect whose answer was lost returns PROTECTED and writes nothing', async () => {
+    // The first attempt protected the function; Step Functions never got its answer and runs it again.
+    await handler(request());
+    const protectedItem = auditItems().find((item) => item.outcome === 'PROTECTED');
+    expect(protectedItem?.sk).toBe(key('1-decision').sk);
+    ddb.resetHistory();
+    lambda.resetHistory();
+    sns.resetHistory();
+    ddb.on(GetCommand, { TableName: 'audit', Key: key('1-decision') }).resolves({ Item: protectedItem });
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'PROTECTED', reasons: [] });
+    expect(ddb).toHaveReceivedCommandWith(GetCommand, {
+      TableName: 'audit',
+      Key: key('1-decision'),
+      ConsistentRead: true,
+    });
+    expect(ddb).toHaveReceivedCommandTimes(PutCommand, 0);
+    expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 0);
+    expect(ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
+    expect(lambda).toHaveReceivedCommandTimes(GetFunctionCommand, 0);
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+  });
+
+  it('a retry after a crash between the update and its record records PROTECTED once, sending nothing again', async () => {
+    // First attempt: the update lands, then the final write fails (the invocation dies with it).
+    ddb.on(PutCommand).resolvesOnce({}).rejects(new Error('ServiceUnavailable'));
+    await expect(handler(request())).rejects.toThrow('ServiceUnavailable');
+    const pending = auditItems()[0];
+    expect(pending).toMatchObject({ outcome: 'PENDING', sk: key('0-pending').sk });
+    ddb.resetHistory();
+    lambda.resetHistory();
+    ddb.on(PutCommand).resolves({});
+    ddb.on(GetCommand, { TableName: 'audit', Key: key('0-pending') }).resolves({ Item: pending });
+    lambda.on(GetFunctionCommand).resolves({ Configuration: afterUpdate('Successful') as never });
+
+    const output = await handler(request());
+
+    expect(output.outcome).toBe('PROTECTED');
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+    expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 0); // no second slot
+    expect(auditItems()).toEqual([
+      expect.objectContaining({ outcome: 'PROTECTED', sk: key('1-decision').sk, before: pending?.before }),
+    ]);
+  });
+
+  it('a retry whose earlier write-ahead was for another revision sends nothing', async () => {
+    ddb.on(PutCommand).callsFake((input: { Item: AuditItem }) => {
+      if (input.Item.outcome === 'PENDING') {
+        throw new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
+      }
+      return {};
+    });
+    ddb.on(GetCommand, { TableName: 'audit', Key: key('0-pending') }).resolves({
+      Item: { functionName: FUNCTION, sk: key('0-pending').sk, outcome: 'PENDING', before: { revisionId: 'rev-0' } },
+    });
+
+    const output = await handler(request());
+
+    expect(output).toEqual({ functionName: FUNCTION, outcome: 'SKIPPED', reasons: ['CHANGED_DURING_RUN'] });
+    expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 0);
+  });
+
+  it('SNS down: the digest is not stored, the next run publishes', async () => {
+    ddb.on(GetCommand, { TableName: 'state' }).resolves({ Item: { pk: `EXCLUDE#${FUNCTION}` } });
+    sns.on(PublishCommand).rejects(new Error('InternalErrorException'));
+
+    const first = await handler(request());
+
+    expect(first.outcome).toBe('SKIPPED');
+    expect(ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 0); // the previous digest stays
+
+    // The next run: the same skip is still new (no digest), so it is published, and only then remembered.
+    sns.reset();
+    sns.on(PublishCommand).resolves({ MessageId: 'm-2' });
+    await handler(request({ runId: 'run-2', startedAt: '2025-03-01T10:59:00.000Z' }));
+
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+    expect(ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 1);
+    const published = sns.commandCalls(PublishCommand)[0]!;
+    const digest = ddb.commandCalls(BatchWriteCommand)[0]!;
+    expect(published.calledBefore(digest)).toBe(true);
   });
 });
 

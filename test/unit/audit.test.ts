@@ -1,6 +1,10 @@
 import {
   arnParts,
+  auditSortKey,
   decisionItem,
+  decisionKeyOf,
+  pendingLanding,
+  runStartOf,
   nextDigest,
   unfinishedPending,
   type DecisionRecordInput,
@@ -17,6 +21,7 @@ const base: DecisionRecordInput = {
   functionName: 'orders',
   functionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:orders',
   runId: 'run-1',
+  runStartedAt: '2026-11-23T09:59:00.000Z',
   decidedAt: '2026-11-23T10:00:00.000Z',
   mode: 'dry-run',
   outcome: 'SKIPPED',
@@ -27,12 +32,13 @@ const base: DecisionRecordInput = {
 const decidedEpoch = Date.parse(base.decidedAt) / 1000;
 
 describe('decisionItem', () => {
-  it('keys the item by function and time, and indexes a skip under its first reason', () => {
+  it('keys the item by function, run start, run and stage, and indexes a skip under its first reason', () => {
     const item = decisionItem(base, settings);
 
     expect(item).toMatchObject({
       functionName: 'orders',
-      sk: '2026-11-23T10:00:00.000Z#run-1#SKIPPED',
+      sk: '2026-11-23T09:59:00.000Z#run-1#1-decision',
+      decidedAt: '2026-11-23T10:00:00.000Z',
       kind: 'decision',
       account: '123456789012',
       region: 'eu-west-1',
@@ -76,6 +82,75 @@ describe('decisionItem', () => {
     expect(item.repeat).toBe(false);
     expect(item.changeKey).toBe('CHANGE');
     expect(item.primaryReason).toBeUndefined();
+  });
+});
+
+describe('issue 9: one deterministic key per (run, function, stage)', () => {
+  it('gives every final decision of a run the same key, whatever its outcome or time', () => {
+    const skipped = decisionItem(base, settings);
+    const failed = decisionItem(
+      { ...base, outcome: 'FAILED', reasons: [], decidedAt: '2026-11-23T10:30:00.000Z' },
+      settings,
+    );
+
+    expect(failed.sk).toBe(skipped.sk);
+    expect(skipped.sk).toBe(auditSortKey(base.runStartedAt, 'run-1', '1-decision'));
+  });
+
+  it("sorts a run's PENDING before its decision, and derives the decision key and run start from the PENDING", () => {
+    const pending = decisionItem({ ...base, mode: 'protect', outcome: 'PENDING', reasons: [] }, settings);
+    const decision = decisionItem({ ...base, mode: 'protect', outcome: 'PROTECTED', reasons: [] }, settings);
+
+    expect(pending.sk).toBe('2026-11-23T09:59:00.000Z#run-1#0-pending');
+    expect(pending.sk < decision.sk).toBe(true);
+    expect(decisionKeyOf(pending)).toBe(decision.sk);
+    expect(runStartOf(pending)).toBe(base.runStartedAt);
+  });
+
+  it('finds no decision key for a PENDING written before issue 9', () => {
+    const legacy = { sk: '2025-01-01T00:00:00.000Z#run-0#PENDING', runId: 'run-0' };
+
+    expect(decisionKeyOf(legacy)).toBeUndefined();
+    expect(runStartOf(legacy)).toBeUndefined();
+  });
+
+  it('marks a reconciled decision', () => {
+    expect(decisionItem({ ...base, reconciled: true }, settings).reconciled).toBe(true);
+    expect(decisionItem(base, settings)).not.toHaveProperty('reconciled');
+  });
+});
+
+describe('issue 9: pendingLanding', () => {
+  const before = {
+    layers: ['arn:team:layer:1'],
+    variableNames: ['DB_HOST'],
+    variablesBytes: 10,
+    handler: 'app.handler',
+    revisionId: 'r1',
+    ourValueMacs: {},
+  };
+  const planned = {
+    layers: ['arn:team:layer:1', 'arn:defender:32'],
+    variableNames: ['AWS_LAMBDA_EXEC_WRAPPER', 'DB_HOST'],
+    variablesBytes: 60,
+    handler: 'app.handler',
+    revisionId: null,
+    ourValueMacs: { AWS_LAMBDA_EXEC_WRAPPER: 'mac-w' },
+  };
+
+  it('finds a change that landed (layers in order, our MACs, handler)', () => {
+    expect(pendingLanding({ ...planned, revisionId: 'r2' }, planned, before)).toBe('landed');
+  });
+
+  it('finds a change that did not land (nothing of what it added is there)', () => {
+    expect(pendingLanding(before, planned, before)).toBe('not-landed');
+  });
+
+  it('calls anything else partial', () => {
+    expect(pendingLanding({ ...planned, ourValueMacs: { AWS_LAMBDA_EXEC_WRAPPER: 'other' } }, planned, before)).toBe(
+      'partial',
+    );
+    expect(pendingLanding({ ...before, layers: planned.layers }, planned, before)).toBe('partial');
   });
 });
 
@@ -156,7 +231,7 @@ describe('issue 8 item 5: unfinishedPending', () => {
       settings,
     );
 
-  it("item 5: a PENDING followed only by record-failure's FAILED without images stays unfinished", () => {
+  it('item 5: a PENDING followed only by a FAILED without images (written before issue 9) stays unfinished', () => {
     expect(unfinishedPending(pending, [pending, later('FAILED', false)])).toBe(true);
   });
 

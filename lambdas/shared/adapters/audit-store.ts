@@ -1,32 +1,79 @@
 /**
  * The audit table: append-only. Every write is a conditional put that refuses to overwrite an existing item;
- * nothing here updates or deletes. Reads serve the run summary and the rollback command.
+ * nothing here updates or deletes. Reads serve the run summary, the rollback command, the idempotency checks of
+ * the writers (a retried task finds its run's items by their deterministic keys) and reconciliation.
  */
-import { PutCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { AUDIT_STAGE, auditSortKey } from '../domain/audit';
 import { AUDIT_TABLE } from '../domain/table-schema';
 import type { AuditItem } from '../domain/types';
 import { dynamodb } from './clients';
 
-/** Writes one item; throws if the write fails (callers treat that as "change nothing"). */
-export async function putAuditItem(tableName: string, item: AuditItem): Promise<void> {
-  await dynamodb.send(
-    new PutCommand({
-      TableName: tableName,
-      Item: item,
-      ConditionExpression: 'attribute_not_exists(#pk) AND attribute_not_exists(#sk)',
-      ExpressionAttributeNames: { '#pk': AUDIT_TABLE.partitionKey.name, '#sk': 'sk' },
-    }),
-  );
+/** 'written': this call wrote the item; 'exists': an item with its key was already there (nothing was written). */
+export type PutResult = 'written' | 'exists';
+
+/**
+ * Writes one item unless one with the same key exists (a retry of the same run, function and stage): 'exists' is
+ * that answer, not an error. Throws on every other failure (callers treat that as "change nothing").
+ */
+export async function putAuditItem(tableName: string, item: AuditItem): Promise<PutResult> {
+  try {
+    await dynamodb.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: item,
+        ConditionExpression: 'attribute_not_exists(#pk) AND attribute_not_exists(#sk)',
+        ExpressionAttributeNames: { '#pk': AUDIT_TABLE.partitionKey.name, '#sk': 'sk' },
+      }),
+    );
+    return 'written';
+  } catch (error) {
+    if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return 'exists';
+    throw error;
+  }
 }
 
-async function queryAll(input: QueryCommandInput): Promise<AuditItem[]> {
+/** One item by its key, read consistently (undefined: none). */
+export async function getAuditItem(
+  tableName: string,
+  functionName: string,
+  sk: string,
+): Promise<AuditItem | undefined> {
+  const out = await dynamodb.send(
+    new GetCommand({ TableName: tableName, Key: { functionName, sk }, ConsistentRead: true }),
+  );
+  return out.Item as AuditItem | undefined;
+}
+
+/** A function's items of one run: its write-ahead PENDING and its final decision, each if written. */
+export interface RunRecords {
+  pending?: AuditItem;
+  decision?: AuditItem;
+}
+
+/** Reads a function's PENDING and decision of one run (two consistent GetItems on their deterministic keys). */
+export async function runRecordsOf(
+  tableName: string,
+  functionName: string,
+  run: { runId: string; startedAt: string },
+): Promise<RunRecords> {
+  const [pending, decision] = await Promise.all([
+    getAuditItem(tableName, functionName, auditSortKey(run.startedAt, run.runId, AUDIT_STAGE.pending)),
+    getAuditItem(tableName, functionName, auditSortKey(run.startedAt, run.runId, AUDIT_STAGE.decision)),
+  ]);
+  return { ...(pending !== undefined ? { pending } : {}), ...(decision !== undefined ? { decision } : {}) };
+}
+
+async function queryAll(input: QueryCommandInput, maxPages = Number.POSITIVE_INFINITY): Promise<AuditItem[]> {
   const items: AuditItem[] = [];
   let ExclusiveStartKey: Record<string, unknown> | undefined;
+  let pages = 0;
   do {
     const page = await dynamodb.send(new QueryCommand({ ...input, ExclusiveStartKey }));
     items.push(...((page.Items ?? []) as AuditItem[]));
     ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey !== undefined);
+    pages += 1;
+  } while (ExclusiveStartKey !== undefined && pages < maxPages);
   return items;
 }
 
@@ -48,4 +95,21 @@ export function functionHistory(tableName: string, functionName: string): Promis
     ExpressionAttributeValues: { ':f': functionName },
     ScanIndexForward: true,
   });
+}
+
+/**
+ * The change items (index byChange: PENDING, PROTECTED, FAILED, ROLLED_BACK) decided at or after `since` (ISO 8601),
+ * oldest first, at most `maxPages` pages (reconciliation reads the last 2 days).
+ */
+export function changesSince(tableName: string, since: string, maxPages: number): Promise<AuditItem[]> {
+  return queryAll(
+    {
+      TableName: tableName,
+      IndexName: 'byChange',
+      KeyConditionExpression: 'changeKey = :c AND decidedAt >= :s',
+      ExpressionAttributeValues: { ':c': 'CHANGE', ':s': since },
+      ScanIndexForward: true,
+    },
+    maxPages,
+  );
 }

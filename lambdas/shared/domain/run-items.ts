@@ -1,13 +1,16 @@
 /**
- * Run-level audit items (kind "run"): the overlap record of a run that found another one still running. PURE. They live in the RUN_ITEMS_PARTITION partition and, through `runId`, in the
+ * Run-level audit items (kind "run"): the overlap record of a run that found another one still running, the record
+ * of a lease taken over. PURE. They live in the RUN_ITEMS_PARTITION partition and, through `runId`, in the
  * byRun index next to the run's decisions.
  */
-import { expiryOf, type RecordSettings } from './audit';
+import { auditSortKey, expiryOf, type RecordSettings } from './audit';
 import { RUN_ITEMS_PARTITION } from './table-schema';
 import type { AuditItem, Mode, RunOutcome } from './types';
 
 export interface RunItemInput {
   runId: string;
+  /** The run's `startedAt` (ISO 8601): with the outcome, the item's deterministic sort key (a retry writes nothing). */
+  runStartedAt: string;
   /** ISO 8601; the caller's clock. */
   decidedAt: string;
   mode: Mode;
@@ -20,7 +23,7 @@ export interface RunItemInput {
 export function runItem(input: RunItemInput, settings: RecordSettings): AuditItem {
   const item: AuditItem = {
     functionName: RUN_ITEMS_PARTITION,
-    sk: `${input.decidedAt}#${input.runId}#${input.outcome}`,
+    sk: auditSortKey(input.runStartedAt, input.runId, input.outcome),
     kind: 'run',
     functionArn: null,
     account: input.account ?? null,

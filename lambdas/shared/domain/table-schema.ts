@@ -25,8 +25,8 @@ export interface TableSchema {
 }
 
 /**
- * The audit table. One item per decision per run, append-only (conditional puts).
- * - "what happened to function X, ever": Query functionName = X (sort key sk starts with decidedAt).
+ * The audit table. One item per decision per run, append-only (conditional puts on a deterministic key).
+ * - "what happened to function X, ever": Query functionName = X (sort key sk: `runStartedAt#runId#stage`, so by run).
  * - "what did run R do": Query index byRun, runId = R.
  * - "every change in the last 30 days": Query index byChange, changeKey = "CHANGE", decidedAt >= now-30d.
  * - "everything skipped for reason C": Query index byReason, primaryReason = C (first reason); for C in any

@@ -175,7 +175,11 @@ export interface ConfigurationImage {
 export interface AuditItem {
   /** Partition key. For run-level items: "#run". */
   functionName: string;
-  /** Sort key: `${decidedAt}#${runId}#${outcome}`. */
+  /**
+   * Sort key: `${runStartedAt}#${runId}#${stage}` (domain/audit.ts auditSortKey), stage `0-pending` or `1-decision`
+   * (run-level items: the outcome). Deterministic per (run, function, stage): one final decision per run.
+   * Items written before issue 9 have `${decidedAt}#${runId}#${outcome}`.
+   */
   sk: string;
   kind: 'decision' | 'run';
   functionArn: string | null;
@@ -207,6 +211,11 @@ export interface AuditItem {
   primaryReason?: string;
   /** Owner tag value (audit.ownerTagKey), when the function has one. */
   owner?: string;
+  /**
+   * True on a decision written by a later run for this run's PENDING whose protect invocation never finished
+   * (lambdas/shared/reconcile.ts).
+   */
+  reconciled?: boolean;
 }
 
 /** One entry of the run's inventory (the S3 object the Distributed Map reads). Variable values are redacted. */

@@ -1,0 +1,69 @@
+/**
+ * Writing a FAILED decision that a task failure left (record-failure) or that the S3 fallback kept (replay):
+ * one conditional put on the run's `decision` key, so a function the run already decided keeps its decision and
+ * nothing is published again. After a protect failure the run's write-ahead PENDING (if any) lends the FAILED its
+ * before- and planned after-image: the record then says the change may have been applied, the PENDING counts as
+ * finished, and rollback works from the FAILED.
+ */
+import { AUDIT_STAGE, auditSortKey, decisionItem } from './domain/audit';
+import { decisionNotice } from './domain/notice';
+import type { AuditItem } from './domain/types';
+import { getAuditItem, putAuditItem, type PutResult } from './adapters/audit-store';
+import { publishNotice } from './adapters/notifier';
+import type { UnrecordedDecision } from './adapters/unrecorded-store';
+import { logger } from './observability';
+import { errorSummary, recordSettings } from './recording';
+import type { Runtime } from './runtime';
+
+export interface FailedWrite {
+  result: PutResult;
+  item: AuditItem;
+}
+
+/** Builds and conditionally writes the FAILED item; throws when the table cannot be read or written. */
+export async function writeFailed(rt: Runtime, failure: UnrecordedDecision): Promise<FailedWrite> {
+  let detail = failure.detail;
+  let images: Pick<AuditItem, 'before' | 'after'> = {};
+  if (failure.afterProtect) {
+    const pendingKey = auditSortKey(failure.runStartedAt, failure.runId, AUDIT_STAGE.pending);
+    let pending: AuditItem | undefined;
+    try {
+      pending = await getAuditItem(rt.auditTableName, failure.functionName, pendingKey);
+    } catch (error) {
+      // Without its images the FAILED still records the failure; the PENDING then stays "unfinished" and rollback
+      // works from it (as before issue 9). The write below tells whether the table is reachable at all.
+      logger.warn("the run's write-ahead record is unreadable; FAILED recorded without its images", {
+        functionName: failure.functionName,
+        error: errorSummary(error),
+      });
+    }
+    if (pending?.before !== undefined) {
+      images = { before: pending.before, ...(pending.after !== undefined ? { after: pending.after } : {}) };
+      detail = `${detail}; the change was about to be sent and may have been applied; to undo: npx zero-impact rollback --function ${failure.functionName}`;
+    }
+  }
+  const item = decisionItem(
+    {
+      functionName: failure.functionName,
+      functionArn: failure.functionArn,
+      runId: failure.runId,
+      runStartedAt: failure.runStartedAt,
+      decidedAt: failure.decidedAt,
+      mode: failure.mode,
+      outcome: 'FAILED',
+      reasons: [],
+      warnings: [],
+      checks: [],
+      detail,
+      ...images,
+      ...(failure.owner !== undefined ? { owner: failure.owner } : {}),
+    },
+    recordSettings(rt),
+  );
+  return { result: await putAuditItem(rt.auditTableName, item), item };
+}
+
+/** Publishes the FAILED notice to the skip topic; throws when SNS refuses it. */
+export function publishFailed(rt: Runtime, item: AuditItem): Promise<void> {
+  return publishNotice(rt.skipTopicArn, decisionNotice(item));
+}

@@ -113,7 +113,9 @@ function bySk(a: AuditItem, b: AuditItem): number {
 function isChange(item: AuditItem, history: readonly AuditItem[]): boolean {
   if (item.kind !== 'decision') return false;
   if (item.outcome === 'PROTECTED' || item.outcome === 'ROLLED_BACK') return true;
-  if (item.outcome === 'FAILED') return item.before !== undefined && !item.runId.startsWith(ROLLBACK_RUN_PREFIX);
+  if (item.outcome === 'FAILED') {
+    return item.before !== undefined && item.nothingChanged !== true && !item.runId.startsWith(ROLLBACK_RUN_PREFIX);
+  }
   return item.after !== undefined && unfinishedPending(item, history);
 }
 
@@ -129,15 +131,27 @@ function withImages(item: AuditItem, history: readonly AuditItem[]): ChangeRecor
 }
 
 /**
- * The function's latest change record that a rollback judges against (or a ROLLED_BACK one, if that is latest),
- * with its images.
+ * The change record a rollback judges against: the newest change that no rollback has undone yet. A ROLLED_BACK
+ * record names the change it undid (`undoes`), so after undoing a refresh or a Defender upgrade, the next rollback
+ * goes on to the change before it, down to the first protection. When every change is undone (or a rollback from
+ * before `undoes` existed is newest), that ROLLED_BACK record, with its images.
  */
 export function latestChange(history: readonly AuditItem[]): ChangeRecord | undefined {
-  const latest = history
+  const changes = history
     .filter((item) => isChange(item, history))
     .sort(bySk)
-    .pop();
-  return latest === undefined ? undefined : withImages(latest, history);
+    .reverse();
+  const undone = new Set<string>();
+  for (const item of changes) {
+    if (item.outcome === 'ROLLED_BACK') {
+      if (typeof item.undoes !== 'string') return withImages(item, history);
+      undone.add(item.undoes);
+    } else if (!undone.has(item.sk)) {
+      return withImages(item, history);
+    }
+  }
+  const rollback = changes.find((item) => item.outcome === 'ROLLED_BACK');
+  return rollback === undefined ? undefined : withImages(rollback, history);
 }
 
 interface Context {
@@ -190,6 +204,7 @@ async function record(
       ...(images.after !== undefined ? { after: images.after } : {}),
       detail,
       ...(protection.owner !== undefined ? { owner: protection.owner } : {}),
+      ...(outcome === 'ROLLED_BACK' ? { undoes: protection.sk } : {}),
     },
     {
       engineVersion: ctx.version,

@@ -173,6 +173,8 @@ interface Decision {
   before?: ConfigurationImage;
   after?: ConfigurationImage;
   detail?: string;
+  /** AWS refused the update: nothing was changed (the record is no change a rollback could undo). */
+  nothingChanged?: boolean;
 }
 
 /** Records decisions for one function: audit item, last-decision digest, skip notification, log line. */
@@ -277,6 +279,7 @@ class Recorder {
         ...(decision.before !== undefined ? { before: decision.before } : {}),
         ...(decision.after !== undefined ? { after: decision.after } : {}),
         ...(detail !== undefined ? { detail } : {}),
+        ...(decision.nothingChanged === true ? { nothingChanged: true } : {}),
         ...(this.owner !== undefined ? { owner: this.owner } : {}),
         ...(this.previous !== undefined ? { previous: this.previous } : {}),
       },
@@ -713,6 +716,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       return recorder.finish({
         ...common,
         outcome: 'FAILED',
+        nothingChanged: true,
         detail: `UpdateFunctionConfiguration was rejected (${recorder.scrubAws(result.message)}): nothing was changed${backoffNote}`,
       });
     }
@@ -954,6 +958,7 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
     return recorder.finish({
       ...common,
       outcome: 'FAILED',
+      nothingChanged: true,
       detail: `the refresh was rejected (${recorder.scrubAws(update.message)}): nothing was changed${backoffNote}`,
     });
   }

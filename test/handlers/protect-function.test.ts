@@ -1163,3 +1163,14 @@ describe('issue 8 (review follow-ups)', () => {
     expect(auditItems()[1]?.detail).toMatch(/1 validation error detected: Value \[…\] at \[…\]/);
   });
 });
+
+describe('issue 8 review: a refused update is no change', () => {
+  it('marks the FAILED of a refused update nothingChanged, kept like any decision (it expires)', async () => {
+    lambda.on(UpdateFunctionConfigurationCommand).rejects(awsError(InvalidParameterValueException, 'bad name'));
+
+    await handler(request());
+
+    const failed = auditItems().find((item) => item.outcome === 'FAILED');
+    expect(failed).toMatchObject({ nothingChanged: true, expiresAt: expect.any(Number) });
+  });
+});

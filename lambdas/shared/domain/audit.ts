@@ -64,12 +64,12 @@ export const CHANGE_OUTCOMES: ReadonlySet<Outcome> = new Set(['PENDING', 'PROTEC
  * AWS may have applied the change). Such items get no `expiresAt`. A FAILED without images (record-failure: the
  * function's PENDING item, kept, says what may have changed) expires like any decision.
  */
-export function keepsForever(item: Pick<AuditItem, 'outcome' | 'before'>): boolean {
+export function keepsForever(item: Pick<AuditItem, 'outcome' | 'before' | 'nothingChanged'>): boolean {
   return (
     item.outcome === 'PENDING' ||
     item.outcome === 'PROTECTED' ||
     item.outcome === 'ROLLED_BACK' ||
-    (item.outcome === 'FAILED' && item.before !== undefined)
+    (item.outcome === 'FAILED' && item.before !== undefined && item.nothingChanged !== true)
   );
 }
 
@@ -150,6 +150,8 @@ export type DecisionRecordInput = Pick<
   | 'detail'
   | 'owner'
   | 'reconciled'
+  | 'nothingChanged'
+  | 'undoes'
 > & {
   runStartedAt: string;
   outcome: Outcome;
@@ -196,6 +198,8 @@ export function decisionItem(input: DecisionRecordInput, settings: RecordSetting
   if (input.detail !== undefined) item.detail = input.detail;
   if (input.owner !== undefined) item.owner = input.owner;
   if (input.reconciled === true) item.reconciled = true;
+  if (input.nothingChanged === true) item.nothingChanged = true;
+  if (input.undoes !== undefined) item.undoes = input.undoes;
   if (CHANGE_OUTCOMES.has(input.outcome)) item.changeKey = 'CHANGE';
   const firstReason = input.reasons[0];
   if (input.outcome === 'SKIPPED' && firstReason !== undefined) item.primaryReason = firstReason;

@@ -216,6 +216,13 @@ export interface AuditItem {
    * (lambdas/shared/reconcile.ts).
    */
   reconciled?: boolean;
+  /**
+   * True on a final record whose update AWS refused (nothing was changed, though a PENDING preceded it): not a change
+   * a rollback could undo, and kept only as long as any other decision (issue 8 review).
+   */
+  nothingChanged?: boolean;
+  /** On a ROLLED_BACK record: the sort key of the change record it undid (a later rollback goes on to the one before). */
+  undoes?: string;
 }
 
 /** One entry of the run's inventory (the S3 object the Distributed Map reads). Variable values are redacted. */

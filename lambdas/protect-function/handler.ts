@@ -393,6 +393,16 @@ function engineIdentity(rt: Runtime): string {
 
 const DELETED_DETAIL = 'deleted during the run: nothing was changed';
 
+/** A fresh read before the change failed: the function was deleted in between, or a fact is unknown. */
+function freshReadFailed(error: unknown, call: string, consequence = ''): Decision {
+  if (isNotFound(error)) return { outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'], detail: DELETED_DETAIL };
+  return {
+    outcome: 'SKIPPED',
+    reasons: ['FACTS_MISSING'],
+    detail: `${call} failed (${awsMessage(error)}): ${consequence}nothing was changed`,
+  };
+}
+
 function variablesOf(fresh: FreshFunction): Record<string, string> {
   return fresh.configuration.Environment?.Variables ?? {};
 }
@@ -446,14 +456,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   try {
     fresh = await readFunction(name, { beforeCall: () => limiters.getFunction.take() });
   } catch (error) {
-    if (isNotFound(error)) {
-      return recorder.finish({ outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'], detail: DELETED_DETAIL });
-    }
-    return recorder.finish({
-      outcome: 'SKIPPED',
-      reasons: ['FACTS_MISSING'],
-      detail: `GetFunction failed (${awsMessage(error)}): nothing was changed`,
-    });
+    return recorder.finish(freshReadFailed(error, 'GetFunction'));
   }
   recorder.knowSecrets(Object.values(variablesOf(fresh)));
   let tags: Record<string, string>;
@@ -462,14 +465,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       typeof fresh.configuration.FunctionArn === 'string' ? fresh.configuration.FunctionArn : request.functionArn;
     tags = await readTags(arn, pacing);
   } catch (error) {
-    if (isNotFound(error)) {
-      return recorder.finish({ outcome: 'SKIPPED', reasons: ['FUNCTION_DELETED'], detail: DELETED_DETAIL });
-    }
-    return recorder.finish({
-      outcome: 'SKIPPED',
-      reasons: ['FACTS_MISSING'],
-      detail: `ListTags failed (${awsMessage(error)}): the exclusion tag cannot be checked; nothing was changed`,
-    });
+    return recorder.finish(freshReadFailed(error, 'ListTags', 'the exclusion tag cannot be checked; '));
   }
   recorder.setOwner(tags[config.audit.ownerTagKey]);
   try {

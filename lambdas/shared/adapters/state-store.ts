@@ -158,24 +158,35 @@ const BATCH_WRITE_LIMIT = 25;
 /** The previous decision digest of each named function (absent: none recorded). */
 export async function lastDecisions(table: string, functionNames: string[]): Promise<Map<string, DecisionDigest>> {
   const found = new Map<string, DecisionDigest>();
-  const unique = [...new Set(functionNames)];
+  for (const item of await batchGetItems(table, functionNames.map(stateKeys.last))) {
+    const macs: unknown = item['ourValueMacs'];
+    found.set(String(item['functionName']), {
+      outcome: String(item['outcome']),
+      reasons: (item['reasons'] as string[] | undefined) ?? [],
+      warnings: (item['warnings'] as string[] | undefined) ?? [],
+      ...(isRecord(macs) ? { ourValueMacs: macs as Record<string, string> } : {}),
+    });
+  }
+  return found;
+}
+
+const BATCH_GET_ATTEMPTS = 5;
+
+/**
+ * The state table items with these partition keys (BatchGetItem, 100 keys a call, unprocessed keys retried). Keys
+ * still unprocessed after the retries are an error, never silently dropped: the caller decides what unknown means.
+ */
+export async function batchGetItems(table: string, pks: readonly string[]): Promise<Array<Record<string, unknown>>> {
+  const found: Array<Record<string, unknown>> = [];
+  const unique = [...new Set(pks)];
   for (let i = 0; i < unique.length; i += BATCH_GET_LIMIT) {
-    let keys: Array<Record<string, unknown>> | undefined = unique
-      .slice(i, i + BATCH_GET_LIMIT)
-      .map((name) => ({ pk: stateKeys.last(name) }));
-    for (let attempt = 0; keys !== undefined && keys.length > 0 && attempt < 5; attempt++) {
+    let keys: Array<Record<string, unknown>> | undefined = unique.slice(i, i + BATCH_GET_LIMIT).map((pk) => ({ pk }));
+    for (let attempt = 0; keys !== undefined && keys.length > 0; attempt++) {
+      if (attempt >= BATCH_GET_ATTEMPTS) throw new Error(`state table: ${keys.length} keys left unprocessed`);
       const result: BatchGetCommandOutput = await dynamodb.send(
         new BatchGetCommand({ RequestItems: { [table]: { Keys: keys } } }),
       );
-      for (const item of result.Responses?.[table] ?? []) {
-        const macs: unknown = item['ourValueMacs'];
-        found.set(String(item['functionName']), {
-          outcome: String(item['outcome']),
-          reasons: (item['reasons'] as string[] | undefined) ?? [],
-          warnings: (item['warnings'] as string[] | undefined) ?? [],
-          ...(isRecord(macs) ? { ourValueMacs: macs as Record<string, string> } : {}),
-        });
-      }
+      found.push(...(result.Responses?.[table] ?? []));
       keys = result.UnprocessedKeys?.[table]?.Keys;
     }
   }

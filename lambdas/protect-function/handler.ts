@@ -468,7 +468,12 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   const expiresAt = Math.floor(Date.parse(request.startedAt) / 1000) + RUN_COUNTER_TTL_SECONDS;
   let claimed: boolean;
   try {
-    claimed = await claimProtectionSlot(rt.stateTableName, request.runId, config.maxProtectionsPerRun, expiresAt);
+    claimed = await claimProtectionSlot(rt.stateTableName, {
+      runId: request.runId,
+      max: config.maxProtectionsPerRun,
+      expiresAt,
+      now: systemClock.now(),
+    });
   } catch (error) {
     return recorder.finish({
       outcome: 'DEFERRED',
@@ -702,12 +707,12 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
   const counterExpiresAt = Math.floor(Date.parse(request.startedAt) / 1000) + RUN_COUNTER_TTL_SECONDS;
   let claimed = false;
   try {
-    claimed = await claimProtectionSlot(
-      rt.stateTableName,
-      request.runId,
-      config.maxProtectionsPerRun,
-      counterExpiresAt,
-    );
+    claimed = await claimProtectionSlot(rt.stateTableName, {
+      runId: request.runId,
+      max: config.maxProtectionsPerRun,
+      expiresAt: counterExpiresAt,
+      now: systemClock.now(),
+    });
   } catch (error) {
     return outdated(`the run's protection counter cannot be updated (${awsMessage(error)}): refresh deferred`);
   }

@@ -153,8 +153,11 @@ export const OUTCOMES = [
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-/** Run-level audit items (kind "run"): a run that found another one still running and ended at once. */
-export type RunOutcome = 'RUN_OVERLAP';
+/**
+ * Run-level audit items (kind "run"): RUN_OVERLAP, a run that found another one still running and ended at once;
+ * LEASE_TAKEN_OVER, a run that found the lease held by an execution that no longer runs and took it (issue 9).
+ */
+export type RunOutcome = 'RUN_OVERLAP' | 'LEASE_TAKEN_OVER';
 
 /**
  * What protection touches, before or after. No trace of a customer value is kept: variable names and the byte size

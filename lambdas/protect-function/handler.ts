@@ -302,10 +302,14 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     return recorder.finish({ outcome: 'SKIPPED', reasons: ['EXCLUDED'], detail: "the engine's own function" });
   }
   if (!request.protectionAllowed) {
+    const code = request.protectionBlockedBy ?? 'DEFENDER_LAYER_INVALID';
     return recorder.finish({
       outcome: 'SKIPPED',
-      reasons: ['DEFENDER_LAYER_INVALID'],
-      detail: 'the Defender layer check failed this run: nothing is changed',
+      reasons: [code],
+      detail:
+        code === 'FACTS_MISSING'
+          ? 'the Defender layer could not be checked this run: nothing is changed'
+          : 'the Defender layer check failed this run: nothing is changed',
     });
   }
 
@@ -430,7 +434,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     return recorder.finish({
       outcome: 'SKIPPED',
       ...failedChecks(assessment),
-      reasons: ['DEFENDER_LAYER_INVALID'],
+      reasons: [layer.code],
       detail: layer.reason,
     });
   }

@@ -55,7 +55,7 @@ export class EngineAlarms extends Construct {
     this.add(
       'LayerCheckFailed',
       engineMetric(ENGINE_METRICS.layerCheckFailed.name),
-      'The Defender layer check failed: nothing is protected until defender.layerArn is fixed',
+      'The Defender layer check failed: nothing is protected this run. The alarm message says whether the layer is wrong (DEFENDER_LAYER_INVALID: fix defender.layerArn) or could not be checked (FACTS_MISSING, with the AWS error)',
       {},
     );
     this.add(

@@ -241,6 +241,12 @@ export interface RunContext {
   /** False when the run's Defender layer check failed: nothing is changed this run. */
   protectionAllowed: boolean;
   /**
+   * Why protection is not allowed (take-inventory's layer check, issue 9): DEFENDER_LAYER_INVALID when the layer was
+   * read and is wrong, FACTS_MISSING when it could not be checked (throttled, 5xx, access denied). null when allowed
+   * or in dry-run; absent (an input from before issue 9): DEFENDER_LAYER_INVALID.
+   */
+  protectionBlockedBy?: 'DEFENDER_LAYER_INVALID' | 'FACTS_MISSING' | null;
+  /**
    * Child workflows that may run at once this run (domain/batching.ts): each paces its Lambda control-plane calls
    * at `rates.controlPlanePerSecond / workers`. Absent: `rates.maxConcurrency`.
    */

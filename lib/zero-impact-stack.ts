@@ -21,6 +21,7 @@ import {
   EngineResources,
   grantAssessBatch,
   grantFinishRun,
+  grantLeaseTakeover,
   grantProtectFunction,
   grantRecordFailure,
   grantStartRun,
@@ -159,7 +160,14 @@ export class ZeroImpactStack extends Stack {
     ): HouseFunction =>
       new HouseFunction(this, id, { handlerName, description, memorySize, timeout, environment, logRetention });
 
-    const startRun = house('StartRun', 'start-run', 'Acquires the run lease', 256, Duration.seconds(30));
+    // Minutes, not seconds: after the lease it replays unrecorded decisions and reconciles pending changes.
+    const startRun = house(
+      'StartRun',
+      'start-run',
+      'Takes the run lease, replays and reconciles what earlier runs left',
+      256,
+      Duration.minutes(5),
+    );
     const takeInventory = house(
       'TakeInventory',
       'take-inventory',
@@ -209,7 +217,7 @@ export class ZeroImpactStack extends Stack {
       alarmTopic: this.alarmTopic,
       inventoryBucket: this.inventoryBucket,
     };
-    grantStartRun(startRun, resources);
+    grantStartRun(startRun, resources, this);
     grantTakeInventory(takeInventory, resources);
     grantAssessBatch(assessBatch, resources, this);
     grantRecordFailure(recordFailure, resources);
@@ -252,6 +260,7 @@ export class ZeroImpactStack extends Stack {
       logRetention,
     });
     this.stateMachine = workflow.stateMachine;
+    grantLeaseTakeover(startRun, this.stateMachine, this);
 
     new EngineAlarms(this, 'Alarms', {
       stateMachine: this.stateMachine,

@@ -287,7 +287,7 @@ class BatchRun {
     }
     if (this.config.mode === 'dry-run') return { outcome: 'WOULD_PROTECT', assessment, reasons: [] };
     if (!this.run.protectionAllowed) {
-      return { outcome: 'SKIPPED', assessment, reasons: ['DEFENDER_LAYER_INVALID'] };
+      return { outcome: 'SKIPPED', assessment, reasons: [this.run.protectionBlockedBy ?? 'DEFENDER_LAYER_INVALID'] };
     }
     if (facts === undefined) throw new Error('eligible without complete facts');
     return {

@@ -1,7 +1,8 @@
 /**
  * Finish run: counts the run's decisions by outcome and its top skip reasons (audit index byRun), publishes one
- * summary message, emits the run's metrics and releases the lease (always, even when counting fails). The summary is
- * not an audit item: the audit table holds one item per decision (the byRun index answers "what did run R do").
+ * summary message, emits the run's metrics and releases the lease (always: try/finally, even when counting or
+ * publishing fails; table calls retried on the injectable clock). The summary is not an audit item: the audit
+ * table holds one item per decision (the byRun index answers "what did run R do").
  * PENDING write-ahead items are not decisions: they are counted separately, and a PENDING without a final record
  * of the protect invocation itself (one with a before-image; record-failure's FAILED has none) is reported as
  * unfinished: the function may carry the change (issue 8 item 5).
@@ -43,6 +44,28 @@ export const RUN_METRICS = {
 } as const;
 
 export const TOP_REASONS = 5;
+
+/**
+ * The table calls of this step (the run's items, the lease release) are retried this many times in all, waiting
+ * 1, 2, 4, 8 then 16 s between attempts on the injectable clock: a DynamoDB outage of up to half a minute neither
+ * loses the summary nor keeps the lease (issue 9). Longer outages: the lease holder's execution has ended, so the
+ * next run takes the lease over (start-run).
+ */
+export const TABLE_ATTEMPTS = 6;
+const FIRST_RETRY_MS = 1000;
+
+/** Runs `call` up to TABLE_ATTEMPTS times with exponential waits; the last error is thrown. */
+export async function withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= TABLE_ATTEMPTS) throw error;
+      logger.warn(`${what} failed; retrying`, { attempt, error: errorSummary(error) });
+      await systemClock.sleep(FIRST_RETRY_MS * 2 ** (attempt - 1));
+    }
+  }
+}
 
 export interface RunCounts {
   counts: Record<string, number>;
@@ -95,7 +118,7 @@ export const handler = async (event: FinishRunInput, context?: Context): Promise
   startInvocation({ runId }, context);
   const status: FinishRunOutput['status'] = event.failed === true ? 'FAILED' : 'SUCCEEDED';
   try {
-    const run = countRun(await runItems(rt.auditTableName, runId));
+    const run = countRun(await withRetries("reading the run's decisions", () => runItems(rt.auditTableName, runId)));
     const now = systemClock.now();
     const finishedAt = new Date(now).toISOString();
     const summary: RunSummary = {
@@ -132,8 +155,12 @@ export const handler = async (event: FinishRunInput, context?: Context): Promise
     });
     return { runId, counts: run.counts, status };
   } finally {
-    await releaseLease(rt.stateTableName, runId).catch((error: unknown) =>
-      logger.error('lease not released; it expires on its own', { error: errorSummary(error) }),
-    );
+    // Every path releases: counted or not, published or not, a thrown error included.
+    await withRetries('releasing the lease', () => releaseLease(rt.stateTableName, runId)).catch((error: unknown) => {
+      emitMetric('LeaseNotReleased', 1);
+      logger.error('lease not released; the next run takes it over once this execution has ended', {
+        error: errorSummary(error),
+      });
+    });
   }
 };

@@ -434,10 +434,14 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     return recorder.finish({ outcome: 'SKIPPED', reasons: ['EXCLUDED'], detail: "the engine's own function" });
   }
   if (!request.protectionAllowed) {
+    const code = request.protectionBlockedBy ?? 'DEFENDER_LAYER_INVALID';
     return recorder.finish({
       outcome: 'SKIPPED',
-      reasons: ['DEFENDER_LAYER_INVALID'],
-      detail: 'the Defender layer check failed this run: nothing is changed',
+      reasons: [code],
+      detail:
+        code === 'FACTS_MISSING'
+          ? 'the Defender layer could not be checked this run: nothing is changed'
+          : 'the Defender layer check failed this run: nothing is changed',
     });
   }
 
@@ -574,7 +578,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     return recorder.finish({
       outcome: 'SKIPPED',
       ...failedChecks(assessment),
-      reasons: ['DEFENDER_LAYER_INVALID'],
+      reasons: [layer.code],
       detail: layer.reason,
     });
   }
@@ -612,7 +616,12 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   const expiresAt = Math.floor(Date.parse(request.startedAt) / 1000) + RUN_COUNTER_TTL_SECONDS;
   let claimed: boolean;
   try {
-    claimed = await claimProtectionSlot(rt.stateTableName, request.runId, config.maxProtectionsPerRun, expiresAt);
+    claimed = await claimProtectionSlot(rt.stateTableName, {
+      runId: request.runId,
+      max: config.maxProtectionsPerRun,
+      expiresAt,
+      now: systemClock.now(),
+    });
   } catch (error) {
     return recorder.finish({
       outcome: 'DEFERRED',
@@ -870,12 +879,12 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
   const counterExpiresAt = Math.floor(Date.parse(request.startedAt) / 1000) + RUN_COUNTER_TTL_SECONDS;
   let claimed = false;
   try {
-    claimed = await claimProtectionSlot(
-      rt.stateTableName,
-      request.runId,
-      config.maxProtectionsPerRun,
-      counterExpiresAt,
-    );
+    claimed = await claimProtectionSlot(rt.stateTableName, {
+      runId: request.runId,
+      max: config.maxProtectionsPerRun,
+      expiresAt: counterExpiresAt,
+      now: systemClock.now(),
+    });
   } catch (error) {
     return outdated(`the run's protection counter cannot be updated (${awsMessage(error)}): refresh deferred`);
   }

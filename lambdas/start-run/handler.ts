@@ -1,18 +1,38 @@
 /**
- * Start run: takes the run lease so that runs never overlap. A run that finds the lease held by another, unexpired
- * run records RUN_OVERLAP and returns `overlap: true` (the state machine then ends at once).
+ * Start run: takes the run lease so that runs never overlap, then settles what earlier runs left behind.
+ *
+ * Lease: the lease item names the holder run and its execution ARN. A run that finds the lease held asks Step
+ * Functions about the holder's execution (states:DescribeExecution): when it no longer runs (ended, killed, or
+ * gone), the lease is taken over at once and LEASE_TAKEN_OVER recorded; when it still runs, or cannot be asked
+ * (throttled, denied), the run records RUN_OVERLAP and returns `overlap: true` (the state machine then ends at once).
+ * An unreleased lease therefore blocks nothing once its holder has ended, and at most its two hours otherwise.
+ *
+ * After the lease: replays the decisions an earlier record-failure could not write (lambdas/shared/replay.ts) and
+ * reconciles earlier PENDING changes without a decision (lambdas/shared/reconcile.ts). Either failing is logged and
+ * alarmed (`RunMaintenanceFailed`), never blocks the run: the next run tries again.
  */
 import type { Context } from 'aws-lambda';
 import { putAuditItem } from '../shared/adapters/audit-store';
+import { executionState } from '../shared/adapters/executions';
 import { systemClock } from '../shared/adapters/rate-limiter';
-import { acquireLease } from '../shared/adapters/state-store';
+import { acquireLease, takeOverLease, type Lease, type LeaseRequest } from '../shared/adapters/state-store';
 import { runItem } from '../shared/domain/run-items';
+import type { RunOutcome } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
-import { emitMetric, recordSettings } from '../shared/recording';
-import { runtime } from '../shared/runtime';
+import { reconcilePending } from '../shared/reconcile';
+import { emitMetric, errorSummary, recordSettings } from '../shared/recording';
+import { replayUnrecorded } from '../shared/replay';
+import { runtime, type Runtime } from '../shared/runtime';
 
-/** How long a lease lasts if the run never releases it (it dies): the next runs are blocked at most this long. */
+/** How long a lease lasts if the run never releases it and its end cannot be seen: the longest block. */
 export const LEASE_SECONDS = 2 * 60 * 60;
+
+/** Metrics of this step (lib/constructs/metrics.ts ENGINE_METRICS names the alarmed ones). */
+export const START_RUN_METRICS = {
+  overlapped: 'RunsOverlapped',
+  takenOver: 'LeasesTakenOver',
+  maintenanceFailed: 'RunMaintenanceFailed',
+} as const;
 
 export interface StartRunInput {
   executionArn?: string;
@@ -31,6 +51,63 @@ function validIso(value: unknown): value is string {
   return typeof value === 'string' && !Number.isNaN(Date.parse(value));
 }
 
+type HeldLease = Extract<Lease, { acquired: false }>;
+
+/** The lease, taken over from a holder whose execution no longer runs; else why not (for RUN_OVERLAP). */
+async function tryTakeOver(
+  rt: Runtime,
+  request: LeaseRequest,
+  held: HeldLease,
+): Promise<{ taken: true; status: string } | { taken: false; why: string }> {
+  if (held.heldBy === undefined || held.holderExecutionArn === undefined) {
+    return { taken: false, why: 'the lease names no execution to check' };
+  }
+  const state = await executionState(held.holderExecutionArn);
+  if (!state.known) {
+    logger.warn('the lease holder execution cannot be checked: no takeover', { error: state.error });
+    return { taken: false, why: `its execution cannot be checked (${state.error})` };
+  }
+  if (state.running) return { taken: false, why: `its execution is ${state.status}` };
+  const taken = await takeOverLease(rt.stateTableName, { ...request, fromRunId: held.heldBy });
+  return taken
+    ? { taken: true, status: state.status }
+    : { taken: false, why: `its execution is ${state.status}, but another run took the lease first` };
+}
+
+async function recordRunItem(
+  rt: Runtime,
+  run: { runId: string; startedAt: string },
+  now: number,
+  outcome: RunOutcome,
+  detail: string,
+) {
+  await putAuditItem(
+    rt.auditTableName,
+    runItem(
+      {
+        runId: run.runId,
+        runStartedAt: run.startedAt,
+        decidedAt: new Date(now).toISOString(),
+        mode: rt.config.mode,
+        outcome,
+        detail,
+      },
+      recordSettings(rt),
+    ),
+  );
+}
+
+/** Runs one settle-the-past task; a failure is logged and alarmed, never thrown. */
+async function maintain(task: string, work: () => Promise<unknown>): Promise<void> {
+  try {
+    const result = await work();
+    logger.info(`${task} done`, { result: JSON.stringify(result) });
+  } catch (error) {
+    emitMetric(START_RUN_METRICS.maintenanceFailed, 1);
+    logger.error(`${task} failed; the next run tries again`, { error: errorSummary(error) });
+  }
+}
+
 export const handler = async (event: StartRunInput, context?: Context): Promise<StartRunOutput> => {
   const rt = runtime();
   const now = systemClock.now();
@@ -38,27 +115,49 @@ export const handler = async (event: StartRunInput, context?: Context): Promise<
   if (runId.length === 0) throw new Error('start-run: executionName is missing from the input');
   const startedAt = validIso(event.startTime) ? new Date(event.startTime).toISOString() : new Date(now).toISOString();
   startInvocation({ runId }, context);
-  const lease = await acquireLease(rt.stateTableName, runId, Math.floor(now / 1000), LEASE_SECONDS);
-  if (lease.acquired) {
+  const request: LeaseRequest = {
+    runId,
+    ...(typeof event.executionArn === 'string' && event.executionArn.length > 0
+      ? { executionArn: event.executionArn }
+      : {}),
+    nowEpoch: Math.floor(now / 1000),
+    leaseSeconds: LEASE_SECONDS,
+  };
+
+  const lease = await acquireLease(rt.stateTableName, request);
+  if (!lease.acquired) {
+    const heldBy = lease.heldBy ?? 'unknown';
+    const takeover = await tryTakeOver(rt, request, lease);
+    if (!takeover.taken) {
+      await recordRunItem(
+        rt,
+        { runId, startedAt },
+        now,
+        'RUN_OVERLAP',
+        `another run holds the lease: ${heldBy}; ${takeover.why}; this run ends without assessing anything`,
+      );
+      emitMetric(START_RUN_METRICS.overlapped, 1);
+      logger.warn('another run is still active; ending this run', { heldBy, why: takeover.why });
+      return { runId, startedAt, overlap: true, heldBy };
+    }
+    emitMetric(START_RUN_METRICS.takenOver, 1);
+    logger.warn('lease taken over from a run that no longer runs', { heldBy, status: takeover.status });
+    // The lease is ours now: a failed record must not end the run (it would only leave the lease to expire).
+    await recordRunItem(
+      rt,
+      { runId, startedAt },
+      now,
+      'LEASE_TAKEN_OVER',
+      `took over the lease of run ${heldBy}: its execution is ${takeover.status}`,
+    ).catch((error: unknown) => {
+      emitMetric(START_RUN_METRICS.maintenanceFailed, 1);
+      logger.error('LEASE_TAKEN_OVER not recorded', { error: errorSummary(error) });
+    });
+  } else {
     logger.info('run lease acquired', { leaseSeconds: LEASE_SECONDS });
-    return { runId, startedAt, overlap: false };
   }
-  const heldBy = lease.heldBy ?? 'unknown';
-  await putAuditItem(
-    rt.auditTableName,
-    runItem(
-      {
-        runId,
-        runStartedAt: startedAt,
-        decidedAt: new Date(now).toISOString(),
-        mode: rt.config.mode,
-        outcome: 'RUN_OVERLAP',
-        detail: `another run holds the lease: ${heldBy}; this run ends without assessing anything`,
-      },
-      recordSettings(rt),
-    ),
-  );
-  emitMetric('RunsOverlapped', 1);
-  logger.warn('another run is still active; ending this run', { heldBy });
-  return { runId, startedAt, overlap: true, heldBy };
+
+  await maintain('replay of unrecorded decisions', () => replayUnrecorded(rt, runId));
+  await maintain('reconciliation of pending changes', () => reconcilePending(rt, now));
+  return { runId, startedAt, overlap: false };
 };

@@ -3,7 +3,8 @@
  * and owner tags (one Tagging API query per key), the persistent exclusions and, in us-east-1, the Lambda@Edge
  * associations (CloudFront ListDistributions, once per run: adapters/cloudfront.ts), redacted, written to
  * `runs/<runId>/inventory.json` for the Distributed Map. In protect mode, checks the Defender layer once: if the
- * check fails, nothing is protected this run and the alarm topic hears about it.
+ * check fails, nothing is protected this run and the alarm topic hears about it, with the check's code: the layer
+ * is wrong (DEFENDER_LAYER_INVALID) or could not be checked (FACTS_MISSING naming the AWS error, issue 9).
  *
  * Any failed read throws (the run fails loudly): without the whole inventory and the exclusions nothing is safe.
  * The one exception is the Lambda@Edge read: when it fails, every us-east-1 function carries 'lambdaEdge' in
@@ -15,7 +16,7 @@ import { edgeFunctionArns } from '../shared/adapters/cloudfront';
 import { s3 } from '../shared/adapters/clients';
 import { listFunctions } from '../shared/adapters/inventory';
 import { macKey } from '../shared/adapters/mac-key';
-import { checkDefenderLayer } from '../shared/adapters/layer-check';
+import { checkDefenderLayer, type LayerCheck, type LayerCheckCode } from '../shared/adapters/layer-check';
 import { publishNotice } from '../shared/adapters/notifier';
 import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limiter';
 import { listExclusions } from '../shared/adapters/state-store';
@@ -39,10 +40,12 @@ export interface TakeInventoryOutput {
   runId: string;
   startedAt: string;
   protectionAllowed: boolean;
+  /** Why not (RunContext.protectionBlockedBy): the layer is wrong, or it could not be checked; null when allowed. */
+  protectionBlockedBy: LayerCheckCode | null;
   /** Child workflows that may run at once (domain/batching.ts); each takes its share of the rate budget. */
   workers: number;
   inventory: { bucket: string; key: string; count: number };
-  layerCheck: { ok: boolean; reason?: string };
+  layerCheck: { ok: boolean; reason?: string; code?: LayerCheckCode; awsError?: string };
 }
 
 export function inventoryKey(runId: string): string {
@@ -159,16 +162,35 @@ export const handler = async (event: TakeInventoryInput, context?: Context): Pro
 
   let layerCheck: TakeInventoryOutput['layerCheck'] = { ok: true, reason: 'not checked in dry-run mode' };
   let protectionAllowed = false;
+  let protectionBlockedBy: LayerCheckCode | null = null;
   if (config.mode === 'protect') {
-    const check = await checkDefenderLayer(config).catch(
-      (error: unknown) =>
-        ({ ok: false, reason: `layer check error: ${error instanceof Error ? error.name : 'Error'}` }) as const,
-    );
-    layerCheck = check.ok ? { ok: true } : { ok: false, reason: check.reason };
+    // checkDefenderLayer never throws; should it, the check was not done: FACTS_MISSING, never "the layer is wrong".
+    const check: LayerCheck = await checkDefenderLayer(config).catch((error: unknown) => ({
+      ok: false as const,
+      code: 'FACTS_MISSING' as const,
+      awsError: error instanceof Error ? error.name : 'Error',
+      reason: `Defender layer ${config.defender.layerArn} could not be checked (${errorSummary(error)})`,
+    }));
     protectionAllowed = check.ok;
     emitMetric('LayerCheckFailed', check.ok ? 0 : 1);
-    if (!check.ok) {
-      logger.error('Defender layer check failed: nothing is protected this run', { reason: check.reason });
+    if (check.ok) {
+      layerCheck = { ok: true };
+    } else {
+      protectionBlockedBy = check.code;
+      layerCheck = {
+        ok: false,
+        code: check.code,
+        reason: check.reason,
+        ...(check.awsError !== undefined ? { awsError: check.awsError } : {}),
+      };
+      logger.error(
+        check.code === 'FACTS_MISSING'
+          ? 'Defender layer could not be checked: nothing is protected this run'
+          : 'Defender layer check failed: nothing is protected this run',
+        { code: check.code, reason: check.reason, awsError: check.awsError },
+      );
+      // The engine's alarm topic only: owners hear FACTS_MISSING or DEFENDER_LAYER_INVALID on their skips, never a
+      // request to fix the layer when it merely could not be read.
       await publishNotice(
         rt.alarmTopicArn,
         layerAlarmNotice({
@@ -176,6 +198,8 @@ export const handler = async (event: TakeInventoryInput, context?: Context): Pro
           layerArn: config.defender.layerArn,
           reason: check.reason,
           raisedAt: new Date(systemClock.now()).toISOString(),
+          code: check.code,
+          ...(check.awsError !== undefined ? { awsError: check.awsError } : {}),
         }),
       ).catch((error: unknown) =>
         logger.error('alarm topic publish failed', { error: error instanceof Error ? error.name : 'Error' }),
@@ -186,6 +210,7 @@ export const handler = async (event: TakeInventoryInput, context?: Context): Pro
     runId,
     startedAt,
     protectionAllowed,
+    protectionBlockedBy,
     workers,
     inventory: { bucket: rt.inventoryBucket, key, count: items.length },
     layerCheck,

@@ -1,7 +1,8 @@
 /**
  * The alarms an operator needs, on by default, all to the alarm topic: the run failed, timed out or was aborted; a
  * function's decision was FAILED; no run succeeded for `observability.noSuccessAlarmHours`; the Defender layer check
- * failed (nothing is protected until it passes).
+ * failed (nothing is protected until it passes); start-run could not settle what earlier runs left (replay,
+ * reconciliation), finish-run could not release the lease, or a change had to be reconciled (issue 9).
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -55,13 +56,31 @@ export class EngineAlarms extends Construct {
     this.add(
       'LayerCheckFailed',
       engineMetric(ENGINE_METRICS.layerCheckFailed.name),
-      'The Defender layer check failed: nothing is protected until defender.layerArn is fixed',
+      'The Defender layer check failed: nothing is protected this run. The alarm message says whether the layer is wrong (DEFENDER_LAYER_INVALID: fix defender.layerArn) or could not be checked (FACTS_MISSING, with the AWS error)',
       {},
     );
     this.add(
       'ProtectionUnhealthy',
       engineMetric(ENGINE_METRICS.protectionUnhealthy.name),
       'A protected function is in a Failed state (PROTECTION_UNHEALTHY): read its ALREADY_PROTECTED record, fix it or roll it back',
+      {},
+    );
+    this.add(
+      'RunMaintenanceFailed',
+      engineMetric(ENGINE_METRICS.runMaintenanceFailed.name),
+      'Start run could not replay unrecorded decisions or reconcile pending changes (see its log); the next run tries again',
+      {},
+    );
+    this.add(
+      'LeaseNotReleased',
+      engineMetric(ENGINE_METRICS.leaseNotReleased.name),
+      'Finish run could not release the run lease; the next run takes it over once this execution has ended',
+      {},
+    );
+    this.add(
+      'ReconciledChanges',
+      engineMetric(ENGINE_METRICS.reconciledChanges.name),
+      'A run died between a change and its record; the next run reconciled it (audit items with reconciled: true)',
       {},
     );
     this.add(

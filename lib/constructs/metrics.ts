@@ -23,4 +23,13 @@ export const ENGINE_METRICS = {
    * every run until the function is healthy again (warning PROTECTION_UNHEALTHY on its ALREADY_PROTECTED record).
    */
   protectionUnhealthy: { name: 'ProtectionUnhealthy' },
+  /**
+   * 1 per failed settle-the-past task of start-run (replay of unrecorded decisions, reconciliation of pending
+   * changes), or a LEASE_TAKEN_OVER that could not be recorded: unit Count, no extra dimension. start-run (issue 9).
+   */
+  runMaintenanceFailed: { name: 'RunMaintenanceFailed' },
+  /** 1 when finish-run could not release the lease after its retries: unit Count, no extra dimension. finish-run. */
+  leaseNotReleased: { name: 'LeaseNotReleased' },
+  /** PENDING changes of earlier runs completed by reconciliation: unit Count, no extra dimension. start-run. */
+  reconciledChanges: { name: 'ReconciledChanges' },
 } as const;

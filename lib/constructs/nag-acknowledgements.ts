@@ -7,6 +7,7 @@ import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 import { HandlerName, HouseFunction } from './house-function';
 import { INVENTORY_PREFIX } from './inventory-bucket';
+import { UNRECORDED_OBJECTS } from './permissions';
 import { Workflow } from './workflow';
 
 export interface NagScope {
@@ -49,6 +50,36 @@ export function acknowledgeNagFindings(stack: Stack, scope: NagScope): void {
   }
 
   const { houseFunctions: f } = scope;
+  const unrecordedObjects = `<${logicalId(stack, scope.inventoryBucket)}.Arn>/${UNRECORDED_OBJECTS}`;
+  if (f['start-run'] !== undefined) {
+    const policy = childPolicy(f['start-run'].role, 'DefaultPolicy');
+    iam5(
+      policy,
+      ALL_FUNCTIONS,
+      'Reconciliation reads (GetFunction, read-only) the functions that earlier PENDING changes name, which may be ' +
+        'any function of the account and region: names unknown at deploy time.',
+    );
+    iam5(
+      policy,
+      unrecordedObjects,
+      'Replays (GetObject, then DeleteObject once written to the audit table) the decisions record-failure left ' +
+        'under runs/<runId>/unrecorded/ of the engine bucket; run ids are execution names, unknown at deploy time.',
+    );
+    iam5(
+      childPolicy(f['start-run'], 'LeaseTakeoverPolicy'),
+      `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:<${logicalId(stack, scope.workflow.stateMachine)}.Name>:*`,
+      'states:DescribeExecution (read-only) on the executions of this one state machine: whether the run holding ' +
+        'the lease still runs; execution names are unknown at deploy time.',
+    );
+  }
+  if (f['record-failure'] !== undefined) {
+    iam5(
+      childPolicy(f['record-failure'].role, 'DefaultPolicy'),
+      unrecordedObjects,
+      'Writes (PutObject) the decisions it could not record in the audit table under runs/<runId>/unrecorded/ of ' +
+        'the engine bucket, for the next run to replay; run ids are execution names, unknown at deploy time.',
+    );
+  }
   if (f['take-inventory'] !== undefined) {
     const policy = childPolicy(f['take-inventory'].role, 'DefaultPolicy');
     iam5(

@@ -4,9 +4,11 @@
  * action has no resource-level permission, each with a comment.
  */
 import { ArnFormat, Aws, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Config } from '../config';
 import { AuditTables } from './audit-tables';
 import { HouseFunction } from './house-function';
@@ -81,10 +83,61 @@ function allowDefenderParameters(fn: HouseFunction, r: EngineResources, stack: S
   );
 }
 
-export function grantStartRun(fn: HouseFunction, r: EngineResources): void {
+/** Where record-failure leaves the decisions it could not write: `runs/<runId>/unrecorded/<fn>.json` (issue 9). */
+export const UNRECORDED_OBJECTS = `${INVENTORY_PREFIX}*/unrecorded/*`;
+
+export function grantStartRun(fn: HouseFunction, r: EngineResources, stack: Stack): void {
+  // The lease: acquired, or taken over from an ended holder (both conditional puts on the one LOCK item).
   fn.allow('LeaseOnStateTable', ['dynamodb:PutItem'], [r.tables.stateTable.tableArn]);
+  // RUN_OVERLAP, LEASE_TAKEN_OVER, and the decisions replayed or reconciled (conditional puts, never overwrites).
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
+  // Reconciliation (lambdas/shared/reconcile.ts): earlier PENDING changes (index byChange), whether their run has a
+  // decision (one GetItem on its deterministic key), and the function as it is now.
+  fn.allow('FindPendingChanges', ['dynamodb:Query'], [r.tables.auditIndexArn('byChange')]);
+  fn.allow('ReadRunDecision', ['dynamodb:GetItem'], [r.tables.auditTable.tableArn]);
+  fn.allow('ReadChangedFunctions', ['lambda:GetFunction'], [allFunctionsArn(stack)]);
+  // Replay (lambdas/shared/replay.ts): list the run prefixes, read each unrecorded decision, delete it once written.
+  fn.allow('ListUnrecorded', ['s3:ListBucket'], [r.inventoryBucket.bucketArn], {
+    StringLike: { 's3:prefix': [INVENTORY_PREFIX, `${INVENTORY_PREFIX}*`] },
+  });
+  fn.allow(
+    'ReplayUnrecorded',
+    ['s3:GetObject', 's3:DeleteObject'],
+    [r.inventoryBucket.arnForObjects(UNRECORDED_OBJECTS)],
+  );
   allowKey(fn, r);
+}
+
+/**
+ * states:DescribeExecution on the executions of this state machine only: start-run asks whether the lease holder
+ * still runs (issue 9). In its own policy, not the role's default one: the state machine's definition names the
+ * start-run function, which depends on its role's default policy, so a statement there naming the state machine
+ * would close a circular dependency (policy -> state machine -> function -> policy). This policy depends on the role
+ * and the state machine and nothing depends on it; the resource is exact (`execution:<its name>:*`), no name
+ * pattern guessed. Until CloudFormation creates it (first deploy only), DescribeExecution fails: no takeover, the
+ * safe reading.
+ */
+export function grantLeaseTakeover(fn: HouseFunction, stateMachine: sfn.StateMachine, stack: Stack): iam.Policy {
+  return new iam.Policy(fn, 'LeaseTakeoverPolicy', {
+    roles: [fn.role],
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'CheckLeaseHolder',
+        actions: ['states:DescribeExecution'],
+        resources: [executionsArn(stack, stateMachine)],
+      }),
+    ],
+  });
+}
+
+/** `arn:PARTITION:states:REGION:ACCOUNT:execution:<state machine name>:*`: every execution of that one machine. */
+export function executionsArn(stack: Stack, stateMachine: sfn.StateMachine): string {
+  return stack.formatArn({
+    service: 'states',
+    resource: 'execution',
+    resourceName: `${stateMachine.stateMachineName}:*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
 }
 
 export function grantTakeInventory(fn: HouseFunction, r: EngineResources): void {
@@ -185,6 +238,8 @@ export function grantProtectFunction(fn: HouseFunction, r: EngineResources, stac
 
 export function grantRecordFailure(fn: HouseFunction, r: EngineResources): void {
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
+  // When the audit table stays unreachable: the decisions, for the next run's start-run to replay (issue 9).
+  fn.allow('KeepUnrecorded', ['s3:PutObject'], [r.inventoryBucket.arnForObjects(UNRECORDED_OBJECTS)]);
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
   allowKey(fn, r);
 }

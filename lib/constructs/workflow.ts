@@ -126,6 +126,8 @@ export class Workflow extends Construct {
           'runId.$': '$.runId',
           'startedAt.$': '$.startedAt',
           'protectionAllowed.$': '$.protectionAllowed',
+          // Why not, when the layer check failed: the layer is wrong, or it could not be checked (issue 9).
+          'protectionBlockedBy.$': '$.protectionBlockedBy',
           'workers.$': '$.workers',
         },
       }),

@@ -1,6 +1,7 @@
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { countRun, handler } from '../../lambdas/finish-run/handler';
+import { countRun, handler, TABLE_ATTEMPTS } from '../../lambdas/finish-run/handler';
+import { systemClock } from '../../lambdas/shared/adapters/rate-limiter';
 import type { AuditItem } from '../../lambdas/shared/domain/types';
 import { captureMetrics, mocks, prepare, useRuntime } from './gather-fixtures';
 
@@ -140,7 +141,82 @@ describe('finish-run', () => {
     mocks.ddb.on(QueryCommand).rejects(new Error('denied'));
 
     await expect(handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' })).rejects.toThrow('denied');
+    expect(mocks.ddb).toHaveReceivedCommandTimes(QueryCommand, TABLE_ATTEMPTS);
     expect(mocks.ddb).toHaveReceivedCommandTimes(DeleteCommand, 1);
     expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+  });
+});
+
+describe('issue 9: finish-run releases the lease on every path', () => {
+  const unavailable = (): Error => Object.assign(new Error('unavailable'), { name: 'ServiceUnavailable' });
+
+  it('releases the lease when the summary cannot be published', async () => {
+    mocks.sns.on(PublishCommand).rejects(Object.assign(new Error('down'), { name: 'InternalErrorException' }));
+    const emitted = captureMetrics();
+
+    const out = await handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' });
+
+    expect(out.status).toBe('SUCCEEDED');
+    expect(emitted).toContainEqual({ name: 'NotificationsFailed', value: 1, dimensions: {} });
+    expect(mocks.ddb).toHaveReceivedCommandWith(DeleteCommand, {
+      TableName: 'state',
+      Key: { pk: 'LOCK' },
+      ConditionExpression: 'runId = :run',
+      ExpressionAttributeValues: { ':run': 'run-5' },
+    });
+  });
+
+  it('releases the lease when the failed run cannot be counted either', async () => {
+    mocks.ddb.on(QueryCommand).rejects(unavailable());
+
+    await expect(
+      handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z', failed: true, error: { Error: 'X' } }),
+    ).rejects.toThrow('unavailable');
+    expect(mocks.ddb).toHaveReceivedCommandTimes(DeleteCommand, 1);
+  });
+
+  it('counts and releases through a DynamoDB outage of half a minute (retries on the injected clock)', async () => {
+    // Prepare: the table answers again after 25 s of virtual time.
+    let now = Date.parse('2025-06-01T12:00:00.000Z');
+    const backAt = now + 25_000;
+    jest.spyOn(systemClock, 'now').mockImplementation(() => now);
+    const waits: number[] = [];
+    jest.spyOn(systemClock, 'sleep').mockImplementation(async (ms) => {
+      waits.push(ms);
+      now += ms;
+    });
+    const down = (answer: () => Promise<unknown>) => async () => {
+      if (now < backAt) throw unavailable();
+      return answer();
+    };
+    mocks.ddb.on(QueryCommand).callsFake(down(async () => ({ Items: ITEMS })));
+    mocks.ddb.on(DeleteCommand).callsFake(down(async () => ({})));
+
+    // Act
+    const out = await handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' });
+
+    // Assess: 1 + 2 + 4 + 8 + 16 s of waiting, the summary sent, the lease released.
+    expect(out.counts).toEqual({ SKIPPED: 2, PROTECTED: 1, WOULD_PROTECT: 1, FAILED: 1 });
+    expect(waits).toEqual([1000, 2000, 4000, 8000, 16000]);
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+    expect(mocks.ddb).toHaveReceivedCommandTimes(DeleteCommand, 1);
+  });
+
+  it('never fails the run because the lease cannot be released (it alarms; the next run takes it over)', async () => {
+    mocks.ddb.on(DeleteCommand).rejects(unavailable());
+    const emitted = captureMetrics();
+
+    const out = await handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' });
+
+    expect(out.status).toBe('SUCCEEDED');
+    expect(mocks.ddb).toHaveReceivedCommandTimes(DeleteCommand, TABLE_ATTEMPTS);
+    expect(emitted).toContainEqual({ name: 'LeaseNotReleased', value: 1, dimensions: {} });
+  });
+
+  it('releases the lease when the handler throws while counting (a malformed item)', async () => {
+    mocks.ddb.on(QueryCommand).resolves({ Items: [null as unknown as Record<string, unknown>] });
+
+    await expect(handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' })).rejects.toThrow();
+    expect(mocks.ddb).toHaveReceivedCommandTimes(DeleteCommand, 1);
   });
 });

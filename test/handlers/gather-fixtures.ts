@@ -9,6 +9,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -30,6 +31,7 @@ export const mocks = {
   ddbRaw: mockClient(DynamoDBClient),
   ssm: mockClient(SSMClient),
   cloudfront: mockClient(CloudFrontClient),
+  sfn: mockClient(SFNClient),
 };
 
 export const NOW = Date.parse('2025-06-01T12:00:00.000Z');

@@ -214,7 +214,9 @@ describe('protect-function', () => {
       Key: { pk: `EXCLUDE#${FUNCTION}` },
       ConsistentRead: true,
     });
-    expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 1);
+    // The run's slot and the hour's (issue 9: the cap holds across overlapping runs).
+    expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 2);
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, { TableName: 'state', Key: { pk: 'HOUR#2025-03-01T10' } });
     expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
       TableName: 'state',
       Key: { pk: 'RUN#run-1' },

@@ -12,6 +12,7 @@ import {
   claimProtectionSlot,
   lastDecisions,
   releaseLease,
+  takeOverLease,
 } from '../../lambdas/shared/adapters/state-store';
 
 const ddb = mockClient(DynamoDBDocumentClient);
@@ -23,26 +24,44 @@ function conditionFailed(item?: Record<string, unknown>): ConditionalCheckFailed
   return error;
 }
 
+const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:zi:run-2';
+const HOLDER = 'arn:aws:states:eu-west-1:123456789012:execution:zi:run-1';
+
 beforeEach(() => ddb.reset());
 
 describe('acquireLease', () => {
   it('takes a free lease with a conditional put', async () => {
     ddb.on(PutCommand).resolves({});
 
-    const lease = await acquireLease('state', 'run-2', 1000, 7200);
+    const lease = await acquireLease('state', {
+      runId: 'run-2',
+      executionArn: EXECUTION,
+      nowEpoch: 1000,
+      leaseSeconds: 7200,
+    });
 
     expect(lease).toEqual({ acquired: true });
     expect(ddb).toHaveReceivedCommandWith(PutCommand, {
       TableName: 'state',
-      Item: { pk: 'LOCK', runId: 'run-2', leaseUntil: 8200, expiresAt: 8200 },
+      Item: { pk: 'LOCK', runId: 'run-2', executionArn: EXECUTION, leaseUntil: 8200, expiresAt: 8200 },
       ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR runId = :run',
     });
   });
 
-  it('reports the run that holds an unexpired lease', async () => {
+  it('reports the run that holds an unexpired lease, its execution and its expiry', async () => {
+    ddb
+      .on(PutCommand)
+      .rejects(conditionFailed({ runId: { S: 'run-1' }, executionArn: { S: HOLDER }, leaseUntil: { N: '5000' } }));
+
+    const lease = await acquireLease('state', { runId: 'run-2', nowEpoch: 1000, leaseSeconds: 7200 });
+
+    expect(lease).toEqual({ acquired: false, heldBy: 'run-1', holderExecutionArn: HOLDER, leaseUntil: 5000 });
+  });
+
+  it('reports a lease written before issue 9 (no execution ARN) as held, without one', async () => {
     ddb.on(PutCommand).rejects(conditionFailed({ runId: { S: 'run-1' } }));
 
-    const lease = await acquireLease('state', 'run-2', 1000, 7200);
+    const lease = await acquireLease('state', { runId: 'run-2', nowEpoch: 1000, leaseSeconds: 7200 });
 
     expect(lease).toEqual({ acquired: false, heldBy: 'run-1' });
   });
@@ -50,7 +69,39 @@ describe('acquireLease', () => {
   it('lets any other error through (the run then fails loudly instead of running twice)', async () => {
     ddb.on(PutCommand).rejects(new Error('AccessDenied'));
 
-    await expect(acquireLease('state', 'run-2', 1000, 7200)).rejects.toThrow('AccessDenied');
+    await expect(acquireLease('state', { runId: 'run-2', nowEpoch: 1000, leaseSeconds: 7200 })).rejects.toThrow(
+      'AccessDenied',
+    );
+  });
+});
+
+describe('takeOverLease', () => {
+  it('takes the lease only while it still names the ended holder', async () => {
+    ddb.on(PutCommand).resolves({});
+
+    const taken = await takeOverLease('state', {
+      runId: 'run-2',
+      executionArn: EXECUTION,
+      nowEpoch: 1000,
+      leaseSeconds: 7200,
+      fromRunId: 'run-1',
+    });
+
+    expect(taken).toBe(true);
+    expect(ddb).toHaveReceivedCommandWith(PutCommand, {
+      TableName: 'state',
+      Item: { pk: 'LOCK', runId: 'run-2', executionArn: EXECUTION, leaseUntil: 8200, expiresAt: 8200 },
+      ConditionExpression: 'attribute_not_exists(pk) OR runId = :holder',
+      ExpressionAttributeValues: { ':holder': 'run-1' },
+    });
+  });
+
+  it('answers false when a third run took the lease meanwhile', async () => {
+    ddb.on(PutCommand).rejects(conditionFailed());
+
+    await expect(
+      takeOverLease('state', { runId: 'run-2', nowEpoch: 1000, leaseSeconds: 7200, fromRunId: 'run-1' }),
+    ).resolves.toBe(false);
   });
 });
 
@@ -68,21 +119,46 @@ describe('releaseLease', () => {
 });
 
 describe('claimProtectionSlot', () => {
-  it('claims a slot while fewer than max are taken', async () => {
+  const claim = { runId: 'run-1', max: 25, expiresAt: 99, now: Date.parse('2025-06-01T12:34:56.000Z') };
+
+  it('claims a slot of the run and one of the hour while fewer than max are taken', async () => {
     ddb.on(UpdateCommand).resolves({});
 
-    await expect(claimProtectionSlot('state', 'run-1', 25, 99)).resolves.toBe(true);
-    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
+    await expect(claimProtectionSlot('state', claim)).resolves.toBe(true);
+    expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 2);
+    expect(ddb).toHaveReceivedNthCommandWith(1, UpdateCommand, {
       Key: { pk: 'RUN#run-1' },
       ConditionExpression: 'attribute_not_exists(protections) OR protections < :max',
       ExpressionAttributeValues: { ':one': 1, ':max': 25, ':exp': 99 },
     });
+    expect(ddb).toHaveReceivedNthCommandWith(2, UpdateCommand, {
+      Key: { pk: 'HOUR#2025-06-01T12' },
+      ConditionExpression: 'attribute_not_exists(protections) OR protections < :max',
+      // Kept two days after the hour ends (13:00).
+      ExpressionAttributeValues: { ':one': 1, ':max': 25, ':exp': Date.parse('2025-06-01T13:00:00Z') / 1000 + 172800 },
+    });
   });
 
-  it('refuses once the cap is reached', async () => {
+  it('refuses once the run cap is reached, without touching the hour', async () => {
     ddb.on(UpdateCommand).rejects(conditionFailed());
 
-    await expect(claimProtectionSlot('state', 'run-1', 25, 99)).resolves.toBe(false);
+    await expect(claimProtectionSlot('state', claim)).resolves.toBe(false);
+    expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 1);
+  });
+
+  it("refuses once the hour cap is reached and gives the run's slot back", async () => {
+    ddb
+      .on(UpdateCommand, { Key: { pk: 'HOUR#2025-06-01T12' } })
+      .rejects(conditionFailed())
+      .on(UpdateCommand, { Key: { pk: 'RUN#run-1' } })
+      .resolves({});
+
+    await expect(claimProtectionSlot('state', claim)).resolves.toBe(false);
+    expect(ddb).toHaveReceivedNthCommandWith(3, UpdateCommand, {
+      Key: { pk: 'RUN#run-1' },
+      UpdateExpression: 'ADD protections :minus',
+      ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+    });
   });
 });
 

@@ -82,6 +82,7 @@ describe('take-inventory', () => {
       runId: 'run-7',
       startedAt: '2025-06-01T12:00:00.000Z',
       protectionAllowed: false,
+      protectionBlockedBy: null,
       workers: 1,
       inventory: { bucket: 'inventory-bucket', key: 'runs/run-7/inventory.json', count: 4 },
       layerCheck: { ok: true, reason: 'not checked in dry-run mode' },
@@ -138,6 +139,7 @@ describe('take-inventory', () => {
     estate();
     layerCheck.mockResolvedValue({
       ok: false,
+      code: 'DEFENDER_LAYER_INVALID',
       reason: `Defender layer ${LAYER}: its ZIP has no twistlock/twistlock_wrapper`,
     });
     const logs = captureLogs();
@@ -146,8 +148,10 @@ describe('take-inventory', () => {
     const out = await handler(event);
 
     expect(out.protectionAllowed).toBe(false);
+    expect(out.protectionBlockedBy).toBe('DEFENDER_LAYER_INVALID');
     expect(out.layerCheck).toEqual({
       ok: false,
+      code: 'DEFENDER_LAYER_INVALID',
       reason: `Defender layer ${LAYER}: its ZIP has no twistlock/twistlock_wrapper`,
     });
     expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
@@ -160,6 +164,45 @@ describe('take-inventory', () => {
       { name: 'FunctionsInventoried', value: 4, dimensions: {} },
       { name: 'LayerCheckFailed', value: 1, dimensions: {} },
     ]);
+  });
+
+  it('issue 9: a layer check that could not be done forbids protection as FACTS_MISSING, alarming the engine only', async () => {
+    useRuntime(baseConfig({ mode: 'protect' }));
+    estate();
+    layerCheck.mockResolvedValue({
+      ok: false,
+      code: 'FACTS_MISSING',
+      awsError: 'ThrottlingException',
+      reason: `Defender layer ${LAYER} could not be checked (GetLayerVersionByArn failed: ThrottlingException: Rate exceeded)`,
+    });
+    const emitted = captureMetrics();
+
+    const out = await handler(event);
+
+    expect(out.protectionAllowed).toBe(false);
+    expect(out.protectionBlockedBy).toBe('FACTS_MISSING');
+    expect(out.layerCheck).toMatchObject({ ok: false, code: 'FACTS_MISSING', awsError: 'ThrottlingException' });
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+    const publish = mocks.sns.commandCalls(PublishCommand)[0]!.args[0].input;
+    expect(publish.TopicArn).toBe('arn:aws:sns:eu-west-1:123456789012:alarms');
+    expect(publish.Subject).toContain('not checked (ThrottlingException)');
+    expect(publish.Subject!.length).toBeLessThan(100);
+    const message = JSON.parse(publish.Message!) as Record<string, unknown>;
+    expect(message).toMatchObject({ alarm: 'FACTS_MISSING', awsError: 'ThrottlingException' });
+    expect(String(message['remediation'])).not.toContain('fix defender.layerArn');
+    expect(publish.MessageAttributes?.['outcome']).toEqual({ DataType: 'String', StringValue: 'FACTS_MISSING' });
+    expect(emitted).toContainEqual({ name: 'LayerCheckFailed', value: 1, dimensions: {} });
+  });
+
+  it('issue 9: a layer check that throws is FACTS_MISSING, never DEFENDER_LAYER_INVALID', async () => {
+    useRuntime(baseConfig({ mode: 'protect' }));
+    estate();
+    layerCheck.mockRejectedValue(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }));
+
+    const out = await handler(event);
+
+    expect(out.protectionBlockedBy).toBe('FACTS_MISSING');
+    expect(out.layerCheck).toMatchObject({ ok: false, code: 'FACTS_MISSING', awsError: 'TimeoutError' });
   });
 
   it('fails the run when the tag query fails (exclusions unknown: nothing is safe)', async () => {
@@ -176,7 +219,7 @@ describe('take-inventory', () => {
   it('never lets a customer variable value reach S3, SNS or the logs', async () => {
     useRuntime(baseConfig({ mode: 'protect' }));
     estate();
-    layerCheck.mockResolvedValue({ ok: false, reason: 'layer missing' });
+    layerCheck.mockResolvedValue({ ok: false, code: 'DEFENDER_LAYER_INVALID', reason: 'layer missing' });
     const logs = captureLogs();
 
     await handler(event);

@@ -102,7 +102,24 @@ describe('alarms', () => {
     expect(byMetric(synth(DRY_RUN), 'ExecutionsSucceeded').Period).toBe(3 * 3600);
   });
 
-  it('has exactly these seven alarms', () => {
+  it.each(['RunMaintenanceFailed', 'LeaseNotReleased', 'ReconciledChanges'])(
+    'issue 9: alarms on %s (no extra dimension) to the alarm topic',
+    (name) => {
+      const s = synth(DRY_RUN);
+
+      expect(byMetric(s, name)).toMatchObject({
+        Namespace: 'ZeroImpactProtect',
+        Dimensions: [{ Name: 'service', Value: 'zero-impact-protect' }],
+        Statistic: 'Sum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: logicalId(s.stack, s.stack.alarmTopic) }],
+      });
+    },
+  );
+
+  it('has exactly these ten alarms', () => {
     expect(
       alarms(synth(DRY_RUN))
         .map((alarm) => alarm.MetricName)
@@ -115,7 +132,10 @@ describe('alarms', () => {
         'ExecutionsSucceeded',
         'ExecutionsTimedOut',
         'LayerCheckFailed',
+        'LeaseNotReleased',
         'ProtectionUnhealthy',
+        'ReconciledChanges',
+        'RunMaintenanceFailed',
       ].sort(),
     );
   });

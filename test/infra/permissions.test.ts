@@ -58,6 +58,25 @@ function refs({ stack }: Synthesized) {
     anyKey: arn('kms', ':key/*'),
     parameter: (name: string) => arn('ssm', `:parameter/${name}`),
     byRunIndex: { 'Fn::Join': ['', [getAtt(stack.auditTable), '/index/byRun']] },
+    byChangeIndex: { 'Fn::Join': ['', [getAtt(stack.auditTable), '/index/byChange']] },
+    bucket: getAtt(stack.inventoryBucket),
+    unrecordedObjects: { 'Fn::Join': ['', [getAtt(stack.inventoryBucket), '/runs/*/unrecorded/*']] },
+    executions: {
+      'Fn::Join': [
+        '',
+        [
+          'arn:',
+          { Ref: 'AWS::Partition' },
+          ':states:',
+          { Ref: 'AWS::Region' },
+          ':',
+          { Ref: 'AWS::AccountId' },
+          ':execution:',
+          { 'Fn::GetAtt': [logicalId(stack, stack.stateMachine), 'Name'] },
+          ':*',
+        ],
+      ],
+    },
   };
 }
 
@@ -89,21 +108,68 @@ function policyOf(synthesized: Synthesized, name: HandlerName): unknown[] {
 }
 
 describe('each role has exactly the calls of docs/architecture.md', () => {
-  it('start-run: the lease on the state table and RUN_OVERLAP in the audit table', () => {
-    const s = synth(DRY_RUN);
-    const r = refs(s);
+  it.each([
+    ['dry-run', DRY_RUN],
+    ['protect', PROTECT],
+  ])(
+    'start-run (%s): the lease, run items, reconciliation and replay reads, DescribeExecution on its own executions',
+    (_m, mode) => {
+      const s = synth(mode);
+      const r = refs(s);
 
-    expect(policyOf(s, 'start-run')).toEqual([
-      r.logs('start-run'),
-      {
-        Sid: 'LeaseOnStateTable',
-        Effect: 'Allow',
-        Action: 'dynamodb:PutItem',
-        Resource: r.state,
-      },
-      { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
-      r.key,
-    ]);
+      expect(policyOf(s, 'start-run')).toEqual([
+        r.logs('start-run'),
+        {
+          Sid: 'LeaseOnStateTable',
+          Effect: 'Allow',
+          Action: 'dynamodb:PutItem',
+          Resource: r.state,
+        },
+        { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
+        { Sid: 'FindPendingChanges', Effect: 'Allow', Action: 'dynamodb:Query', Resource: r.byChangeIndex },
+        { Sid: 'ReadRunDecision', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: r.audit },
+        { Sid: 'ReadChangedFunctions', Effect: 'Allow', Action: 'lambda:GetFunction', Resource: r.allFunctions },
+        {
+          Sid: 'ListUnrecorded',
+          Effect: 'Allow',
+          Action: 's3:ListBucket',
+          Resource: r.bucket,
+          Condition: { StringLike: { 's3:prefix': ['runs/', 'runs/*'] } },
+        },
+        {
+          Sid: 'ReplayUnrecorded',
+          Effect: 'Allow',
+          Action: ['s3:GetObject', 's3:DeleteObject'],
+          Resource: r.unrecordedObjects,
+        },
+        r.key,
+        // Its own policy (no circular dependency with the state machine): this state machine's executions only.
+        {
+          Sid: 'CheckLeaseHolder',
+          Effect: 'Allow',
+          Action: 'states:DescribeExecution',
+          Resource: r.executions,
+        },
+      ]);
+    },
+  );
+
+  it('start-run: DescribeExecution sits in a policy nothing depends on (no cycle with the state machine)', () => {
+    // Prepare
+    const s = synth(PROTECT);
+    const resources = s.template.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[] }>;
+    const takeover = Object.entries(resources).filter(
+      ([id, res]) => res.Type === 'AWS::IAM::Policy' && id.includes('LeaseTakeoverPolicy'),
+    );
+
+    // Act
+    const dependents = Object.entries(resources).filter(([, res]) =>
+      (res.DependsOn ?? []).some((dep) => takeover.some(([id]) => id === dep)),
+    );
+
+    // Assess
+    expect(takeover).toHaveLength(1);
+    expect(dependents).toEqual([]);
   });
 
   it.each([
@@ -241,13 +307,14 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
     });
   });
 
-  it('record-failure: audit and skips only', () => {
+  it('record-failure: audit, the unrecorded-decision objects, and skips only', () => {
     const s = synth(DRY_RUN);
     const r = refs(s);
 
     expect(policyOf(s, 'record-failure')).toEqual([
       r.logs('record-failure'),
       { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
+      { Sid: 'KeepUnrecorded', Effect: 'Allow', Action: 's3:PutObject', Resource: r.unrecordedObjects },
       { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
       r.key,
     ]);
@@ -323,7 +390,12 @@ describe('stack-wide guarantees', () => {
 
     const onAudit = grants(s).filter((g) => g.resource.includes(`"${auditId}"`));
 
-    expect([...new Set(onAudit.map((g) => g.action))].sort()).toEqual(['dynamodb:PutItem', 'dynamodb:Query']);
+    // Reads (GetItem: start-run's reconciliation) and appends only.
+    expect([...new Set(onAudit.map((g) => g.action))].sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+    ]);
   });
 
   it('item 9: lets only the protect and assess-batch roles read the TW_POLICY parameter', () => {

@@ -89,16 +89,25 @@ export function allStates(def: { States: Record<string, StateJson> }): Record<st
   return states;
 }
 
-/** The statements of the one IAM policy attached to `role`, exactly as in the template. */
+/**
+ * The statements of the IAM policies attached to `role`, exactly as in the template: its default policy first,
+ * then any policy of its own (start-run's LeaseTakeoverPolicy), by logical id.
+ */
 export function statementsOf({ stack, template }: Synthesized, role: iam.IRole): unknown[] {
   const roleId = logicalId(stack, role);
-  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) => {
-    const roles = (policy as { Properties: { Roles: unknown[] } }).Properties.Roles;
-    return JSON.stringify(roles) === JSON.stringify([{ Ref: roleId }]);
-  });
-  if (policies.length !== 1) throw new Error(`${roleId}: expected one policy, found ${policies.length}`);
-  const policy = policies[0] as { Properties: { PolicyDocument: { Statement: unknown[] } } };
-  return policy.Properties.PolicyDocument.Statement;
+  const policies = Object.entries(template.findResources('AWS::IAM::Policy'))
+    .filter(([, policy]) => {
+      const roles = (policy as { Properties: { Roles: unknown[] } }).Properties.Roles;
+      return JSON.stringify(roles) === JSON.stringify([{ Ref: roleId }]);
+    })
+    .sort(
+      ([a], [b]) => Number(b.includes('DefaultPolicy')) - Number(a.includes('DefaultPolicy')) || a.localeCompare(b),
+    );
+  if (policies.length === 0) throw new Error(`${roleId}: no policy attached`);
+  return policies.flatMap(
+    ([, policy]) =>
+      (policy as { Properties: { PolicyDocument: { Statement: unknown[] } } }).Properties.PolicyDocument.Statement,
+  );
 }
 
 /** The template form of a token (`{ "Fn::GetAtt": [...] }`, `{ "Ref": ... }`, `{ "Fn::Join": ... }`). */

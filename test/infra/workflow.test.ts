@@ -177,6 +177,7 @@ describe('Assess every function (Distributed Map)', () => {
           'runId.$': '$.runId',
           'startedAt.$': '$.startedAt',
           'protectionAllowed.$': '$.protectionAllowed',
+          'protectionBlockedBy.$': '$.protectionBlockedBy',
           'workers.$': '$.workers',
         },
       },

@@ -80,6 +80,7 @@ describe('checkDefenderLayer', () => {
 
     expect(result).toEqual({
       ok: false,
+      code: 'DEFENDER_LAYER_INVALID',
       reason: `Defender layer ${DEFENDER} cannot be read (ResourceNotFoundException: Layer version not found)`,
     });
   });
@@ -89,6 +90,7 @@ describe('checkDefenderLayer', () => {
 
     expect(await checkDefenderLayer(config())).toEqual({
       ok: false,
+      code: 'DEFENDER_LAYER_INVALID',
       reason: `Defender layer ${DEFENDER}: declares architectures arm64, not x86_64`,
     });
   });
@@ -113,6 +115,7 @@ describe('checkDefenderLayer', () => {
 
     expect(result).toEqual({
       ok: false,
+      code: 'DEFENDER_LAYER_INVALID',
       reason: `Defender layer ${DEFENDER}: its ZIP has no twistlock/twistlock_wrapper, the file AWS_LAMBDA_EXEC_WRAPPER points to (/opt/twistlock/twistlock_wrapper)`,
     });
   });
@@ -162,6 +165,72 @@ describe('checkDefenderLayer', () => {
     });
 
     expect(await checkDefenderLayer(handlerMethod)).toMatchObject({ ok: true });
+  });
+});
+
+describe('issue 9: a layer that could not be checked is not a wrong layer', () => {
+  const awsError = (name: string, fault: 'client' | 'server' = 'client') =>
+    Object.assign(new Error(`${name} happened`), { name, $fault: fault, $metadata: {} });
+
+  it.each([
+    ['ThrottlingException'],
+    ['TooManyRequestsException'],
+    ['AccessDeniedException'],
+    ['ServiceException'],
+    ['TimeoutError'],
+  ])('reports %s as FACTS_MISSING naming the error', async (name) => {
+    lambda.on(GetLayerVersionByArnCommand).rejects(awsError(name, name === 'ServiceException' ? 'server' : 'client'));
+
+    const result = await checkDefenderLayer(config());
+
+    expect(result).toMatchObject({ ok: false, code: 'FACTS_MISSING', awsError: name });
+    expect(result.ok === false && result.reason).toContain(
+      `could not be checked (GetLayerVersionByArn failed: ${name}`,
+    );
+    expect(result.ok === false && result.reason).not.toContain('fix defender.layerArn');
+  });
+
+  it.each([['ResourceNotFoundException'], ['InvalidParameterValueException']])(
+    'reports %s (the layer version is not there) as DEFENDER_LAYER_INVALID',
+    async (name) => {
+      lambda.on(GetLayerVersionByArnCommand).rejects(awsError(name));
+
+      expect(await checkDefenderLayer(config())).toMatchObject({ ok: false, code: 'DEFENDER_LAYER_INVALID' });
+    },
+  );
+
+  it('reports a failed ZIP download (HTTP 503) as FACTS_MISSING', async () => {
+    lambda
+      .on(GetLayerVersionByArnCommand)
+      .resolves(layerVersion({ Content: { Location: 'https://layers.example/x.zip', CodeSize: 100 } }));
+    const fetchSpy = jest.spyOn(globalThis, 'fetch').mockResolvedValue(new Response('busy', { status: 503 }));
+
+    const result = await checkDefenderLayer(config());
+    fetchSpy.mockRestore();
+
+    expect(result).toMatchObject({ ok: false, code: 'FACTS_MISSING', awsError: 'HTTP 503' });
+  });
+
+  it('reports a download that cannot connect as FACTS_MISSING', async () => {
+    lambda
+      .on(GetLayerVersionByArnCommand)
+      .resolves(layerVersion({ Content: { Location: 'https://layers.example/x.zip', CodeSize: 100 } }));
+    const fetchSpy = jest
+      .spyOn(globalThis, 'fetch')
+      .mockRejectedValue(Object.assign(new Error('connect ECONNRESET'), { name: 'TypeError' }));
+
+    const result = await checkDefenderLayer(config());
+    fetchSpy.mockRestore();
+
+    expect(result).toMatchObject({ ok: false, code: 'FACTS_MISSING', awsError: 'TypeError' });
+  });
+
+  it('keeps a ZIP that was read and lacks the wrapper DEFENDER_LAYER_INVALID', async () => {
+    lambda
+      .on(GetLayerVersionByArnCommand)
+      .resolves(layerVersion({ Content: { Location: dataUrl({ 'other/file': 'x' }), CodeSize: 100 } }));
+
+    expect(await checkDefenderLayer(config())).toMatchObject({ ok: false, code: 'DEFENDER_LAYER_INVALID' });
   });
 });
 

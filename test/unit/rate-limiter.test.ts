@@ -1,4 +1,11 @@
-import { controlPlaneLimiters, TokenBucket, type Clock } from '../../lambdas/shared/adapters/rate-limiter';
+import {
+  controlPlaneLimiters,
+  resetClock,
+  setClock,
+  systemClock,
+  TokenBucket,
+  type Clock,
+} from '../../lambdas/shared/adapters/rate-limiter';
 
 /** A clock whose sleep moves time forward at once. */
 function fakeClock(advance = true): Clock & { sleeps: number[]; time: () => number } {
@@ -69,5 +76,61 @@ describe('controlPlaneLimiters', () => {
     const limiters = controlPlaneLimiters(rates, 1);
 
     expect(limiters.controlPlane.ratePerSecond).toBe(5);
+  });
+});
+
+describe('systemClock (issue 9: one injectable clock)', () => {
+  afterEach(() => resetClock());
+
+  it('reads and waits through the clock set with setClock, and through the real one after resetClock', async () => {
+    // Prepare
+    const clock = fakeClock();
+    setClock(clock);
+
+    // Act
+    await systemClock.sleep(7_200_000);
+    const afterSleep = systemClock.now();
+    resetClock();
+    const real = systemClock.now();
+
+    // Assess
+    expect(clock.sleeps).toEqual([7_200_000]);
+    expect(afterSleep).toBe(7_200_000);
+    expect(Math.abs(real - Date.now())).toBeLessThan(1_000);
+  });
+
+  it('paces the default limiters on the injected clock (no real waiting)', async () => {
+    // Prepare
+    const clock = fakeClock();
+    setClock(clock);
+    const bucket = new TokenBucket({ ratePerSecond: 1, burst: 1 });
+
+    // Act
+    await bucket.take();
+    await bucket.take();
+    await bucket.take();
+
+    // Assess
+    expect(clock.sleeps).toEqual([1000, 1000]);
+  });
+
+  it('treats setClock(systemClock) as the real clock instead of recursing', () => {
+    // Act
+    setClock(systemClock);
+
+    // Assess
+    expect(Math.abs(systemClock.now() - Date.now())).toBeLessThan(1_000);
+  });
+
+  it('still lets jest.spyOn replace its methods', () => {
+    // Prepare
+    jest.spyOn(systemClock, 'now').mockReturnValue(42);
+
+    // Act
+    const now = systemClock.now();
+    jest.restoreAllMocks();
+
+    // Assess
+    expect(now).toBe(42);
   });
 });

@@ -13,6 +13,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { ResourceGroupsTaggingAPIClient } from '@aws-sdk/client-resource-groups-tagging-api';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
@@ -24,6 +25,8 @@ export const cloudwatch = new CloudWatchClient(common);
 export const ec2 = new EC2Client(common);
 export const sns = new SNSClient(common);
 export const s3 = new S3Client(common);
+/** start-run asks whether the lease holder's execution still runs (states:DescribeExecution). */
+export const sfn = new SFNClient(common);
 /** The stack's HMAC key (adapters/mac-key.ts) and, for refresh restore values, its CMK. */
 export const kms = new KMSClient(common);
 export const dynamodb = DynamoDBDocumentClient.from(new DynamoDBClient(common), {

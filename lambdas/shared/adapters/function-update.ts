@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import type { FunctionConfiguration } from '../domain/types';
 import { lambda } from './clients';
+import { systemClock } from './rate-limiter';
 
 export interface FreshFunction {
   configuration: FunctionConfiguration;
@@ -25,13 +26,14 @@ export interface FreshFunction {
 export interface Pacing {
   /** Waits before each control-plane call (the run's rate limiter). @default - no wait */
   beforeCall?: () => Promise<void>;
-  /** @default - setTimeout */
+  /** @default - the engine's one clock (systemClock.sleep) */
   sleep?: (ms: number) => Promise<void>;
   /** In [0, 1). @default Math.random */
   random?: () => number;
 }
 
-export const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits on the engine's one injectable clock (rate-limiter.ts), never on a timer of its own. */
+export const defaultSleep = (ms: number): Promise<void> => systemClock.sleep(ms);
 
 /** One line for an AWS error: its name and message (never a stack). */
 export function awsMessage(error: unknown): string {

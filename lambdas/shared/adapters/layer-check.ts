@@ -3,7 +3,13 @@
  * the layer version exists, declares x86_64 (or no architectures), declares every runtime in
  * `funnel.supportedRuntimes` (when it declares runtimes at all), and, with the exec-wrapper method, its ZIP contains
  * the file AWS_LAMBDA_EXEC_WRAPPER points to. A wrapper variable that names a missing file breaks every invocation,
- * so every error here fails closed: `{ ok: false, reason }`, never an exception.
+ * so every error here fails closed: `{ ok: false, code, reason }`, never an exception.
+ *
+ * Two kinds of failure (issue 9): the layer was read and is wrong (`DEFENDER_LAYER_INVALID`: not found, bad ARN,
+ * wrong architecture or runtimes, no wrapper file; the operator must fix defender.layerArn), or the check could not
+ * be done (`FACTS_MISSING` naming the AWS error: throttling, a 5xx, access denied, a network error, a failed
+ * download; nothing is protected this run, the engine alarm fires, and the next run checks again). Only the first
+ * may ever tell anyone to fix the layer.
  */
 import { GetLayerVersionByArnCommand } from '@aws-sdk/client-lambda';
 import { unzipSync } from 'fflate';
@@ -21,9 +27,18 @@ export interface LayerDeclaration {
   codeSize?: number;
 }
 
+/** Why a layer check failed: the layer is wrong, or it could not be checked. */
+export type LayerCheckCode = 'DEFENDER_LAYER_INVALID' | 'FACTS_MISSING';
+export interface LayerCheckFailure {
+  ok: false;
+  code: LayerCheckCode;
+  reason: string;
+  /** The AWS error (or download failure) that kept the check from being done; FACTS_MISSING only. */
+  awsError?: string;
+}
 /** The run-level result; `layer` is what the layer declares, without its (presigned) download location. */
-export type LayerCheck = { ok: true; layer: LayerDeclaration } | { ok: false; reason: string };
-export type LayerLookup = { ok: true; layer: LayerDeclaration } | { ok: false; reason: string };
+export type LayerCheck = { ok: true; layer: LayerDeclaration } | LayerCheckFailure;
+export type LayerLookup = { ok: true; layer: LayerDeclaration } | LayerCheckFailure;
 export type LayerCompatibility = { ok: true } | { ok: false; code: ReasonCode; reason: string };
 
 /** The largest layer ZIP the check downloads (Lambda's unzipped limit for a function and its layers). */
@@ -31,6 +46,30 @@ export const MAX_LAYER_ZIP_BYTES = 250 * 1024 * 1024;
 /** How long the download may take. */
 export const DOWNLOAD_TIMEOUT_MS = 60_000;
 const REQUIRED_ARCHITECTURE = 'x86_64';
+
+/**
+ * Lambda's answers that mean the layer version itself is wrong: it does not exist, or the ARN is not one. Every
+ * other error (throttling, 5xx, access denied, a network error, anything unknown) means it could not be checked.
+ */
+const LAYER_WRONG_ERRORS = new Set([
+  'ResourceNotFoundException',
+  'InvalidParameterValueException',
+  'ValidationException',
+]);
+
+/** The AWS error's name, for the record: `ThrottlingException`, `AccessDeniedException` ... */
+function errorName(error: unknown): string {
+  return error instanceof Error && error.name.length > 0 ? error.name : 'Error';
+}
+
+function unchecked(layerArn: string, awsError: string, why: string): LayerCheckFailure {
+  return {
+    ok: false,
+    code: 'FACTS_MISSING',
+    awsError,
+    reason: `Defender layer ${layerArn} could not be checked (${why}); nothing is protected this run, the next run checks again`,
+  };
+}
 
 function message(error: unknown): string {
   if (error instanceof Error)
@@ -43,7 +82,11 @@ export async function describeLayer(layerArn: string): Promise<LayerLookup> {
   try {
     const out = await lambda.send(new GetLayerVersionByArnCommand({ Arn: layerArn }));
     if (out.LayerVersionArn === undefined && out.Version === undefined) {
-      return { ok: false, reason: `Defender layer ${layerArn}: GetLayerVersionByArn returned no layer version` };
+      return {
+        ok: false,
+        code: 'DEFENDER_LAYER_INVALID',
+        reason: `Defender layer ${layerArn}: GetLayerVersionByArn returned no layer version`,
+      };
     }
     const layer: LayerDeclaration = { arn: out.LayerVersionArn ?? layerArn };
     if (out.CompatibleRuntimes !== undefined && out.CompatibleRuntimes.length > 0) {
@@ -56,7 +99,14 @@ export async function describeLayer(layerArn: string): Promise<LayerLookup> {
     if (out.Content?.CodeSize !== undefined) layer.codeSize = out.Content.CodeSize;
     return { ok: true, layer };
   } catch (error) {
-    return { ok: false, reason: `Defender layer ${layerArn} cannot be read (${message(error)})` };
+    if (LAYER_WRONG_ERRORS.has(errorName(error))) {
+      return {
+        ok: false,
+        code: 'DEFENDER_LAYER_INVALID',
+        reason: `Defender layer ${layerArn} cannot be read (${message(error)})`,
+      };
+    }
+    return unchecked(layerArn, errorName(error), `GetLayerVersionByArn failed: ${message(error)}`);
   }
 }
 
@@ -129,29 +179,50 @@ export function zipEntryNames(zip: Uint8Array): string[] {
   return names;
 }
 
-async function download(location: string, declaredSize: number | undefined): Promise<Uint8Array | string> {
+/** The ZIP, or why it is wrong (`wrong`), or why it could not be fetched (`unchecked`: HTTP error, network). */
+type Download = { zip: Uint8Array } | { wrong: string } | { unchecked: string; awsError: string };
+
+async function download(location: string, declaredSize: number | undefined): Promise<Download> {
   if (declaredSize !== undefined && declaredSize > MAX_LAYER_ZIP_BYTES) {
-    return `its ZIP is ${declaredSize} bytes, over the ${MAX_LAYER_ZIP_BYTES}-byte limit of the check`;
+    return { wrong: `its ZIP is ${declaredSize} bytes, over the ${MAX_LAYER_ZIP_BYTES}-byte limit of the check` };
   }
-  const response = await fetch(location, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
-  if (!response.ok) return `its ZIP cannot be downloaded (HTTP ${response.status})`;
-  const length = Number(response.headers.get('content-length') ?? '0');
-  if (length > MAX_LAYER_ZIP_BYTES) return `its ZIP is ${length} bytes, over the ${MAX_LAYER_ZIP_BYTES}-byte limit`;
-  const body = new Uint8Array(await response.arrayBuffer());
-  if (body.byteLength > MAX_LAYER_ZIP_BYTES) return `its ZIP is over the ${MAX_LAYER_ZIP_BYTES}-byte limit`;
-  return body;
+  let response: Response;
+  let body: Uint8Array;
+  try {
+    response = await fetch(location, { signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
+    if (!response.ok) {
+      return {
+        unchecked: `its ZIP cannot be downloaded (HTTP ${response.status})`,
+        awsError: `HTTP ${response.status}`,
+      };
+    }
+    const length = Number(response.headers.get('content-length') ?? '0');
+    if (length > MAX_LAYER_ZIP_BYTES) {
+      return { wrong: `its ZIP is ${length} bytes, over the ${MAX_LAYER_ZIP_BYTES}-byte limit` };
+    }
+    body = new Uint8Array(await response.arrayBuffer());
+  } catch (error) {
+    return { unchecked: `its ZIP cannot be downloaded (${message(error)})`, awsError: errorName(error) };
+  }
+  if (body.byteLength > MAX_LAYER_ZIP_BYTES) return { wrong: `its ZIP is over the ${MAX_LAYER_ZIP_BYTES}-byte limit` };
+  return { zip: body };
 }
 
 /**
- * Checks the Defender layer once per run. Never throws: any error is `{ ok: false, reason }`.
- * @returns ok with what the layer declares (no download location), or the one-line reason protection must not run
+ * Checks the Defender layer once per run. Never throws: any error is `{ ok: false, code, reason }`.
+ * @returns ok with what the layer declares (no download location), or why protection must not run: the layer is
+ *   wrong (DEFENDER_LAYER_INVALID) or could not be checked (FACTS_MISSING, with the AWS error)
  */
 export async function checkDefenderLayer(config: Config): Promise<LayerCheck> {
   const arn = config.defender.layerArn;
   const found = await describeLayer(arn);
   if (!found.ok) return found;
   const { layer } = found;
-  const fail = (why: string): LayerCheck => ({ ok: false, reason: `Defender layer ${arn}: ${why}` });
+  const fail = (why: string): LayerCheck => ({
+    ok: false,
+    code: 'DEFENDER_LAYER_INVALID',
+    reason: `Defender layer ${arn}: ${why}`,
+  });
 
   if (layer.compatibleArchitectures !== undefined && !layer.compatibleArchitectures.includes(REQUIRED_ARCHITECTURE)) {
     return fail(`declares architectures ${layer.compatibleArchitectures.join(', ')}, not ${REQUIRED_ARCHITECTURE}`);
@@ -171,10 +242,11 @@ export async function checkDefenderLayer(config: Config): Promise<LayerCheck> {
     const entry = typeof wrapper === 'string' ? wrapperEntry(wrapper) : undefined;
     if (entry === undefined) return fail(`${EXEC_WRAPPER_VARIABLE} does not name a file under /opt/`);
     if (layer.location === undefined) return fail('GetLayerVersionByArn gave no download location');
+    const fetched = await download(layer.location, layer.codeSize);
+    if ('unchecked' in fetched) return unchecked(arn, fetched.awsError, fetched.unchecked);
+    if ('wrong' in fetched) return fail(fetched.wrong);
     try {
-      const zip = await download(layer.location, layer.codeSize);
-      if (typeof zip === 'string') return fail(zip);
-      const names = zipEntryNames(zip);
+      const names = zipEntryNames(fetched.zip);
       if (!names.includes(entry)) {
         return fail(`its ZIP has no ${entry}, the file ${EXEC_WRAPPER_VARIABLE} points to (${String(wrapper)})`);
       }

@@ -30,11 +30,35 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
 }
 
-/** The real clock. Handlers use this object; tests replace its methods with jest.spyOn (no real waiting). */
-export const systemClock: Clock = {
+/** Wall-clock time and real waiting. */
+const realClock: Clock = {
   now: () => Date.now(),
   sleep: (ms: number) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
+
+let current: Clock = realClock;
+
+/**
+ * The one clock of the engine: every handler and the rate limiter read time and wait through this object, never
+ * through Date.now() or setTimeout. It delegates to the clock set by `setClock` (the real one by default), so the
+ * local runner and tests move time without waiting (a lease or a back-off expires at once); tests may also replace
+ * its methods with jest.spyOn.
+ */
+export const systemClock: Clock = {
+  now: () => current.now(),
+  sleep: (ms: number) => current.sleep(ms),
+};
+
+/** Makes `systemClock` read and wait through `clock` (the local runner's virtual clock, a test's clock). */
+export function setClock(clock: Clock): void {
+  // systemClock delegating to itself would recurse forever: setting it means "the real clock".
+  current = clock === systemClock ? realClock : clock;
+}
+
+/** Back to wall-clock time and real waiting. */
+export function resetClock(): void {
+  current = realClock;
+}
 
 export interface TokenBucketProps {
   /** Sustained rate, requests per second (> 0). */

@@ -1,6 +1,6 @@
 /**
- * The state table: the run lease, the per-run protection counter, persistent exclusions and each function's
- * previous-decision digest. Unlike the audit table, these items are updated and deleted.
+ * The state table: the run lease, the per-run and per-hour protection counters, persistent exclusions and each
+ * function's previous-decision digest. Unlike the audit table, these items are updated and deleted.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
@@ -20,38 +20,101 @@ import { stateKeys } from '../domain/table-schema';
 import { isRecord } from '../domain/types';
 import { dynamodb } from './clients';
 
-export interface Lease {
-  acquired: boolean;
-  /** The run holding the lease when it was not acquired. */
-  heldBy?: string;
+export interface LeaseRequest {
+  runId: string;
+  /** The Step Functions execution of the run, recorded so the next run can ask whether it still runs. */
+  executionArn?: string;
+  /** Seconds since the epoch (the injectable clock). */
+  nowEpoch: number;
+  leaseSeconds: number;
+}
+
+export type Lease =
+  | { acquired: true }
+  | {
+      acquired: false;
+      /** The run holding the lease. */
+      heldBy?: string;
+      /** The holder's execution ARN (absent on a lease written before issue 9). */
+      holderExecutionArn?: string;
+      /** When the holder's lease expires on its own (seconds since the epoch). */
+      leaseUntil?: number;
+    };
+
+function leaseItem(request: LeaseRequest): Record<string, unknown> {
+  const until = request.nowEpoch + request.leaseSeconds;
+  return {
+    pk: stateKeys.lock(),
+    runId: request.runId,
+    ...(request.executionArn !== undefined && request.executionArn.length > 0
+      ? { executionArn: request.executionArn }
+      : {}),
+    leaseUntil: until,
+    expiresAt: until,
+  };
+}
+
+/** A string or number attribute of the raw (marshalled) item returned with a failed condition. */
+function rawAttribute(item: Record<string, unknown> | undefined, name: string): string | undefined {
+  const value = item?.[name];
+  if (!isRecord(value)) return undefined;
+  if (typeof value['S'] === 'string') return value['S'];
+  if (typeof value['N'] === 'string') return value['N'];
+  return undefined;
 }
 
 /**
  * Takes the run lease unless another run holds an unexpired one. The lease expires on its own (TTL-like check on
- * `leaseUntil`), so a run that died without releasing it blocks the next runs only until then.
+ * `leaseUntil`), so a run that died without releasing it blocks the next runs only until then, or until the next
+ * run sees that its execution no longer runs (`takeOverLease`).
  */
-export async function acquireLease(
-  table: string,
-  runId: string,
-  nowEpoch: number,
-  leaseSeconds: number,
-): Promise<Lease> {
+export async function acquireLease(table: string, request: LeaseRequest): Promise<Lease> {
   try {
     await dynamodb.send(
       new PutCommand({
         TableName: table,
-        Item: { pk: stateKeys.lock(), runId, leaseUntil: nowEpoch + leaseSeconds, expiresAt: nowEpoch + leaseSeconds },
+        Item: leaseItem(request),
         ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR runId = :run',
-        ExpressionAttributeValues: { ':now': nowEpoch, ':run': runId },
+        ExpressionAttributeValues: { ':now': request.nowEpoch, ':run': request.runId },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
     return { acquired: true };
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException) {
-      const holder = error.Item?.['runId'];
-      return { acquired: false, heldBy: holder !== undefined && 'S' in holder ? holder.S : undefined };
+      const old = error.Item as Record<string, unknown> | undefined;
+      const heldBy = rawAttribute(old, 'runId');
+      const holderExecutionArn = rawAttribute(old, 'executionArn');
+      const until = Number(rawAttribute(old, 'leaseUntil'));
+      return {
+        acquired: false,
+        ...(heldBy !== undefined ? { heldBy } : {}),
+        ...(holderExecutionArn !== undefined ? { holderExecutionArn } : {}),
+        ...(Number.isFinite(until) ? { leaseUntil: until } : {}),
+      };
     }
+    throw error;
+  }
+}
+
+/**
+ * Takes the lease from `fromRunId`, whose execution is known to have ended. Conditional on the lease still naming
+ * that run (or being gone): if a third run took it meanwhile, or the holder renewed it, nothing changes and the
+ * answer is false.
+ */
+export async function takeOverLease(table: string, request: LeaseRequest & { fromRunId: string }): Promise<boolean> {
+  try {
+    await dynamodb.send(
+      new PutCommand({
+        TableName: table,
+        Item: leaseItem(request),
+        ConditionExpression: 'attribute_not_exists(pk) OR runId = :holder',
+        ExpressionAttributeValues: { ':holder': request.fromRunId },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
     throw error;
   }
 }
@@ -72,24 +135,29 @@ export async function releaseLease(table: string, runId: string): Promise<void> 
   }
 }
 
-/**
- * Claims one of the run's protection slots. Atomic across concurrent protect Lambdas: returns false once
- * `max` functions have been claimed in this run.
- */
-export async function claimProtectionSlot(
-  table: string,
-  runId: string,
-  max: number,
-  expiresAt: number,
-): Promise<boolean> {
+/** How long an hour counter is kept after its hour ends (seconds): long enough for any run that overlaps it. */
+export const HOUR_COUNTER_TTL_SECONDS = 2 * 24 * 60 * 60;
+
+export interface SlotClaim {
+  runId: string;
+  /** `maxProtectionsPerRun`: the cap of the run and of the hour. */
+  max: number;
+  /** When the run counter may be dropped (seconds since the epoch). */
+  expiresAt: number;
+  /** The claim's time (milliseconds, the injectable clock): picks the hour counter. */
+  now: number;
+}
+
+/** Adds `by` to a counter unless that would pass `max` (one conditional UpdateItem); false when it would. */
+async function addToCounter(table: string, pk: string, by: number, max: number, expiresAt: number): Promise<boolean> {
   try {
     await dynamodb.send(
       new UpdateCommand({
         TableName: table,
-        Key: { pk: stateKeys.run(runId) },
+        Key: { pk },
         UpdateExpression: 'ADD protections :one SET expiresAt = :exp',
         ConditionExpression: 'attribute_not_exists(protections) OR protections < :max',
-        ExpressionAttributeValues: { ':one': 1, ':max': max, ':exp': expiresAt },
+        ExpressionAttributeValues: { ':one': by, ':max': max, ':exp': expiresAt },
       }),
     );
     return true;
@@ -97,6 +165,42 @@ export async function claimProtectionSlot(
     if (error instanceof ConditionalCheckFailedException) return false;
     throw error;
   }
+}
+
+/**
+ * Claims one protection slot of the run AND one of the current UTC hour (issue 9: `maxProtectionsPerRun` holds
+ * across overlapping runs, e.g. a run that outlived its lease and the next one: together they change at most `max`
+ * functions in any clock hour, and each run at most `max` in all). Atomic per counter across concurrent protect
+ * Lambdas. The run slot is claimed first; when the hour is full it is given back (best effort: a failed give-back
+ * only lowers this run's cap, the safe direction). The local DynamoDB has no transactions, hence two updates.
+ * @returns false once either cap is reached
+ */
+export async function claimProtectionSlot(table: string, claim: SlotClaim): Promise<boolean> {
+  if (!(await addToCounter(table, stateKeys.run(claim.runId), 1, claim.max, claim.expiresAt))) return false;
+  const hourEnds = Math.floor(claim.now / 3_600_000 + 1) * 3_600;
+  let hour: boolean;
+  try {
+    hour = await addToCounter(table, stateKeys.hour(claim.now), 1, claim.max, hourEnds + HOUR_COUNTER_TTL_SECONDS);
+  } catch (error) {
+    await giveBack(table, claim);
+    throw error;
+  }
+  if (!hour) await giveBack(table, claim);
+  return hour;
+}
+
+async function giveBack(table: string, claim: SlotClaim): Promise<void> {
+  await dynamodb
+    .send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { pk: stateKeys.run(claim.runId) },
+        UpdateExpression: 'ADD protections :minus',
+        ConditionExpression: 'protections > :zero',
+        ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+      }),
+    )
+    .catch(() => undefined);
 }
 
 export interface Exclusion {

@@ -151,22 +151,37 @@ export interface LayerAlarm {
   layerArn: string;
   reason: string;
   raisedAt: string;
+  /**
+   * DEFENDER_LAYER_INVALID: the layer was read and is wrong (fix defender.layerArn). FACTS_MISSING: it could not be
+   * checked (`awsError`: throttling, 5xx, access denied); nothing to fix in the configuration. @default DEFENDER_LAYER_INVALID
+   */
+  code?: 'DEFENDER_LAYER_INVALID' | 'FACTS_MISSING';
+  awsError?: string;
 }
 
+/** The engine alarm (alarm topic, never owner mail) of a failed Defender layer check. */
 export function layerAlarmNotice(alarm: LayerAlarm): Notice {
+  const { code = 'DEFENDER_LAYER_INVALID', ...rest } = alarm;
+  const unchecked = code === 'FACTS_MISSING';
   return {
-    subject: asciiSubject('Zero-Impact ALARM: Defender layer check failed, nothing is protected this run'),
+    subject: asciiSubject(
+      unchecked
+        ? `Zero-Impact ALARM: Defender layer not checked (${alarm.awsError ?? 'AWS error'}), nothing protected this run`
+        : 'Zero-Impact ALARM: Defender layer check failed, nothing is protected this run',
+    ),
     message: JSON.stringify(
       {
         type: 'alarm',
-        alarm: 'DEFENDER_LAYER_INVALID',
-        ...alarm,
-        remediation: OTHER_CODES['DEFENDER_LAYER_INVALID']?.remediation,
+        alarm: code,
+        ...rest,
+        remediation: unchecked
+          ? "none in the configuration: the check could not be done (see awsError); if it persists, check the engine's lambda:GetLayerVersion permission and the layer's resource policy. The next run checks again"
+          : OTHER_CODES['DEFENDER_LAYER_INVALID']?.remediation,
       },
       null,
       2,
     ),
-    attributes: attributes({ kind: 'alarm', outcome: 'DEFENDER_LAYER_INVALID', runId: alarm.runId }),
-    arrayAttributes: { reasons: ['DEFENDER_LAYER_INVALID'] },
+    attributes: attributes({ kind: 'alarm', outcome: code, runId: alarm.runId }),
+    arrayAttributes: { reasons: [code] },
   };
 }

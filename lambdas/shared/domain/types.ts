@@ -153,8 +153,11 @@ export const OUTCOMES = [
 ] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-/** Run-level audit items (kind "run"): a run that found another one still running and ended at once. */
-export type RunOutcome = 'RUN_OVERLAP';
+/**
+ * Run-level audit items (kind "run"): RUN_OVERLAP, a run that found another one still running and ended at once;
+ * LEASE_TAKEN_OVER, a run that found the lease held by an execution that no longer runs and took it (issue 9).
+ */
+export type RunOutcome = 'RUN_OVERLAP' | 'LEASE_TAKEN_OVER';
 
 /**
  * What protection touches, before or after. No trace of a customer value is kept: variable names and the byte size
@@ -253,6 +256,12 @@ export interface RunContext {
   startedAt: string;
   /** False when the run's Defender layer check failed: nothing is changed this run. */
   protectionAllowed: boolean;
+  /**
+   * Why protection is not allowed (take-inventory's layer check, issue 9): DEFENDER_LAYER_INVALID when the layer was
+   * read and is wrong, FACTS_MISSING when it could not be checked (throttled, 5xx, access denied). null when allowed
+   * or in dry-run; absent (an input from before issue 9): DEFENDER_LAYER_INVALID.
+   */
+  protectionBlockedBy?: 'DEFENDER_LAYER_INVALID' | 'FACTS_MISSING' | null;
   /**
    * Child workflows that may run at once this run (domain/batching.ts): each paces its Lambda control-plane calls
    * at `rates.controlPlanePerSecond / workers`. Absent: `rates.maxConcurrency`.

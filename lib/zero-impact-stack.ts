@@ -224,7 +224,7 @@ export class ZeroImpactStack extends Stack {
     grantFinishRun(finishRun, resources);
     if (protect !== undefined) grantProtectFunction(protect, resources, this);
     // The functions granted kms:GenerateMac (permissions.ts) find the HMAC key here.
-    for (const fn of [takeInventory, protect]) fn?.function.addEnvironment('MAC_KEY_ID', this.macKey.keyArn);
+    for (const fn of [startRun, takeInventory, protect]) fn?.function.addEnvironment('MAC_KEY_ID', this.macKey.keyArn);
     // The previous values of an in-place refresh are encrypted with the stack key (kms:Encrypt: UseStackKey).
     protect?.function.addEnvironment('RESTORE_KEY_ID', this.key.keyArn);
 

@@ -105,7 +105,12 @@ export function grantStartRun(fn: HouseFunction, r: EngineResources, stack: Stac
     ['s3:GetObject', 's3:DeleteObject'],
     [r.inventoryBucket.arnForObjects(UNRECORDED_OBJECTS)],
   );
+  // A reconciled or replayed decision is notified like any other and remembered in the last-decision digest; the
+  // reconciliation compares our values by keyed MAC (the function's landed change against the PENDING's plan).
+  fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
+  fn.allow('LastDecisions', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], [r.tables.stateTable.tableArn]);
   allowKey(fn, r);
+  allowMacKey(fn, r);
 }
 
 /**
@@ -224,6 +229,8 @@ export function grantProtectFunction(fn: HouseFunction, r: EngineResources, stac
   }
   allowDefenderParameters(fn, r, stack);
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
+  // A retried invocation first reads this run's PENDING and decision of the function (issue 9: one decision a run).
+  fn.allow('ReadRunRecords', ['dynamodb:GetItem'], [r.tables.auditTable.tableArn]);
   fn.allow(
     'CountersExclusionsAndLastDecisions',
     ['dynamodb:UpdateItem', 'dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
@@ -238,6 +245,8 @@ export function grantProtectFunction(fn: HouseFunction, r: EngineResources, stac
 
 export function grantRecordFailure(fn: HouseFunction, r: EngineResources): void {
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
+  // The run's PENDING of a failed protection (its images go into the FAILED record): one consistent GetItem.
+  fn.allow('ReadRunPending', ['dynamodb:GetItem'], [r.tables.auditTable.tableArn]);
   // When the audit table stays unreachable: the decisions, for the next run's start-run to replay (issue 9).
   fn.allow('KeepUnrecorded', ['s3:PutObject'], [r.inventoryBucket.arnForObjects(UNRECORDED_OBJECTS)]);
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);

@@ -142,7 +142,15 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
           Action: ['s3:GetObject', 's3:DeleteObject'],
           Resource: r.unrecordedObjects,
         },
+        { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
+        {
+          Sid: 'LastDecisions',
+          Effect: 'Allow',
+          Action: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
+          Resource: r.state,
+        },
         r.key,
+        r.macKey,
         // Its own policy (no circular dependency with the state machine): this state machine's executions only.
         {
           Sid: 'CheckLeaseHolder',
@@ -279,6 +287,7 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
       },
       ...defenderParameters(r),
       { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
+      { Sid: 'ReadRunRecords', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: r.audit },
       {
         Sid: 'CountersExclusionsAndLastDecisions',
         Effect: 'Allow',
@@ -314,6 +323,7 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
     expect(policyOf(s, 'record-failure')).toEqual([
       r.logs('record-failure'),
       { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
+      { Sid: 'ReadRunPending', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: r.audit },
       { Sid: 'KeepUnrecorded', Effect: 'Allow', Action: 's3:PutObject', Resource: r.unrecordedObjects },
       { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
       r.key,
@@ -410,7 +420,7 @@ describe('stack-wide guarantees', () => {
     );
   });
 
-  it('item 3: grants kms:GenerateMac on the HMAC key to take-inventory and protect-function only (never assess-batch)', () => {
+  it('item 3: grants kms:GenerateMac on the HMAC key to start-run (reconciliation), take-inventory and protect-function only (never assess-batch)', () => {
     const s = synth(PROTECT);
     const policyOfRole = (name: HandlerName) =>
       logicalId(s.stack, s.stack.houseFunctions[name]!.role.node.findChild('DefaultPolicy'));
@@ -418,7 +428,9 @@ describe('stack-wide guarantees', () => {
     const macs = grants(s).filter((g) => g.action.startsWith('kms:') && g.action.includes('Mac'));
 
     expect(macs.map((g) => [g.action, g.policy]).sort()).toEqual(
-      (['take-inventory', 'protect-function'] as const).map((name) => ['kms:GenerateMac', policyOfRole(name)]).sort(),
+      (['start-run', 'take-inventory', 'protect-function'] as const)
+        .map((name) => ['kms:GenerateMac', policyOfRole(name)])
+        .sort(),
     );
     expect(new Set(macs.map((g) => g.resource))).toEqual(
       new Set([JSON.stringify({ 'Fn::GetAtt': [logicalId(s.stack, s.stack.macKey), 'Arn'] })]),
@@ -637,7 +649,7 @@ describe('issue 8 item 3: the HMAC key', () => {
     for (const [name, fn] of Object.entries(s.stack.houseFunctions)) {
       const variables = s.template.toJSON().Resources[logicalId(s.stack, fn.function)].Properties.Environment
         .Variables as Record<string, unknown>;
-      const granted = ['take-inventory', 'protect-function'].includes(name);
+      const granted = ['start-run', 'take-inventory', 'protect-function'].includes(name);
       expect([name, variables['MAC_KEY_ID']]).toEqual([name, granted ? macKey : undefined]);
     }
   });

@@ -244,7 +244,7 @@ describe('engine functions', () => {
           'STATE_TABLE_NAME',
           'ZERO_IMPACT_CONFIG',
           // Issue 8 item 3: the functions granted kms:GenerateMac find the HMAC key; protect also the stack key.
-          ...(['take-inventory', 'protect-function'].includes(name) ? ['MAC_KEY_ID'] : []),
+          ...(['start-run', 'take-inventory', 'protect-function'].includes(name) ? ['MAC_KEY_ID'] : []),
           ...(name === 'protect-function' ? ['RESTORE_KEY_ID'] : []),
         ].sort(),
       );

@@ -643,6 +643,12 @@ export interface LocalRunHooks {
    * and Catch apply.
    */
   afterTask?(event: { function: LocalFunction; state: string; input: Json; output: Json }): void;
+  /**
+   * With `retryIntervalMs`: called when a task failed with an error one of its retriers will retry, with the wait
+   * that retrier would have drawn on average (IntervalSeconds x BackoffRate^n, at most MaxDelaySeconds, halved with
+   * full jitter), so that a virtual clock can move on by it.
+   */
+  onRetryWait?(event: { state: string; error: string; waitMs: number }): void;
   /** Called when a task is about to invoke its handler (in the order the invocations start). */
   beforeTask?(event: { function: LocalFunction; state: string; input: Json }): void;
   onBatch?(event: { state: string; index: number; total: number; failed: boolean }): void;
@@ -823,6 +829,37 @@ export function retryableStates(definition: Json): string[] {
   return [...names].sort();
 }
 
+/**
+ * The average wait before the retry of a Task that failed with `error` (see `LocalRunHooks.onRetryWait`), or
+ * undefined when no retrier retries it. `attempts` counts the retries already made per retrier index.
+ */
+export function retryWait(
+  task: JsonObject,
+  error: Error,
+  attempts: number[],
+): { index: number; waitMs: number } | undefined {
+  const retriers = Array.isArray(task['Retry']) ? task['Retry'] : [];
+  for (let index = 0; index < retriers.length; index += 1) {
+    const retrier = retriers[index];
+    if (retrier === null || typeof retrier !== 'object' || Array.isArray(retrier)) continue;
+    const errors = Array.isArray(retrier['ErrorEquals']) ? retrier['ErrorEquals'] : [];
+    const timeout = error.name === 'States.Timeout' || error.name === 'Sandbox.Timedout';
+    const matches = errors.some(
+      (e) => e === error.name || e === 'States.ALL' || (e === 'States.TaskFailed' && !timeout),
+    );
+    if (!matches) continue;
+    const made = attempts[index] ?? 0;
+    const max = typeof retrier['MaxAttempts'] === 'number' ? retrier['MaxAttempts'] : 3;
+    if (made >= max) return undefined;
+    const interval = typeof retrier['IntervalSeconds'] === 'number' ? retrier['IntervalSeconds'] : 1;
+    const rate = typeof retrier['BackoffRate'] === 'number' ? retrier['BackoffRate'] : 2;
+    const cap = typeof retrier['MaxDelaySeconds'] === 'number' ? retrier['MaxDelaySeconds'] : Infinity;
+    const seconds = Math.min(interval * rate ** made, cap) * (retrier['JitterStrategy'] === 'FULL' ? 0.5 : 1);
+    return { index, waitMs: Math.round(seconds * 1000) };
+  }
+  return undefined;
+}
+
 /** The error a task of an aborted execution fails with. */
 class ExecutionKilledError extends Error {
   constructor() {
@@ -902,11 +939,27 @@ export async function executeStateMachine(
     const handler = options.handlers[fn.handlerName];
     if (handler === undefined) throw new LocalStateMachineError(`no handler loaded for lambdas/${fn.handlerName}`);
     const viaInvoke = String(task['Resource']) === 'arn:aws:states:::lambda:invoke';
+    const retries = new Map<string, number[]>();
     overrides[name] = async (stateInput) => {
       alive();
       const payload = (viaInvoke ? (stateInput as JsonObject)['Payload'] : stateInput) as Json;
       limit(name, payload ?? null, 'input');
-      const output = limit(name, await invoke(fn, handler, name, payload ?? null, hooks), 'output');
+      let output: Json;
+      try {
+        output = limit(name, await invoke(fn, handler, name, payload ?? null, hooks), 'output');
+      } catch (error) {
+        if (options.retryIntervalMs !== undefined && error instanceof Error && hooks.onRetryWait !== undefined) {
+          const key = JSON.stringify(stateInput) ?? 'null';
+          const attempts = retries.get(key) ?? [];
+          const wait = retryWait(task, error, attempts);
+          if (wait !== undefined) {
+            attempts[wait.index] = (attempts[wait.index] ?? 0) + 1;
+            retries.set(key, attempts);
+            hooks.onRetryWait({ state: name, error: error.name, waitMs: wait.waitMs });
+          }
+        }
+        throw error;
+      }
       alive();
       if (!viaInvoke) return output;
       return {

@@ -14,9 +14,9 @@
  * `rates.controlPlanePerSecond`), so a local run takes as long as the configuration's rates make it take. With
  * `virtualTime` (the default with a scenario, and what `local-run` uses) the session runs on a virtual clock
  * (local/virtual-clock.ts): the engine's `systemClock` and the simulated account read it, a sleep moves it instead of
- * waiting, the state machine's Retry intervals are not waited for, and consecutive runs start one schedule interval
+ * waiting, the state machine's Retry intervals move it by their average wait, and consecutive runs start one schedule interval
  * apart (`schedule`, an hour by default), so leases, back-offs and retention behave as in an hourly deployment and an
- * hour costs nothing. (The SDK clients' own retry back-off still waits in real time.)
+ * hour costs nothing; the SDK clients' retry back-off waits on it too (local/sdk-virtual-time.ts).
  *
  * Scenario (local/scenario-driver.ts): faults and events are applied during the runs; a `kill` aborts the execution
  * (registered in the simulated account as ABORTED for `states:DescribeExecution`) and the session waits until every
@@ -58,6 +58,7 @@ import type { FaultRecord } from './fault-plan';
 import type { Scenario } from './scenario';
 import { ScenarioDriver } from './scenario-driver';
 import { VirtualClock, scheduleIntervalMs } from './virtual-clock';
+import { installSdkVirtualTime, uninstallSdkVirtualTime } from './sdk-virtual-time';
 import { ORIGINAL_HANDLER_VARIABLE } from '../lib/config';
 import {
   SimulatedAccount,
@@ -298,6 +299,7 @@ export class LocalSession {
     if (this.options.virtualTime ?? this.options.scenario !== undefined) {
       this.virtualClock = new VirtualClock().install();
       this.clock = this.virtualClock;
+      installSdkVirtualTime(this.virtualClock);
     }
     this.account = new SimulatedAccount({
       ...(this.virtualClock !== undefined ? { clock: this.virtualClock } : {}),
@@ -413,10 +415,13 @@ export class LocalSession {
     return handlers;
   }
 
-  /** Executes the state machine once (one hourly run) and summarizes it. */
-  async run(): Promise<RunSummary> {
+  /**
+   * Executes the state machine once (one hourly run) and summarizes it. On a virtual clock the run starts one
+   * schedule interval after the previous one, or with `now` at the clock's current time (runs that overlap).
+   */
+  async run(options: { now?: boolean } = {}): Promise<RunSummary> {
     if (this.stopped) throw new Error('the local session is stopped');
-    if (this.virtualClock !== undefined && this.lastRunStart !== undefined) {
+    if (this.virtualClock !== undefined && this.lastRunStart !== undefined && options.now !== true) {
       // The next scheduled run: one schedule interval after the previous one started.
       const next = this.lastRunStart + scheduleIntervalMs(this.options.config.schedule);
       this.virtualClock.advance(next - this.virtualClock.now());
@@ -492,6 +497,9 @@ export class LocalSession {
           signal: abort.signal,
           hooks: {
             onInvoke,
+            ...(this.virtualClock !== undefined
+              ? { onRetryWait: (event) => void this.virtualClock?.sleep(event.waitMs) }
+              : {}),
             ...(this.driver !== undefined
               ? {
                   beforeTask: (event) => this.driver?.beforeTask(event.state, event.input),
@@ -569,6 +577,12 @@ export class LocalSession {
     } catch {
       return [];
     }
+  }
+
+  /** Moves the virtual clock on (e.g. past a lease, mid-run). Only with `virtualTime`. */
+  advanceClock(ms: number): void {
+    if (this.virtualClock === undefined) throw new Error('advanceClock needs a session with virtualTime');
+    this.virtualClock.advance(ms);
   }
 
   /** faults.jsonl: every fault and event the scenario applied so far. */
@@ -662,6 +676,7 @@ export class LocalSession {
     this.capture.stop();
     this.driver?.stop();
     this.account?.uninstall();
+    if (this.virtualClock !== undefined) uninstallSdkVirtualTime();
     this.virtualClock?.uninstall();
     try {
       await this.dynamo?.stop();

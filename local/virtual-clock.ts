@@ -23,13 +23,20 @@ export function scheduleIntervalMs(expression: string): number {
   return count * ms;
 }
 
+/** The latest time a virtual clock of this process showed when it was uninstalled. */
+let highWater = 0;
+
 export class VirtualClock {
   private offset = 0;
   private saved: { now: typeof systemClock.now; sleep: typeof systemClock.sleep } | undefined;
 
-  /** @param start the clock's time when created @default the real time */
+  /**
+   * @param start the clock's time when created @default the real time, or the latest time an earlier virtual clock
+   *   of this process reached if that is later: time never goes back for state that outlives a session (the SDK
+   *   clients' adaptive rate limiters, module-scoped in the handlers, remember when they last sent)
+   */
   constructor(start?: number) {
-    if (start !== undefined) this.offset = start - Date.now();
+    this.offset = (start ?? Math.max(Date.now(), highWater)) - Date.now();
   }
 
   now(): number {
@@ -59,6 +66,7 @@ export class VirtualClock {
   }
 
   uninstall(): void {
+    highWater = Math.max(highWater, this.now());
     if (this.saved === undefined) return;
     systemClock.now = this.saved.now;
     systemClock.sleep = this.saved.sleep;

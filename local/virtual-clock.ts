@@ -1,9 +1,9 @@
 /**
  * The local run's clock: virtual time, so an hour between two runs, a lease expiry or a back-off costs nothing.
  *
- * `now()` is the real time plus an offset. `sleep(ms)` does not wait: it moves the clock to the sleeper's wake-up
- * time (if the clock is not past it already) and resolves on the next turn of the event loop. Concurrent sleepers
- * that wake at the same time therefore move the clock once, and a rate limiter that reserves slots (GCRA) still
+ * `now()` is the real time plus an offset. `sleep(ms)` does not wait: on the next turn of the event loop it moves the
+ * clock to the sleeper's wake-up time (if the clock is not past it already) and resolves. Concurrent sleepers that
+ * wake at the same time therefore move the clock once, and a rate limiter that reserves slots (GCRA) still
  * spaces its calls on this clock. `advance(ms)` moves it on (the next scheduled run).
  *
  * The engine has one injectable clock, `systemClock` in lambdas/shared/adapters/rate-limiter.ts (contract decision
@@ -43,12 +43,19 @@ export class VirtualClock {
     return Date.now() + this.offset;
   }
 
-  /** Moves the clock to `now() + ms` unless it is past that already; resolves without waiting. */
+  /**
+   * Resolves on the next turn of the event loop, with the clock moved to `now() + ms` (as read when called) unless it
+   * is past that already: sleepers that start together and wake together move it once.
+   */
   sleep(ms: number): Promise<void> {
     const target = this.now() + Math.max(0, ms);
-    const ahead = target - this.now();
-    if (ahead > 0) this.offset += ahead;
-    return new Promise((resolve) => setImmediate(resolve));
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        const ahead = target - this.now();
+        if (ahead > 0) this.offset += ahead;
+        resolve();
+      }),
+    );
   }
 
   /** Moves the clock on by `ms`. */

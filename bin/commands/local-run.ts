@@ -107,6 +107,29 @@ export function formatRun(run: RunSummary, index: number, total: number, mode: C
   return out.join('\n');
 }
 
+/** One line: the invariants that hold, or every violation (names and evidence; evidence never quotes a value). */
+export function formatInvariants(report: Pick<LocalRunReport, 'invariants'>): string {
+  const { checked, violations } = report.invariants;
+  if (violations.length === 0) return `invariants ${checked.join(', ')} hold`;
+  const list = violations.map(
+    (v) => `${v.invariant}${v.function !== undefined ? ` ${v.function}` : ''}: ${v.evidence}`,
+  );
+  return `${plural(violations.length, 'invariant violation')}: ${list.join('; ')}`;
+}
+
+/**
+ * 1 when --check-invariants found a violation; else, without a scenario, 1 when a run failed. With a scenario a run
+ * may fail or be killed on purpose: the invariants, not the run's status, say whether the rehearsal held.
+ */
+export function exitCode(
+  report: Pick<LocalRunReport, 'runs' | 'invariants'>,
+  options: { scenario: boolean; checkInvariants: boolean },
+): number {
+  if (options.checkInvariants && report.invariants.violations.length > 0) return 1;
+  if (options.scenario) return 0;
+  return report.runs.every((r) => r.status === 'SUCCEEDED') ? 0 : 1;
+}
+
 export async function run(argv: string[]): Promise<number> {
   return guarded(async () => {
     const flags = parseFlags('local-run', argv, OPTIONS);
@@ -184,19 +207,8 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       console.log(report.runs.map((r, i) => formatRun(r, i, report.runs.length, config.mode)).join('\n\n'));
     }
-    const { violations } = report.invariants;
-    if (flags['check-invariants'] === true) {
-      console.error(
-        violations.length === 0
-          ? `zero-impact local-run: invariants ${report.invariants.checked.join(', ')} hold`
-          : `zero-impact local-run: ${plural(violations.length, 'invariant violation')}: ${violations
-              .map((v) => `${v.invariant}${v.function !== undefined ? ` ${v.function}` : ''}: ${v.evidence}`)
-              .join('; ')}`,
-      );
-      if (violations.length > 0) return 1;
-    }
-    // A scenario may fail or kill a run on purpose: then the invariants, not the run's status, say whether it held.
-    if (scenario !== undefined) return 0;
-    return report.runs.every((r) => r.status === 'SUCCEEDED') ? 0 : 1;
+    const checkInvariants = flags['check-invariants'] === true;
+    if (checkInvariants) console.error(`zero-impact local-run: ${formatInvariants(report)}`);
+    return exitCode(report, { scenario: scenario !== undefined, checkInvariants });
   });
 }

@@ -637,6 +637,20 @@ export interface InvokeEvent {
 export interface LocalRunHooks {
   /** Called after every Lambda invocation (payloads as they crossed the boundary). */
   onInvoke?(event: InvokeEvent): void;
+  /**
+   * Called when a task's handler has returned, before its output goes back to the state machine. An error it throws
+   * is the task's error (named after the error, as if the invocation failed after doing its work): the state's Retry
+   * and Catch apply.
+   */
+  afterTask?(event: { function: LocalFunction; state: string; input: Json; output: Json }): void;
+  /**
+   * With `retryIntervalMs`: called when a task failed with an error one of its retriers will retry, with the wait
+   * that retrier would have drawn on average (IntervalSeconds x BackoffRate^n, at most MaxDelaySeconds, halved with
+   * full jitter), so that a virtual clock can move on by it.
+   */
+  onRetryWait?(event: { state: string; error: string; waitMs: number }): void;
+  /** Called when a task is about to invoke its handler (in the order the invocations start). */
+  beforeTask?(event: { function: LocalFunction; state: string; input: Json }): void;
   onBatch?(event: { state: string; index: number; total: number; failed: boolean }): void;
   onState?(event: { type: string; state: string }): void;
 }
@@ -739,11 +753,13 @@ async function invoke(
     );
   });
   try {
+    hooks.beforeTask?.({ function: fn, state, input: event });
     const result = await Promise.race([
       Promise.resolve().then(() => handler(event, lambdaContext(fn, deadline))),
       timeout,
     ]);
     const output = JSON.parse(JSON.stringify(result ?? null)) as Json;
+    hooks.afterTask?.({ function: fn, state, input: event, output });
     hooks.onInvoke?.({ function: fn, state, input: event, output, durationMs: Date.now() - started });
     return output;
   } catch (error) {
@@ -778,6 +794,78 @@ export interface ExecuteOptions {
   /** The execution's context object (`$$`): Execution.Id/Name/StartTime, StateMachine. */
   context: JsonObject;
   hooks?: LocalRunHooks;
+  /**
+   * Every Retry waits this many milliseconds instead of what its IntervalSeconds, BackoffRate and JitterStrategy
+   * give (the local run's virtual time: a retry costs nothing). @default as the definition says
+   */
+  retryIntervalMs?: number;
+  /**
+   * Aborting it ends the execution at once, as if it and every Lambda died: the execution and its child executions
+   * are aborted (the result rejects with ExecutionAbortedError) and no task invokes its handler any more.
+   */
+  signal?: AbortSignal;
+}
+
+/** The names of every state with a `Retry`, in a definition and the definitions nested in it. */
+export function retryableStates(definition: Json): string[] {
+  const names = new Set<string>();
+  const visit = (value: Json): void => {
+    if (Array.isArray(value)) {
+      value.forEach(visit);
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    const states = value['States'];
+    if (states !== null && typeof states === 'object' && !Array.isArray(states)) {
+      for (const [name, state] of Object.entries(states)) {
+        if (state !== null && typeof state === 'object' && !Array.isArray(state) && Array.isArray(state['Retry'])) {
+          names.add(name);
+        }
+      }
+    }
+    Object.values(value).forEach(visit);
+  };
+  visit(definition);
+  return [...names].sort();
+}
+
+/**
+ * The average wait before the retry of a Task that failed with `error` (see `LocalRunHooks.onRetryWait`), or
+ * undefined when no retrier retries it. `attempts` counts the retries already made per retrier index.
+ */
+export function retryWait(
+  task: JsonObject,
+  error: Error,
+  attempts: number[],
+): { index: number; waitMs: number } | undefined {
+  const retriers = Array.isArray(task['Retry']) ? task['Retry'] : [];
+  for (let index = 0; index < retriers.length; index += 1) {
+    const retrier = retriers[index];
+    if (retrier === null || typeof retrier !== 'object' || Array.isArray(retrier)) continue;
+    const errors = Array.isArray(retrier['ErrorEquals']) ? retrier['ErrorEquals'] : [];
+    const timeout = error.name === 'States.Timeout' || error.name === 'Sandbox.Timedout';
+    const matches = errors.some(
+      (e) => e === error.name || e === 'States.ALL' || (e === 'States.TaskFailed' && !timeout),
+    );
+    if (!matches) continue;
+    const made = attempts[index] ?? 0;
+    const max = typeof retrier['MaxAttempts'] === 'number' ? retrier['MaxAttempts'] : 3;
+    if (made >= max) return undefined;
+    const interval = typeof retrier['IntervalSeconds'] === 'number' ? retrier['IntervalSeconds'] : 1;
+    const rate = typeof retrier['BackoffRate'] === 'number' ? retrier['BackoffRate'] : 2;
+    const cap = typeof retrier['MaxDelaySeconds'] === 'number' ? retrier['MaxDelaySeconds'] : Infinity;
+    const seconds = Math.min(interval * rate ** made, cap) * (retrier['JitterStrategy'] === 'FULL' ? 0.5 : 1);
+    return { index, waitMs: Math.round(seconds * 1000) };
+  }
+  return undefined;
+}
+
+/** The error a task of an aborted execution fails with. */
+class ExecutionKilledError extends Error {
+  constructor() {
+    super('the execution was aborted (the run was killed)');
+    this.name = 'States.Aborted';
+  }
 }
 
 /** Executes the prepared state machine once; resolves with its output or rejects with the interpreter's error. */
@@ -788,6 +876,23 @@ export async function executeStateMachine(
 ): Promise<Json> {
   const hooks = options.hooks ?? {};
   const overrides: Record<string, (input: unknown) => Promise<Json>> = {};
+  const signal = options.signal;
+  const retryIntervalOverrides: Record<string, number> = {};
+  if (options.retryIntervalMs !== undefined) {
+    const all: Json[] = [
+      prepared.local.definition as unknown as Json,
+      ...Object.values(prepared.local.distributedMaps),
+    ];
+    for (const name of retryableStates(all)) retryIntervalOverrides[name] = options.retryIntervalMs;
+  }
+  const running = new Set<{ abort: () => void }>();
+  const abortAll = (): void => {
+    for (const execution of running) execution.abort();
+  };
+  signal?.addEventListener('abort', abortAll, { once: true });
+  const alive = (): void => {
+    if (signal?.aborted === true) throw new ExecutionKilledError();
+  };
   const limit = (name: string, value: Json, what: string): Json => {
     if (jsonBytes(value) > STATE_PAYLOAD_LIMIT_BYTES) {
       throw new TaskError(
@@ -801,15 +906,25 @@ export async function executeStateMachine(
     const machine = new StateMachine(definition as unknown as StateMachineDefinition, {
       validationOptions: { noValidate: true },
     });
-    const execution = machine.run(childInput, { overrides: { taskResourceLocalHandlers: overrides }, context });
-    return (await execution.result) as Json;
+    alive();
+    const execution = machine.run(childInput, {
+      overrides: { taskResourceLocalHandlers: overrides, retryIntervalOverrides },
+      context,
+    });
+    running.add(execution);
+    try {
+      return (await execution.result) as Json;
+    } finally {
+      running.delete(execution);
+    }
   };
   for (const [name, task] of Object.entries(prepared.local.tasks)) {
     const fn = functionForTask(name, task, prepared.functions);
     if (fn === undefined) {
       const mapState = prepared.local.distributedMaps[name] as JsonObject;
-      overrides[name] = async (mapInput) =>
-        limit(
+      overrides[name] = async (mapInput) => {
+        alive();
+        return limit(
           name,
           await runDistributedMap(name, mapState, mapInput as Json, options.context, {
             ...options.io,
@@ -818,15 +933,34 @@ export async function executeStateMachine(
           }),
           'map output',
         );
+      };
       continue;
     }
     const handler = options.handlers[fn.handlerName];
     if (handler === undefined) throw new LocalStateMachineError(`no handler loaded for lambdas/${fn.handlerName}`);
     const viaInvoke = String(task['Resource']) === 'arn:aws:states:::lambda:invoke';
+    const retries = new Map<string, number[]>();
     overrides[name] = async (stateInput) => {
+      alive();
       const payload = (viaInvoke ? (stateInput as JsonObject)['Payload'] : stateInput) as Json;
       limit(name, payload ?? null, 'input');
-      const output = limit(name, await invoke(fn, handler, name, payload ?? null, hooks), 'output');
+      let output: Json;
+      try {
+        output = limit(name, await invoke(fn, handler, name, payload ?? null, hooks), 'output');
+      } catch (error) {
+        if (options.retryIntervalMs !== undefined && error instanceof Error && hooks.onRetryWait !== undefined) {
+          const key = JSON.stringify(stateInput) ?? 'null';
+          const attempts = retries.get(key) ?? [];
+          const wait = retryWait(task, error, attempts);
+          if (wait !== undefined) {
+            attempts[wait.index] = (attempts[wait.index] ?? 0) + 1;
+            retries.set(key, attempts);
+            hooks.onRetryWait({ state: name, error: error.name, waitMs: wait.waitMs });
+          }
+        }
+        throw error;
+      }
+      alive();
       if (!viaInvoke) return output;
       return {
         ExecutedVersion: '$LATEST',
@@ -840,10 +974,12 @@ export async function executeStateMachine(
   const machine = new StateMachine(prepared.local.definition as unknown as StateMachineDefinition, {
     validationOptions: { checkArn: false, checkPaths: true },
   });
+  alive();
   const execution = machine.run(input, {
-    overrides: { taskResourceLocalHandlers: overrides },
+    overrides: { taskResourceLocalHandlers: overrides, retryIntervalOverrides },
     context: options.context,
   });
+  running.add(execution);
   if (hooks.onState !== undefined) {
     const onState = hooks.onState;
     void (async () => {
@@ -858,5 +994,10 @@ export async function executeStateMachine(
       }
     })();
   }
-  return (await execution.result) as Json;
+  try {
+    return (await execution.result) as Json;
+  } finally {
+    running.delete(execution);
+    signal?.removeEventListener('abort', abortAll);
+  }
 }

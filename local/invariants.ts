@@ -9,7 +9,8 @@
  * 1. A change is a final configuration that differs from the initial one in layers, variables or handler, or a
  *    PROTECTED item. A PROTECTED item needs a PENDING of the same function written before it in the same run. A
  *    changed configuration needs a PENDING followed (same run) by a final item (PROTECTED or FAILED), or a later
- *    `reconciled: true` final item. A PENDING left without a final item must be reconciled by a later run; when its
+ *    `reconciled: true` final item. A PENDING needs a final decision of its run after it (a SKIPPED counts: the
+ *    update never happened) or a later reconciled one. A PENDING left without one must be reconciled; when its
  *    run is the last one and was killed, it is only unfinished (no later run could have reconciled it yet).
  * 2. No PENDING or PROTECTED item in a dry-run run, and no changed configuration when every run was a dry run. No
  *    function has both a SKIPPED and a PROTECTED decision in one run, nor a changed configuration while its only
@@ -184,7 +185,9 @@ class Checker {
         }
         if (item.outcome === 'PENDING') {
           const later = items.slice(at + 1);
-          const completed = later.some((l) => l.runId === item.runId && FINAL_CHANGE.has(l.outcome));
+          // Any final decision completes it: PROTECTED, FAILED, or a SKIPPED that changed nothing (the function
+          // was deleted or changed under the run before the update reached it).
+          const completed = later.some((l) => l.runId === item.runId && isFinal(l));
           const reconciled = later.some((l) => l.reconciled === true && isFinal(l));
           if (!completed && !reconciled) {
             const unfinished = lastRun !== undefined && lastRun.runId === item.runId && lastRun.killed === true;

@@ -10,8 +10,18 @@
  * summarizes what the run did from its audit items. `stop()` undoes everything (idempotent), also after a failure;
  * `stopAllSessions()` is for a Ctrl-C handler.
  *
- * The handlers keep real time (their rate limiter paces control-plane calls at `rates.controlPlanePerSecond`), so a
- * local run takes as long as the configuration's rates make it take.
+ * Time. By default the handlers keep real time (their rate limiter paces control-plane calls at
+ * `rates.controlPlanePerSecond`), so a local run takes as long as the configuration's rates make it take. With
+ * `virtualTime` (the default with a scenario, and what `local-run` uses) the session runs on a virtual clock
+ * (local/virtual-clock.ts): the engine's `systemClock` and the simulated account read it, a sleep moves it instead of
+ * waiting, the state machine's Retry intervals move it by their average wait, and consecutive runs start one schedule interval
+ * apart (`schedule`, an hour by default), so leases, back-offs and retention behave as in an hourly deployment and an
+ * hour costs nothing; the SDK clients' retry back-off waits on it too (local/sdk-virtual-time.ts).
+ *
+ * Scenario (local/scenario-driver.ts): faults and events are applied during the runs; a `kill` aborts the execution
+ * (registered in the simulated account as ABORTED for `states:DescribeExecution`) and the session waits until every
+ * invocation still in flight has given up before the next run. After the runs, `invariantInput()` gathers what
+ * local/invariants.ts checks.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,6 +48,19 @@ import packageJson from '../package.json';
 import { countDelta, summarizeDecisions, type RunSummary } from './run-summary';
 import { functionPolicies, type CallerPolicy } from './iam-policy';
 import {
+  checkInvariants,
+  type AuditRecord,
+  type InvariantInput,
+  type InvariantReport,
+  type RunInput,
+} from './invariants';
+import type { FaultRecord } from './fault-plan';
+import type { Scenario } from './scenario';
+import { ScenarioDriver } from './scenario-driver';
+import { VirtualClock, scheduleIntervalMs } from './virtual-clock';
+import { installSdkVirtualTime, uninstallSdkVirtualTime } from './sdk-virtual-time';
+import { ORIGINAL_HANDLER_VARIABLE } from '../lib/config';
+import {
   SimulatedAccount,
   runAsCaller,
   type KmsKeyDefinition,
@@ -45,6 +68,8 @@ import {
   type SimulatedAccountOptions,
 } from './simulated-account';
 
+/** Variable values shorter than this are not looked for in logs and records (invariant 6): ordinary words. */
+export const MIN_SECRET_LENGTH = 8;
 export const LAMBDAS_DIR = join(__dirname, '..', 'lambdas');
 export const DEFAULT_STACK_NAME = 'ZeroImpactProtect';
 const PACKAGE_VERSION = packageJson.version;
@@ -75,6 +100,10 @@ export interface SessionOptions {
   logLevel?: string;
   /** Called after every Lambda invocation, with the payloads that crossed the boundary. */
   onInvoke?: (event: InvokeEvent) => void;
+  /** Faults and events to apply during the runs (local/scenario.ts). */
+  scenario?: Scenario;
+  /** Run on a virtual clock (see the module comment). @default true with a scenario, else false */
+  virtualTime?: boolean;
 }
 
 export interface PublishedRecord {
@@ -94,6 +123,10 @@ export interface LocalRunReport {
   functions: FunctionConfiguration[];
   /** What the handlers wrote to stdout/stderr. */
   logs: string[];
+  /** faults.jsonl: every fault and event the scenario applied (empty without a scenario). */
+  faults: FaultRecord[];
+  /** invariants.json: the six invariants of issue 9, checked after the last run. */
+  invariants: InvariantReport;
 }
 
 /** The folders under lambdas/ that hold a handler.ts. */
@@ -196,6 +229,14 @@ export class LocalSession {
   private readonly runIds: string[] = [];
   private readonly publishedRuns: Array<string | null> = [];
   private stopped = false;
+  /** The session's clock (virtual or the real one). */
+  clock: { now(): number } = { now: () => Date.now() };
+  private virtualClock: VirtualClock | undefined;
+  private driver: ScenarioDriver | undefined;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly runInputs: RunInput[] = [];
+  private initialConfigurations: FunctionConfiguration[] = [];
+  private lastRunStart: number | undefined;
 
   private constructor(private readonly options: SessionOptions) {}
 
@@ -255,7 +296,13 @@ export class LocalSession {
       POWERTOOLS_DEV: undefined,
     });
     const layers = [defenderLayer(config), ...(this.options.simulation?.layers ?? [])];
+    if (this.options.virtualTime ?? this.options.scenario !== undefined) {
+      this.virtualClock = new VirtualClock().install();
+      this.clock = this.virtualClock;
+      installSdkVirtualTime(this.virtualClock);
+    }
     this.account = new SimulatedAccount({
+      ...(this.virtualClock !== undefined ? { clock: this.virtualClock } : {}),
       permissions: this.rolePolicies(template),
       kmsKeys: this.templateKeys(template),
       ...this.options.simulation,
@@ -264,6 +311,18 @@ export class LocalSession {
       topicArns: [this.environment['SKIP_TOPIC_ARN'] as string, this.environment['ALARM_TOPIC_ARN'] as string],
       buckets: [this.environment['INVENTORY_BUCKET'] as string],
     }).install();
+    this.initialConfigurations = this.account.functionConfigurations();
+    if (this.options.scenario !== undefined) {
+      this.driver = new ScenarioDriver({
+        scenario: this.options.scenario,
+        account: this.account,
+        clock: this.virtualClock ?? new VirtualClock(),
+        tables: {
+          audit: this.environment['AUDIT_TABLE_NAME'] as string,
+          state: this.environment['STATE_TABLE_NAME'] as string,
+        },
+      });
+    }
     if (this.options.captureLogs !== false) this.capture.start();
     this.handlers = await this.loadHandlers();
   }
@@ -345,15 +404,30 @@ export class LocalSession {
       }
       const handler = module.handler as LambdaHandler;
       // Each invocation runs as its function's role: the simulated account checks its calls against that policy.
-      handlers[fn.handlerName] = (event, context) => runAsCaller(fn.handlerName, () => handler(event, context));
+      handlers[fn.handlerName] = (event, context) => {
+        const invocation = runAsCaller(fn.handlerName, () => handler(event, context));
+        this.inFlight.add(invocation);
+        const forget = (): void => void this.inFlight.delete(invocation);
+        invocation.then(forget, forget);
+        return invocation;
+      };
     }
     return handlers;
   }
 
-  /** Executes the state machine once (one hourly run) and summarizes it. */
-  async run(): Promise<RunSummary> {
+  /**
+   * Executes the state machine once (one hourly run) and summarizes it. On a virtual clock the run starts one
+   * schedule interval after the previous one, or with `now` at the clock's current time (runs that overlap).
+   */
+  async run(options: { now?: boolean } = {}): Promise<RunSummary> {
     if (this.stopped) throw new Error('the local session is stopped');
-    const started = Date.now();
+    if (this.virtualClock !== undefined && this.lastRunStart !== undefined && options.now !== true) {
+      // The next scheduled run: one schedule interval after the previous one started.
+      const next = this.lastRunStart + scheduleIntervalMs(this.options.config.schedule);
+      this.virtualClock.advance(next - this.virtualClock.now());
+    }
+    const started = this.clock.now();
+    this.lastRunStart = started;
     const stamp = new Date(started)
       .toISOString()
       .replace(/[-:]/g, '')
@@ -369,8 +443,31 @@ export class LocalSession {
     this.progress(`Run ${this.runIds.length}: ${runId} (${this.options.config.mode})`);
     let status: RunSummary['status'] = 'SUCCEEDED';
     let error: string | undefined;
-    try {
-      await executeStateMachine(
+    const runNumber = this.runIds.length;
+    const executionArn = `arn:aws:states:${region}:${account}:execution:${machineName}:${runId}`;
+    const startTime = new Date(started).toISOString();
+    this.account.setExecution({
+      executionArn,
+      stateMachineArn: machineArn,
+      name: runId,
+      status: 'RUNNING',
+      startDate: started,
+    });
+    const abort = new AbortController();
+    let inventory: { bucket: string; key: string } | undefined;
+    const onInvoke = (event: InvokeEvent): void => {
+      const output = event.output;
+      if (output !== null && typeof output === 'object' && !Array.isArray(output)) {
+        const candidate = output['inventory'];
+        if (candidate !== null && typeof candidate === 'object' && !Array.isArray(candidate)) {
+          const { bucket, key } = candidate;
+          if (typeof bucket === 'string' && typeof key === 'string') inventory = { bucket, key };
+        }
+      }
+      this.options.onInvoke?.(event);
+    };
+    const execute = (): Promise<Json> =>
+      executeStateMachine(
         this.prepared,
         {
           version: '0',
@@ -393,11 +490,22 @@ export class LocalSession {
             writeObject: (bucket, key, body) => this.account.putS3Object(bucket, key, body),
           },
           context: {
-            Execution: { Id: `arn:aws:states:${region}:${account}:execution:${machineName}:${runId}`, Name: runId },
+            Execution: { Id: executionArn, Name: runId, StartTime: startTime },
             StateMachine: { Id: machineArn, Name: machineName },
           },
+          ...(this.virtualClock !== undefined ? { retryIntervalMs: 0 } : {}),
+          signal: abort.signal,
           hooks: {
-            onInvoke: this.options.onInvoke,
+            onInvoke,
+            ...(this.virtualClock !== undefined
+              ? { onRetryWait: (event) => void this.virtualClock?.sleep(event.waitMs) }
+              : {}),
+            ...(this.driver !== undefined
+              ? {
+                  beforeTask: (event) => this.driver?.beforeTask(event.state, event.input),
+                  afterTask: (event) => this.driver?.afterTask(event.state, event.input),
+                }
+              : {}),
             onState: (event) => {
               if (event.type === 'StateEntered') this.progress(`  ${event.state}`);
             },
@@ -406,11 +514,36 @@ export class LocalSession {
           },
         },
       );
+    const killed = (): boolean => this.driver?.isKilled(runNumber) === true;
+    try {
+      await (this.driver !== undefined ? this.driver.runScope(runNumber, () => abort.abort(), execute) : execute());
     } catch (failure) {
       status = 'FAILED';
       const cause = failure instanceof Error && failure.cause instanceof Error ? failure.cause : failure;
       error = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
     }
+    if (killed()) {
+      status = 'KILLED';
+      error = 'the scenario killed the run (the execution and every Lambda died)';
+      // Invocations still in flight give up (every call of the run fails) before the next run starts.
+      while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    }
+    this.account.setExecution({
+      executionArn,
+      stateMachineArn: machineArn,
+      name: runId,
+      status: status === 'SUCCEEDED' ? 'SUCCEEDED' : status === 'KILLED' ? 'ABORTED' : 'FAILED',
+      startDate: started,
+      stopDate: this.clock.now(),
+      ...(status === 'FAILED' ? { error: 'States.TaskFailed', cause: 'the run failed (local run)' } : {}),
+    });
+    this.runInputs.push({
+      runId,
+      inventory: inventory === undefined ? [] : this.inventoryNames(inventory),
+      ...(killed() ? { killed: true } : {}),
+      mode: this.options.config.mode,
+      notifications: this.options.config.notifications.skips,
+    });
     for (let i = publishedBefore; i < this.account.published.length; i += 1) this.publishedRuns[i] = runId;
     const apiCalls = countDelta(callsBefore, { ...this.account.calls(), ...this.dynamoRequests() });
     const summary = summarizeDecisions(await this.auditItems(), runId, {
@@ -423,7 +556,89 @@ export class LocalSession {
       ...(error !== undefined ? { error } : {}),
       ...summary,
       apiCalls,
-      durationMs: Date.now() - started,
+      durationMs: this.clock.now() - started,
+    };
+  }
+
+  /** The function names of a run's inventory object (the Take inventory output names it). */
+  private inventoryNames(location: { bucket: string; key: string }): string[] {
+    const body = this.account.s3Object(location.bucket, location.key);
+    if (body === undefined) return [];
+    try {
+      const items = JSON.parse(strFromU8(body)) as unknown;
+      if (!Array.isArray(items)) return [];
+      return items
+        .map((item: unknown) =>
+          item !== null && typeof item === 'object'
+            ? (item as { configuration?: { FunctionName?: unknown } }).configuration?.FunctionName
+            : undefined,
+        )
+        .filter((name): name is string => typeof name === 'string');
+    } catch {
+      return [];
+    }
+  }
+
+  /** Moves the virtual clock on (e.g. past a lease, mid-run). Only with `virtualTime`. */
+  advanceClock(ms: number): void {
+    if (this.virtualClock === undefined) throw new Error('advanceClock needs a session with virtualTime');
+    this.virtualClock.advance(ms);
+  }
+
+  /** faults.jsonl: every fault and event the scenario applied so far. */
+  faults(): FaultRecord[] {
+    return this.driver?.records() ?? [];
+  }
+
+  /**
+   * What local/invariants.ts checks, after the runs so far: every audit item, message and log line, the
+   * configurations before the first run (and of functions created since, as created) and now, and as secrets every
+   * customer variable value of the estate (not the values the configuration adds).
+   */
+  async invariantInput(): Promise<InvariantInput> {
+    const { config, estate } = this.options;
+    const ourValues = new Set(
+      Object.values(config.defender.environment)
+        .map((value) => (typeof value === 'string' ? value : estate.ssmParameters[value.ssmParameter]))
+        .filter((value): value is string => value !== undefined),
+    );
+    const estateValues = estate.functions.flatMap((f) => {
+      const variables = f.configuration.Environment?.Variables;
+      return variables !== null && typeof variables === 'object'
+        ? Object.values(variables).filter((v): v is string => typeof v === 'string')
+        : [];
+    });
+    // A value also found among the functions' names, ARNs and handlers, or shorter than 8 characters (INFO,
+    // orders), is an ordinary word there, not a secret that can be told apart in a log line.
+    const identifiers = this.initialConfigurations
+      .flatMap((c) => [c.FunctionName, c.FunctionArn, c.Handler, c.Runtime])
+      .filter((v): v is string => typeof v === 'string');
+    const secrets = [...new Set([...estateValues, ...(this.driver?.createdSecrets ?? [])])].filter(
+      (value) =>
+        !ourValues.has(value) &&
+        value.length >= MIN_SECRET_LENGTH &&
+        !identifiers.some((identifier) => identifier.includes(value)),
+    );
+    const variableNames = [
+      ...Object.keys(config.defender.environment),
+      ...(config.defender.method === 'handler' ? [ORIGINAL_HANDLER_VARIABLE] : []),
+    ];
+    return {
+      runs: this.runInputs.map((r) => ({ ...r, inventory: [...r.inventory] })),
+      auditItems: (await this.auditItems()) as unknown as AuditRecord[],
+      messages: this.messages(),
+      logs: this.logs(),
+      initialConfigurations: [...this.initialConfigurations, ...(this.driver?.created.values() ?? [])],
+      finalConfigurations: this.account.functionConfigurations(),
+      secrets,
+      ours: {
+        layerArn: config.defender.layerArn,
+        variableNames,
+        ...(config.defender.method === 'handler' && config.defender.handler !== undefined
+          ? { handler: config.defender.handler }
+          : {}),
+      },
+      outOfBand: [...(this.driver?.outOfBand ?? [])],
     };
   }
 
@@ -459,7 +674,10 @@ export class LocalSession {
     this.stopped = true;
     activeSessions.delete(this);
     this.capture.stop();
+    this.driver?.stop();
     this.account?.uninstall();
+    if (this.virtualClock !== undefined) uninstallSdkVirtualTime();
+    this.virtualClock?.uninstall();
     try {
       await this.dynamo?.stop();
     } finally {
@@ -484,6 +702,8 @@ export async function localRun(options: SessionOptions & { runs: number }): Prom
       messages: session.messages(),
       functions: session.account.functionConfigurations(),
       logs: session.logs(),
+      faults: session.faults(),
+      invariants: checkInvariants(await session.invariantInput()),
     };
   } finally {
     await session.stop();

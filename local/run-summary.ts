@@ -13,7 +13,7 @@ export interface SkipGroup {
 
 export interface RunSummary {
   runId: string;
-  status: 'SUCCEEDED' | 'FAILED';
+  status: 'SUCCEEDED' | 'FAILED' | 'KILLED';
   /** The execution's error, when it failed. */
   error?: string;
   /** One decision per function: every decision item's outcome except the write-ahead PENDING. */

@@ -4,7 +4,7 @@
  * fault-injection suite.
  *
  * How it plugs in: while installed, `send` on the prototypes of the SDK clients the engine uses (Lambda, Tagging,
- * CloudWatch, EC2, SNS, S3, SSM, CloudFront, KMS) is patched to add one middleware to each client instance it sees.
+ * CloudWatch, EC2, SNS, S3, SSM, CloudFront, KMS, Step Functions) is patched to add one middleware to each client instance it sees.
  * The middleware sits where the HTTP call and the response parsing would be (the start of the `deserialize` step), so everything
  * above it is the real SDK: serialization, the client's retry strategy (standard or adaptive, with its real backoff)
  * and `$metadata.attempts`. It dispatches on the command's name and input and answers with AWS's response shapes, or
@@ -76,11 +76,16 @@
  *    MetricDataResult.
  * 16. **Layers and SNS**: `GetLayerVersion` gives a `data:` URL of a real ZIP; `sns:Publish` checks the subject
  *    rules and the 10-attribute limit. *Source:* Lambda API Reference, GetLayerVersion; SNS API Reference, Publish.
+ * 17. **Executions**: `states:DescribeExecution` answers the executions the local run registers (`setExecution`):
+ *    RUNNING while one is in progress, SUCCEEDED/FAILED/ABORTED once it ended (a killed run is ABORTED), with
+ *    `startDate`/`stopDate` as Dates; an unknown execution: `ExecutionDoesNotExist`; a malformed ARN: `InvalidArn`.
+ *    *Source:* Step Functions API Reference, DescribeExecution.
  *
  * For the benchmark and fault injection: `calls()`, `throttledCalls()`, `peakControlPlaneRate()`, `injectFault()`
  * (an error by name, on the nth matching call, or with a probability drawn from a seeded RNG; or an update that ends
- * `Failed`), `onCall()` (observe or interfere, e.g. deploy in between), `changeFunction()` (an out-of-band deploy)
- * and a controllable clock (`ManualClock`).
+ * `Failed`), `onCall()` (observe or interfere, e.g. deploy in between; a listener may throw the call's error),
+ * `onCallEnd()` (after the answer), `changeFunction()` (an out-of-band deploy), `deleteFunction()`,
+ * `createFunction()`, `tagFunction()` (changes by others) and a controllable clock (`ManualClock`).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createCipheriv, createDecipheriv, createHash, createHmac, timingSafeEqual } from 'node:crypto';
@@ -93,6 +98,7 @@ import * as lambda from '@aws-sdk/client-lambda';
 import * as tagging from '@aws-sdk/client-resource-groups-tagging-api';
 import * as s3 from '@aws-sdk/client-s3';
 import * as sns from '@aws-sdk/client-sns';
+import * as sfn from '@aws-sdk/client-sfn';
 import * as ssm from '@aws-sdk/client-ssm';
 import { strToU8, zipSync, type Zippable } from 'fflate';
 import type { FunctionConfiguration, FunctionFacts, VpcEgress } from '../lambdas/shared/domain/types';
@@ -254,6 +260,28 @@ export interface CallEvent {
   input: Readonly<Record<string, unknown>>;
 }
 
+/** A call that has been answered: `ok` false when it threw (`error` is the exception's name). */
+export interface CallEndEvent extends CallEvent {
+  ok: boolean;
+  error?: string;
+}
+
+/** Step Functions execution statuses (DescribeExecution). */
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
+
+/** An execution the account knows (the local run registers its executions). */
+export interface ExecutionRecord {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  status: ExecutionStatus;
+  startDate: number;
+  stopDate?: number;
+  input?: string;
+  error?: string;
+  cause?: string;
+}
+
 /** The four operations that share Lambda's ~15 requests/second account budget. */
 export const CONTROL_PLANE_OPERATIONS: ReadonlySet<string> = new Set([
   'lambda:ListFunctions',
@@ -309,6 +337,7 @@ const SERVICES: ServiceBinding[] = [
     base: cloudfront.CloudFrontServiceException,
   },
   { prefix: 'kms', client: kms.KMSClient, exceptions: kms, base: kms.KMSServiceException },
+  { prefix: 'states', client: sfn.SFNClient, exceptions: sfn, base: sfn.SFNServiceException },
 ];
 
 /**
@@ -325,6 +354,7 @@ const ACCESS_DENIED: Record<string, { name: string; status: number }> = {
   ssm: { name: 'AccessDeniedException', status: 400 },
   cloudfront: { name: 'AccessDenied', status: 403 },
   kms: { name: 'AccessDeniedException', status: 400 },
+  states: { name: 'AccessDeniedException', status: 400 },
 };
 
 /** SDK command names whose IAM action differs (Service Authorization Reference, "Actions defined by AWS Lambda"). */
@@ -428,6 +458,10 @@ function clone<T>(value: T): T {
   return value;
 }
 
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : 'Error';
+}
+
 function shortHash(text: string, length = 17): string {
   return createHash('sha256').update(text).digest('hex').slice(0, length);
 }
@@ -507,6 +541,8 @@ export class SimulatedAccount {
   private peakRate = 0;
   private readonly faults = new Set<ActiveFault>();
   private readonly listeners = new Set<(event: CallEvent) => void>();
+  private readonly endListeners = new Set<(event: CallEndEvent) => void>();
+  private readonly executions = new Map<string, ExecutionRecord>();
   private readonly patched: Array<{ proto: object; descriptor: PropertyDescriptor | undefined }> = [];
   private readonly attachedClients = new Set<PatchableClient>();
   private idCounter = 0;
@@ -604,7 +640,15 @@ export class SimulatedAccount {
       async (args: { input?: Record<string, unknown> }) => {
         if (installedAccount !== this) return next(args);
         const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
-        const output = this.dispatch(service, operation, args.input ?? {});
+        const input = args.input ?? {};
+        let output: Record<string, unknown>;
+        try {
+          output = this.dispatch(service, operation, input);
+        } catch (error) {
+          this.callEnded({ operation: `${service.prefix}:${operation}`, input, ok: false, error: errorName(error) });
+          throw error;
+        }
+        this.callEnded({ operation: `${service.prefix}:${operation}`, input, ok: true });
         return {
           output: { ...output, $metadata: this.metadata(200) },
           response: { statusCode: 200, headers: {}, body: undefined },
@@ -648,10 +692,57 @@ export class SimulatedAccount {
     this.faults.clear();
   }
 
-  /** Called on every attempt, before faults and limits apply; may change the account (e.g. `changeFunction`). */
+  /**
+   * Called on every attempt, before faults and limits apply; may change the account (e.g. `changeFunction`). An
+   * error the listener throws is the call's answer (throw `error()`'s SDK exceptions).
+   */
   onCall(listener: (event: CallEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Called once every attempt has been answered (or has thrown); may change the account. */
+  onCallEnd(listener: (event: CallEndEvent) => void): () => void {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
+  }
+
+  private callEnded(event: CallEndEvent): void {
+    for (const listener of this.endListeners) listener(event);
+  }
+
+  // ----- Step Functions executions -------------------------------------------------------------------------------
+
+  /** Registers or updates an execution that `states:DescribeExecution` answers for. */
+  setExecution(record: ExecutionRecord): void {
+    this.executions.set(record.executionArn, { ...record });
+  }
+
+  execution(executionArn: string): ExecutionRecord | undefined {
+    const record = this.executions.get(executionArn);
+    return record === undefined ? undefined : { ...record };
+  }
+
+  // ----- changes by others (not an AWS call of the engine: not counted) -----------------------------------------
+
+  /** Deletes a function (someone else's DeleteFunction): later calls about it are ResourceNotFoundException. */
+  deleteFunction(name: string): void {
+    this.mustGet(name);
+    this.functions.delete(name);
+    this.order.splice(this.order.indexOf(name), 1);
+  }
+
+  /** Creates a function (someone else's CreateFunction), with the estate's defaults for what it leaves out. */
+  createFunction(facts: EstateFunction): void {
+    const name = String(facts.configuration.FunctionName);
+    if (this.functions.has(name)) throw new Error(`function ${name} exists already`);
+    this.addFunction(facts);
+  }
+
+  /** Merges tags into a function's tags (someone else's TagResource). */
+  tagFunction(name: string, tags: Record<string, string>): void {
+    const fn = this.mustGet(name);
+    Object.assign(fn.tags, tags);
   }
 
   // ----- direct access (not an AWS call: not counted) -----------------------------------------------------------
@@ -789,6 +880,8 @@ export class SimulatedAccount {
           return `arn:aws:ssm:${this.region}:${this.account}:parameter${name.startsWith('/') ? '' : '/'}${name}`;
         });
       }
+      case 'states':
+        return [text('executionArn')];
       case 'kms': {
         const keyId = input['KeyId'];
         if (typeof keyId === 'string') return [this.findKey(keyId)?.arn ?? keyId];
@@ -1393,6 +1486,7 @@ export class SimulatedAccount {
     'cloudwatch:GetMetricData': (input, service) => this.getMetricData(input, service),
     'ec2:DescribeRouteTables': (input, service) => this.describeRouteTables(input, service),
     'sns:Publish': (input, service) => this.publish(input, service),
+    'states:DescribeExecution': (input, service) => this.describeExecution(input, service),
     's3:PutObject': (input, service) => {
       const bucket = this.bucket(service, input);
       const body = input['Body'];
@@ -1934,6 +2028,29 @@ export class SimulatedAccount {
       publishedAt: new Date(this.clock.now()).toISOString(),
     });
     return { MessageId: this.newId() };
+  }
+
+  /** DescribeExecution's response shape (Step Functions API Reference, DescribeExecution). */
+  private describeExecution(input: Record<string, unknown>, service: ServiceBinding): Record<string, unknown> {
+    const arn = typeof input['executionArn'] === 'string' ? input['executionArn'] : '';
+    if (!/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^:]+:[^:]+$/.test(arn)) {
+      throw this.error(service, 'InvalidArn', `Invalid Arn: 'Resource type not valid in this context: execution'`);
+    }
+    const record = this.executions.get(arn);
+    if (record === undefined) throw this.error(service, 'ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
+    return {
+      executionArn: record.executionArn,
+      stateMachineArn: record.stateMachineArn,
+      name: record.name,
+      status: record.status,
+      startDate: new Date(record.startDate),
+      ...(record.stopDate !== undefined ? { stopDate: new Date(record.stopDate) } : {}),
+      ...(record.input !== undefined ? { input: record.input, inputDetails: { included: true } } : {}),
+      ...(record.error !== undefined ? { error: record.error } : {}),
+      ...(record.cause !== undefined ? { cause: record.cause } : {}),
+      redriveCount: 0,
+      redriveStatus: record.status === 'RUNNING' || record.status === 'SUCCEEDED' ? 'NOT_REDRIVABLE' : 'REDRIVABLE',
+    };
   }
 
   private bucket(service: ServiceBinding, input: Record<string, unknown>): string {

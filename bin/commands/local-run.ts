@@ -1,11 +1,15 @@
 /**
- * `zero-impact local-run [--estate FILE] [--config FILE] [--mode dry-run|protect] [--runs N] [--out DIR] [--json]`:
- * the hourly job, end to end, on a simulated account (local/local-runner.ts). Prints progress on stderr while it
- * runs, then a summary per run on stdout (or, with --json, summary.json). Exit 0 when every run succeeded, 1 when a
- * run failed, 2 for bad input (one line). The local servers are stopped and the SDK restored on every path,
+ * `zero-impact local-run [--estate FILE] [--config FILE] [--mode dry-run|protect] [--runs N] [--out DIR] [--json]
+ * [--scenario FILE] [--check-invariants]`: the hourly job, end to end, on a simulated account
+ * (local/local-runner.ts), on a virtual clock (consecutive runs one schedule interval apart). Prints progress on
+ * stderr while it runs, then a summary per run on stdout (or, with --json, summary.json). `--scenario` applies a
+ * scenario file's faults and events (local/scenario.ts); `--out` then also has faults.jsonl and invariants.json.
+ * Exit 0 when every run succeeded (or, with a scenario, ended as the scenario made it end: failed or killed), 1 when
+ * a run failed unexpectedly or, with --check-invariants, an invariant was violated, 2 for bad input (one line, every
+ * flag and file checked before anything starts). The local servers are stopped and the SDK restored on every path,
  * Ctrl-C included.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../lib/config';
 import { EstateError, loadEstateFile } from '../../local/estate';
@@ -17,6 +21,7 @@ import {
   type LocalRunReport,
 } from '../../local/local-runner';
 import type { RunSummary } from '../../local/run-summary';
+import { loadScenarioFile, ScenarioError, type Scenario } from '../../local/scenario';
 import { guarded, loadConfig, parseFlags, PROJECT_ROOT, UsageError } from './common';
 
 export const DEFAULT_ESTATE = join(PROJECT_ROOT, 'local', 'example-estate.json');
@@ -28,6 +33,8 @@ const OPTIONS = {
   runs: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },
+  scenario: { type: 'string' },
+  'check-invariants': { type: 'boolean' },
 } as const;
 
 /** summary.json: `{"runs":[{"runId","outcomes":{...},"apiCalls":{...}}]}`. */
@@ -37,8 +44,11 @@ export function summaryJson(runs: readonly RunSummary[]): {
   return { runs: runs.map(({ runId, outcomes, apiCalls }) => ({ runId, outcomes, apiCalls })) };
 }
 
-/** Writes audit.jsonl, sns.jsonl, functions.json, summary.json (and logs.txt, the handlers' log lines) to `dir`. */
-export function writeOutputs(dir: string, report: LocalRunReport): string[] {
+/**
+ * Writes audit.jsonl, sns.jsonl, functions.json, summary.json (and logs.txt, the handlers' log lines) to `dir`;
+ * with `scenario`, also faults.jsonl and invariants.json.
+ */
+export function writeOutputs(dir: string, report: LocalRunReport, options: { scenario?: boolean } = {}): string[] {
   mkdirSync(dir, { recursive: true });
   const lines = (values: readonly unknown[]): string => values.map((v) => `${JSON.stringify(v)}\n`).join('');
   const files: Array<[string, string]> = [
@@ -53,6 +63,10 @@ export function writeOutputs(dir: string, report: LocalRunReport): string[] {
     ['summary.json', `${JSON.stringify(summaryJson(report.runs), null, 2)}\n`],
     ['logs.txt', report.logs.map((l) => `${l}\n`).join('')],
   ];
+  if (options.scenario === true) {
+    files.push(['faults.jsonl', lines(report.faults)]);
+    files.push(['invariants.json', `${JSON.stringify(report.invariants, null, 2)}\n`]);
+  }
   for (const [name, content] of files) writeFileSync(join(dir, name), content);
   return files.map(([name]) => name);
 }
@@ -93,6 +107,29 @@ export function formatRun(run: RunSummary, index: number, total: number, mode: C
   return out.join('\n');
 }
 
+/** One line: the invariants that hold, or every violation (names and evidence; evidence never quotes a value). */
+export function formatInvariants(report: Pick<LocalRunReport, 'invariants'>): string {
+  const { checked, violations } = report.invariants;
+  if (violations.length === 0) return `invariants ${checked.join(', ')} hold`;
+  const list = violations.map(
+    (v) => `${v.invariant}${v.function !== undefined ? ` ${v.function}` : ''}: ${v.evidence}`,
+  );
+  return `${plural(violations.length, 'invariant violation')}: ${list.join('; ')}`;
+}
+
+/**
+ * 1 when --check-invariants found a violation; else, without a scenario, 1 when a run failed. With a scenario a run
+ * may fail or be killed on purpose: the invariants, not the run's status, say whether the rehearsal held.
+ */
+export function exitCode(
+  report: Pick<LocalRunReport, 'runs' | 'invariants'>,
+  options: { scenario: boolean; checkInvariants: boolean },
+): number {
+  if (options.checkInvariants && report.invariants.violations.length > 0) return 1;
+  if (options.scenario) return 0;
+  return report.runs.every((r) => r.status === 'SUCCEEDED') ? 0 : 1;
+}
+
 export async function run(argv: string[]): Promise<number> {
   return guarded(async () => {
     const flags = parseFlags('local-run', argv, OPTIONS);
@@ -103,6 +140,18 @@ export async function run(argv: string[]): Promise<number> {
     const runs = flags.runs === undefined ? 1 : Number(flags.runs);
     if (!Number.isInteger(runs) || runs < 1 || runs > 100) {
       throw new UsageError(`local-run: --runs: expected a whole number from 1 to 100, got "${flags.runs}"`);
+    }
+    if (flags.out !== undefined && existsSync(flags.out) && !statSync(flags.out).isDirectory()) {
+      throw new UsageError(`local-run: --out: ${flags.out} exists and is not a directory`);
+    }
+    let scenario: Scenario | undefined;
+    if (flags.scenario !== undefined) {
+      try {
+        scenario = loadScenarioFile(flags.scenario);
+      } catch (error) {
+        if (error instanceof ScenarioError) throw new UsageError(`local-run: --scenario: ${error.message}`);
+        throw error;
+      }
     }
     let estate;
     try {
@@ -135,7 +184,14 @@ export async function run(argv: string[]): Promise<number> {
       console.error(
         `zero-impact local-run: ${plural(estate.functions.length, 'function')} in ${estate.account}/${estate.region}, mode ${config.mode}, ${plural(runs, 'run')}`,
       );
-      report = await localRun({ estate, config, runs, progress: (line) => console.error(line) });
+      report = await localRun({
+        estate,
+        config,
+        runs,
+        virtualTime: true,
+        ...(scenario !== undefined ? { scenario } : {}),
+        progress: (line) => console.error(line),
+      });
     } catch (error) {
       if (error instanceof LocalRunError) throw new UsageError(`local-run: ${error.message}`);
       throw error;
@@ -143,7 +199,7 @@ export async function run(argv: string[]): Promise<number> {
       process.removeListener('SIGINT', onSigint);
     }
     if (flags.out !== undefined) {
-      const written = writeOutputs(flags.out, report);
+      const written = writeOutputs(flags.out, report, { scenario: scenario !== undefined });
       console.error(`zero-impact local-run: wrote ${written.join(', ')} to ${flags.out}`);
     }
     if (flags.json === true) {
@@ -151,6 +207,8 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       console.log(report.runs.map((r, i) => formatRun(r, i, report.runs.length, config.mode)).join('\n\n'));
     }
-    return report.runs.every((r) => r.status === 'SUCCEEDED') ? 0 : 1;
+    const checkInvariants = flags['check-invariants'] === true;
+    if (checkInvariants) console.error(`zero-impact local-run: ${formatInvariants(report)}`);
+    return exitCode(report, { scenario: scenario !== undefined, checkInvariants });
   });
 }

@@ -84,3 +84,51 @@ export function skipMessages(
       m.attributes['outcome']?.StringValue === 'SKIPPED',
   );
 }
+
+/**
+ * The example estate's functions the scenario files under test/scenarios/ name, and a few more: eligible ones (in
+ * and out of a VPC), skipped ones, the canary's user-profile-service. Small, so a scenario runs in seconds.
+ */
+export const SCENARIO_FUNCTIONS: readonly string[] = [
+  'orders-api',
+  'cart-service',
+  'webhook-receiver',
+  'config-loader',
+  'report-exporter',
+  'batch-reconciler',
+  'feature-flags',
+  'greeting-api',
+  'email-sender',
+  'user-profile-service',
+  'payments-vpc-worker',
+];
+
+/** The small estate of the scenario suite (SCENARIO_FUNCTIONS of the example estate). */
+export function scenarioEstate(): Estate {
+  const estate = exampleEstate();
+  return {
+    ...estate,
+    functions: estate.functions.filter((f) => SCENARIO_FUNCTIONS.includes(String(f.configuration.FunctionName))),
+  };
+}
+
+/** The issue's example names app-01 ... app-08: eight eligible functions of the example estate, renamed. */
+export function appEstate(): Estate {
+  const estate = exampleEstate();
+  const eligible = ['orders-api', 'cart-service', 'batch-reconciler', 'greeting-api', 'email-sender'];
+  const sources = [...eligible, 'user-profile-service', 'notifications-worker', 'partner-sync'];
+  const functions = sources.map((source, i) => {
+    const original = estate.functions.find((f) => f.configuration.FunctionName === source);
+    if (original === undefined) throw new Error(`the example estate has no ${source}`);
+    const name = `app-${String(i + 1).padStart(2, '0')}`;
+    return {
+      ...original,
+      configuration: {
+        ...original.configuration,
+        FunctionName: name,
+        FunctionArn: `arn:aws:lambda:${estate.region}:${estate.account}:function:${name}`,
+      },
+    };
+  });
+  return { ...estate, functions };
+}

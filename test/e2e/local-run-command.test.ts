@@ -7,6 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../bin/cli';
+import { exitCode } from '../../bin/commands/local-run';
+import type { LocalRunReport } from '../../local/local-runner';
 import { CONFIG_FILE, EXAMPLE_ESTATE_FILE } from './e2e-helpers';
 
 describe('zero-impact local-run', () => {
@@ -51,6 +53,22 @@ describe('zero-impact local-run', () => {
       /c\.json: .*maxProtectionsPerRun/,
     ],
     [
+      'a scenario with a bad key (named, its value not echoed)',
+      () => ['--scenario', file('s.json', '{"faults":[{"operation":"lambda:*","error":"X","times":"s3cr3t-value"}]}')],
+      /^zero-impact local-run: --scenario: invalid scenario in .*s\.json: faults\[0\]\.times: expected a positive integer or "all"$/,
+    ],
+    [
+      'a scenario that is not JSON',
+      () => ['--scenario', file('s.json', '{"seed": s3cr3t')],
+      /s\.json: not valid JSON \(/,
+    ],
+    ['a missing scenario', () => ['--scenario', join(dir, 'none.json')], /none\.json: cannot read file \(ENOENT\)/],
+    [
+      'an --out that is a file',
+      () => ['--out', file('out.txt', 'x')],
+      /--out: .*out\.txt exists and is not a directory/,
+    ],
+    [
       'an SSM parameter the estate does not provide',
       () => ['--estate', file('e.json', '[]')],
       /reads SSM parameter \/zero-impact\/tw-policy: give its value in the estate file/,
@@ -64,9 +82,10 @@ describe('zero-impact local-run', () => {
     expect(errors).toHaveBeenCalledTimes(1);
     expect(String(errors.mock.calls[0]?.[0])).toMatch(message);
     expect(String(errors.mock.calls[0]?.[0])).not.toContain('\n');
+    expect(String(errors.mock.calls[0]?.[0])).not.toContain('s3cr3t');
   });
 
-  it('runs, writes audit.jsonl, sns.jsonl, functions.json and summary.json, and prints summary.json with --json', async () => {
+  it('runs a scenario, writes audit.jsonl, sns.jsonl, functions.json, summary.json, faults.jsonl and invariants.json, and prints summary.json with --json', async () => {
     // Prepare
     const example = JSON.parse(readFileSync(EXAMPLE_ESTATE_FILE, 'utf8')) as {
       functions: unknown[];
@@ -74,6 +93,14 @@ describe('zero-impact local-run', () => {
     };
     const estate = file('small.json', JSON.stringify({ ...example, functions: example.functions.slice(0, 6) }));
     const out = join(dir, 'out');
+    const scenario = file(
+      'scenario.json',
+      JSON.stringify({
+        seed: 1,
+        faults: [{ operation: 'cloudwatch:GetMetricData', error: 'InternalServiceError', times: 1 }],
+        events: [{ after: 'tag:GetResources', do: 'tag', function: 'orders-api', tags: { team: 'rehearsal' } }],
+      }),
+    );
 
     // Act
     const code = await main([
@@ -87,6 +114,9 @@ describe('zero-impact local-run', () => {
       '--out',
       out,
       '--json',
+      '--scenario',
+      scenario,
+      '--check-invariants',
     ]);
 
     // Assess
@@ -110,6 +140,23 @@ describe('zero-impact local-run', () => {
       .map((l) => JSON.parse(l) as object);
     expect(sns.length).toBeGreaterThan(0);
     for (const message of sns) expect(Object.keys(message)).toEqual(['runId', 'subject', 'message', 'attributes']);
+    const faults = readFileSync(join(out, 'faults.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(faults).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ run: 1, operation: 'tag:GetResources', event: 'tag', function: 'orders-api' }),
+        expect.objectContaining({ run: 1, operation: 'cloudwatch:GetMetricData', fault: 'InternalServiceError' }),
+      ]),
+    );
+    expect(JSON.parse(readFileSync(join(out, 'invariants.json'), 'utf8'))).toEqual({
+      checked: [1, 2, 3, 4, 5, 6],
+      violations: [],
+    });
+    expect(errors.mock.calls.map((c) => String(c[0]))).toContain(
+      'zero-impact local-run: invariants 1, 2, 3, 4, 5, 6 hold',
+    );
     const functions = JSON.parse(readFileSync(join(out, 'functions.json'), 'utf8')) as Array<{ FunctionName: string }>;
     expect(functions.map((f) => f.FunctionName)).toEqual(
       (example.functions.slice(0, 6) as Array<{ configuration: { FunctionName: string } }>).map(
@@ -151,5 +198,28 @@ describe('zero-impact local-run on Ctrl-C', () => {
     expect(interrupted).toBe(true);
     expect(code).toBe(130);
     expect(stderr).toContain('zero-impact local-run: interrupted; the local servers are stopped');
+  });
+});
+
+describe('local-run exit code', () => {
+  const report = (
+    status: 'SUCCEEDED' | 'FAILED' | 'KILLED',
+    violations: number,
+  ): Pick<LocalRunReport, 'runs' | 'invariants'> => ({
+    runs: [{ runId: 'r', status } as LocalRunReport['runs'][number]],
+    invariants: {
+      checked: [1, 2, 3, 4, 5, 6],
+      violations: Array.from({ length: violations }, () => ({ invariant: 4 as const, evidence: 'no final decision' })),
+    },
+  });
+
+  it.each([
+    ['a failed run without a scenario', report('FAILED', 0), { scenario: false, checkInvariants: false }, 1],
+    ['a killed run of a scenario', report('KILLED', 0), { scenario: true, checkInvariants: true }, 0],
+    ['a violation with --check-invariants', report('SUCCEEDED', 1), { scenario: true, checkInvariants: true }, 1],
+    ['a violation without --check-invariants', report('SUCCEEDED', 1), { scenario: true, checkInvariants: false }, 0],
+  ])('is right for %s', (_case, input, options, code) => {
+    // Act / Assess
+    expect(exitCode(input, options)).toBe(code);
   });
 });

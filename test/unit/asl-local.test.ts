@@ -9,6 +9,8 @@ import {
   handlerNameFor,
   prepareStateMachine,
   resolveIntrinsics,
+  retryWait,
+  retryableStates,
   toLocalDefinition,
   type CfnTemplate,
   type Json,
@@ -417,5 +419,101 @@ describe('executeStateMachine', () => {
       }),
       expect.anything(),
     );
+  });
+
+  it('retries a task whose afterTask hook throws (its answer lost) by its Retry, at once with retryIntervalMs, and reports the wait', async () => {
+    // Prepare
+    const prepared = prepareStateMachine(fixture(), NAMING, HANDLERS);
+    const bound = handlers();
+    let crashed = false;
+    const waits: Array<{ state: string; error: string; waitMs: number }> = [];
+
+    // Act
+    await executeStateMachine(
+      prepared,
+      {},
+      {
+        handlers: bound,
+        io,
+        context,
+        retryIntervalMs: 0,
+        hooks: {
+          afterTask: ({ state, output }) => {
+            if (state !== 'Protect function' || crashed || (output as JsonObject)['functionName'] !== 'b') return;
+            crashed = true;
+            const error = new Error('answer lost');
+            error.name = 'Lambda.ServiceException';
+            throw error;
+          },
+          onRetryWait: (event) => void waits.push(event),
+        },
+      },
+    );
+
+    // Assess: b's protect ran twice (the work was done, then retried), the others once; no record-failure.
+    const protectedNames = bound['protect-function']?.mock.calls.map(
+      ([e]) => (e as { functionName: string }).functionName,
+    );
+    expect(protectedNames?.sort()).toEqual(['a', 'b', 'b', 'c']);
+    expect(bound['record-failure']).not.toHaveBeenCalled();
+    expect(waits).toEqual([{ state: 'Protect function', error: 'Lambda.ServiceException', waitMs: 2000 }]);
+  });
+
+  it('aborts the execution and its children when the signal aborts: no task invokes its handler afterwards', async () => {
+    // Prepare
+    const prepared = prepareStateMachine(fixture(), NAMING, HANDLERS);
+    const controller = new AbortController();
+    const bound = handlers({
+      'assess-batch': jest.fn(async () => {
+        controller.abort();
+        return { eligible: [], counts: {} };
+      }),
+    });
+
+    // Act
+    const execution = executeStateMachine(prepared, {}, { handlers: bound, io, context, signal: controller.signal });
+
+    // Assess
+    await expect(execution).rejects.toThrow();
+    expect(bound['protect-function']).not.toHaveBeenCalled();
+    expect(bound['finish-run']).not.toHaveBeenCalled();
+  });
+});
+
+describe('retryWait and retryableStates', () => {
+  const task = {
+    Type: 'Task',
+    Retry: [
+      {
+        ErrorEquals: ['Lambda.ServiceException'],
+        IntervalSeconds: 2,
+        BackoffRate: 2,
+        MaxAttempts: 2,
+        JitterStrategy: 'FULL',
+      },
+      { ErrorEquals: ['States.TaskFailed'], IntervalSeconds: 5, BackoffRate: 2, MaxAttempts: 1, MaxDelaySeconds: 4 },
+    ],
+  } as JsonObject;
+  const named = (name: string): Error => Object.assign(new Error('x'), { name });
+
+  it('gives the matching retrier and its average wait, until its attempts are used up', () => {
+    // Act / Assess
+    expect(retryWait(task, named('Lambda.ServiceException'), [])).toEqual({ index: 0, waitMs: 1000 });
+    expect(retryWait(task, named('Lambda.ServiceException'), [1])).toEqual({ index: 0, waitMs: 2000 });
+    expect(retryWait(task, named('Lambda.ServiceException'), [2])).toBeUndefined();
+    expect(retryWait(task, named('SomeHandlerError'), [])).toEqual({ index: 1, waitMs: 4000 });
+    expect(retryWait(task, named('Sandbox.Timedout'), [])).toBeUndefined();
+  });
+
+  it('lists every state with a Retry, nested definitions included', () => {
+    // Act / Assess
+    expect(
+      retryableStates({
+        States: {
+          A: { Type: 'Task', Retry: [] },
+          M: { Type: 'Map', ItemProcessor: { States: { B: { Type: 'Task', Retry: [] }, C: { Type: 'Pass' } } } },
+        },
+      }),
+    ).toEqual(['A', 'B']);
   });
 });

@@ -10,9 +10,8 @@
  * summarizes what the run did from its audit items. `stop()` undoes everything (idempotent), also after a failure;
  * `stopAllSessions()` is for a Ctrl-C handler.
  *
- * Time. By default the handlers keep real time (their rate limiter paces control-plane calls at
- * `rates.controlPlanePerSecond`), so a local run takes as long as the configuration's rates make it take. With
- * `virtualTime` (the default with a scenario, and what `local-run` uses) the session runs on a virtual clock
+ * Time. By default (`virtualTime`, what `local-run` uses; `virtualTime: false` keeps real time, the rate limiter
+ * then pacing control-plane calls at `rates.controlPlanePerSecond` in real seconds) the session runs on a virtual clock
  * (local/virtual-clock.ts): the engine's `systemClock` and the simulated account read it, a sleep moves it instead of
  * waiting, the state machine's Retry intervals move it by their average wait, and consecutive runs start one schedule interval
  * apart (`schedule`, an hour by default), so leases, back-offs and retention behave as in an hourly deployment and an
@@ -102,7 +101,7 @@ export interface SessionOptions {
   onInvoke?: (event: InvokeEvent) => void;
   /** Faults and events to apply during the runs (local/scenario.ts). */
   scenario?: Scenario;
-  /** Run on a virtual clock (see the module comment). @default true with a scenario, else false */
+  /** Run on a virtual clock (see the module comment): runs an hour apart, sleeps cost nothing. @default true */
   virtualTime?: boolean;
 }
 
@@ -296,7 +295,7 @@ export class LocalSession {
       POWERTOOLS_DEV: undefined,
     });
     const layers = [defenderLayer(config), ...(this.options.simulation?.layers ?? [])];
-    if (this.options.virtualTime ?? this.options.scenario !== undefined) {
+    if (this.options.virtualTime ?? true) {
       this.virtualClock = new VirtualClock().install();
       this.clock = this.virtualClock;
       installSdkVirtualTime(this.virtualClock);

@@ -360,6 +360,9 @@ const ACCESS_DENIED: Record<string, { name: string; status: number }> = {
 /** SDK command names whose IAM action differs (Service Authorization Reference, "Actions defined by AWS Lambda"). */
 const IAM_ACTION: Record<string, string> = {
   'lambda:GetLayerVersionByArn': 'lambda:GetLayerVersion',
+  // Amazon S3 API reference, ListObjectsV2: "you must have permission to perform the s3:ListBucket action", on the
+  // bucket (not its objects), with the request's Prefix as the condition key s3:prefix.
+  's3:ListObjectsV2': 's3:ListBucket',
 };
 
 const STATUS_BY_ERROR: Record<string, number> = {
@@ -872,6 +875,7 @@ export class SimulatedAccount {
       case 'sns':
         return [text('TopicArn') || text('TargetArn')];
       case 's3':
+        if (key === 's3:ListObjectsV2') return [`arn:aws:s3:::${text('Bucket')}`];
         return [`arn:aws:s3:::${text('Bucket')}/${text('Key')}`];
       case 'ssm': {
         const names = key === 'ssm:GetParameters' ? ((input['Names'] as unknown[] | undefined) ?? []) : [input['Name']];
@@ -908,7 +912,12 @@ export class SimulatedAccount {
       key === 'lambda:UpdateFunctionConfiguration' && Array.isArray(input['Layers'])
         ? (input['Layers'] as unknown[]).map(String)
         : undefined;
-    const context: RequestContext = layers === undefined ? {} : { 'lambda:Layer': layers };
+    const context: RequestContext =
+      layers !== undefined
+        ? { 'lambda:Layer': layers }
+        : key === 's3:ListObjectsV2'
+          ? { 's3:prefix': [typeof input['Prefix'] === 'string' ? input['Prefix'] : ''] }
+          : {};
     const checks: Array<[string, string]> = this.resourcesOf(key, input).map((r) => [action, r]);
     for (const layer of layers ?? []) checks.push(['lambda:GetLayerVersion', layer]);
     for (const [checkedAction, resource] of checks) {
@@ -1496,6 +1505,35 @@ export class SimulatedAccount {
       else throw this.error(service, 'InvalidRequest', 'the simulated S3 takes string or byte bodies');
       this.objects.set(`${bucket}/${String(input['Key'])}`, bytes);
       return { ETag: `"${createHash('md5').update(bytes).digest('hex')}"` };
+    },
+    's3:DeleteObject': (input, service) => {
+      // S3 DeleteObject succeeds (204) whether or not the key exists.
+      const bucket = this.bucket(service, input);
+      this.objects.delete(`${bucket}/${String(input['Key'])}`);
+      return {};
+    },
+    's3:ListObjectsV2': (input, service) => {
+      const bucket = this.bucket(service, input);
+      const prefix = typeof input['Prefix'] === 'string' ? input['Prefix'] : '';
+      const max = typeof input['MaxKeys'] === 'number' ? Math.min(1000, Math.max(1, input['MaxKeys'])) : 1000;
+      const keys = [...this.objects.keys()]
+        .filter((k) => k.startsWith(`${bucket}/`))
+        .map((k) => k.slice(bucket.length + 1))
+        .filter((k) => k.startsWith(prefix))
+        .sort();
+      const token = input['ContinuationToken'];
+      const offset = typeof token === 'string' ? (decodeToken(token) ?? 0) : 0;
+      const page = keys.slice(offset, offset + max);
+      const truncated = offset + max < keys.length;
+      return {
+        Name: bucket,
+        Prefix: prefix,
+        KeyCount: page.length,
+        MaxKeys: max,
+        IsTruncated: truncated,
+        Contents: page.map((Key) => ({ Key, Size: this.objects.get(`${bucket}/${Key}`)?.length ?? 0 })),
+        ...(truncated ? { NextContinuationToken: encodeToken(offset + max) } : {}),
+      };
     },
     's3:GetObject': (input, service) => {
       const bucket = this.bucket(service, input);

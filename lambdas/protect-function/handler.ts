@@ -635,7 +635,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       outcome: 'DEFERRED',
       ...failedChecks(assessment),
       reasons: [],
-      detail: `maxProtectionsPerRun (${config.maxProtectionsPerRun}) reached in this run: deferred to the next run`,
+      detail: `maxProtectionsPerRun (${config.maxProtectionsPerRun}) reached in this run, or the run no longer holds its lease: deferred to the next run`,
     });
   }
 
@@ -888,7 +888,10 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
   } catch (error) {
     return outdated(`the run's protection counter cannot be updated (${awsMessage(error)}): refresh deferred`);
   }
-  if (!claimed) return outdated(`maxProtectionsPerRun (${config.maxProtectionsPerRun}) reached: refresh deferred`);
+  if (!claimed)
+    return outdated(
+      `maxProtectionsPerRun (${config.maxProtectionsPerRun}) reached, or the lease lost: refresh deferred`,
+    );
 
   const vars = variablesOf(fresh);
   const previous = Object.fromEntries(plan.refreshed.map((variable) => [variable, vars[variable] ?? '']));

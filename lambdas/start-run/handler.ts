@@ -15,7 +15,13 @@ import type { Context } from 'aws-lambda';
 import { putAuditItem } from '../shared/adapters/audit-store';
 import { executionState } from '../shared/adapters/executions';
 import { systemClock } from '../shared/adapters/rate-limiter';
-import { acquireLease, takeOverLease, type Lease, type LeaseRequest } from '../shared/adapters/state-store';
+import {
+  acquireLease,
+  RUN_LEASE_SECONDS,
+  takeOverLease,
+  type Lease,
+  type LeaseRequest,
+} from '../shared/adapters/state-store';
 import { runItem } from '../shared/domain/run-items';
 import type { RunOutcome } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
@@ -24,8 +30,8 @@ import { emitMetric, errorSummary, recordSettings } from '../shared/recording';
 import { replayUnrecorded } from '../shared/replay';
 import { runtime, type Runtime } from '../shared/runtime';
 
-/** How long a lease lasts if the run never releases it and its end cannot be seen: the longest block. */
-export const LEASE_SECONDS = 2 * 60 * 60;
+/** How long a lease lasts if the run never releases (nor renews) it and its end cannot be seen: the longest block. */
+export const LEASE_SECONDS = RUN_LEASE_SECONDS;
 
 /** Metrics of this step (lib/constructs/metrics.ts ENGINE_METRICS names the alarmed ones). */
 export const START_RUN_METRICS = {
@@ -97,14 +103,14 @@ async function recordRunItem(
   );
 }
 
-/** Runs one settle-the-past task; a failure is logged and alarmed, never thrown. */
-async function maintain(task: string, work: () => Promise<unknown>): Promise<void> {
+/** Runs one settle-the-past task; a failure is logged and alarmed, never thrown. Returns its result, for the log. */
+async function maintain(task: string, work: () => Promise<unknown>): Promise<string> {
   try {
-    const result = await work();
-    logger.info(`${task} done`, { result: JSON.stringify(result) });
+    return JSON.stringify(await work());
   } catch (error) {
     emitMetric(START_RUN_METRICS.maintenanceFailed, 1);
     logger.error(`${task} failed; the next run tries again`, { error: errorSummary(error) });
+    return 'failed';
   }
 }
 
@@ -153,11 +159,10 @@ export const handler = async (event: StartRunInput, context?: Context): Promise<
       emitMetric(START_RUN_METRICS.maintenanceFailed, 1);
       logger.error('LEASE_TAKEN_OVER not recorded', { error: errorSummary(error) });
     });
-  } else {
-    logger.info('run lease acquired', { leaseSeconds: LEASE_SECONDS });
   }
 
-  await maintain('replay of unrecorded decisions', () => replayUnrecorded(rt, runId));
-  await maintain('reconciliation of pending changes', () => reconcilePending(rt, now));
+  const replay = await maintain('replay of unrecorded decisions', () => replayUnrecorded(rt, runId));
+  const reconciliation = await maintain('reconciliation of pending changes', () => reconcilePending(rt, now));
+  logger.info('run lease acquired', { leaseSeconds: LEASE_SECONDS, replay, reconciliation });
   return { runId, startedAt, overlap: false };
 };

@@ -214,9 +214,9 @@ describe('protect-function', () => {
       Key: { pk: `EXCLUDE#${FUNCTION}` },
       ConsistentRead: true,
     });
-    // The run's slot and the hour's (issue 9: the cap holds across overlapping runs).
+    // The lease renewed, then the run's slot (issue 9: only the lease holder changes functions).
     expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 2);
-    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, { TableName: 'state', Key: { pk: 'HOUR#2025-03-01T10' } });
+    expect(ddb).toHaveReceivedCommandWith(UpdateCommand, { TableName: 'state', Key: { pk: 'LOCK' } });
     expect(ddb).toHaveReceivedCommandWith(UpdateCommand, {
       TableName: 'state',
       Key: { pk: 'RUN#run-1' },
@@ -506,7 +506,7 @@ describe('protect-function', () => {
 
   it('defers the function when the run has used its maxProtectionsPerRun', async () => {
     ddb
-      .on(UpdateCommand)
+      .on(UpdateCommand, { Key: { pk: 'RUN#run-1' } })
       .rejects(new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} }));
 
     const output = await handler(request());

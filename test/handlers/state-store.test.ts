@@ -119,46 +119,41 @@ describe('releaseLease', () => {
 });
 
 describe('claimProtectionSlot', () => {
-  const claim = { runId: 'run-1', max: 25, expiresAt: 99, now: Date.parse('2025-06-01T12:34:56.000Z') };
+  const claim = { runId: 'run-1', max: 25, expiresAt: 99, now: 1_000_000 };
 
-  it('claims a slot of the run and one of the hour while fewer than max are taken', async () => {
+  it('renews the lease, then claims a slot while fewer than max are taken', async () => {
     ddb.on(UpdateCommand).resolves({});
 
     await expect(claimProtectionSlot('state', claim)).resolves.toBe(true);
     expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 2);
     expect(ddb).toHaveReceivedNthCommandWith(1, UpdateCommand, {
+      Key: { pk: 'LOCK' },
+      UpdateExpression: 'SET leaseUntil = :until, expiresAt = :until',
+      ConditionExpression: 'runId = :run',
+      ExpressionAttributeValues: { ':run': 'run-1', ':until': 1000 + 7200 },
+    });
+    expect(ddb).toHaveReceivedNthCommandWith(2, UpdateCommand, {
       Key: { pk: 'RUN#run-1' },
       ConditionExpression: 'attribute_not_exists(protections) OR protections < :max',
       ExpressionAttributeValues: { ':one': 1, ':max': 25, ':exp': 99 },
     });
-    expect(ddb).toHaveReceivedNthCommandWith(2, UpdateCommand, {
-      Key: { pk: 'HOUR#2025-06-01T12' },
-      ConditionExpression: 'attribute_not_exists(protections) OR protections < :max',
-      // Kept two days after the hour ends (13:00).
-      ExpressionAttributeValues: { ':one': 1, ':max': 25, ':exp': Date.parse('2025-06-01T13:00:00Z') / 1000 + 172800 },
-    });
   });
 
-  it('refuses once the run cap is reached, without touching the hour', async () => {
-    ddb.on(UpdateCommand).rejects(conditionFailed());
+  it('refuses once the cap is reached', async () => {
+    ddb
+      .on(UpdateCommand, { Key: { pk: 'LOCK' } })
+      .resolves({})
+      .on(UpdateCommand, { Key: { pk: 'RUN#run-1' } })
+      .rejects(conditionFailed());
+
+    await expect(claimProtectionSlot('state', claim)).resolves.toBe(false);
+  });
+
+  it('refuses without counting when another run holds the lease now', async () => {
+    ddb.on(UpdateCommand, { Key: { pk: 'LOCK' } }).rejects(conditionFailed());
 
     await expect(claimProtectionSlot('state', claim)).resolves.toBe(false);
     expect(ddb).toHaveReceivedCommandTimes(UpdateCommand, 1);
-  });
-
-  it("refuses once the hour cap is reached and gives the run's slot back", async () => {
-    ddb
-      .on(UpdateCommand, { Key: { pk: 'HOUR#2025-06-01T12' } })
-      .rejects(conditionFailed())
-      .on(UpdateCommand, { Key: { pk: 'RUN#run-1' } })
-      .resolves({});
-
-    await expect(claimProtectionSlot('state', claim)).resolves.toBe(false);
-    expect(ddb).toHaveReceivedNthCommandWith(3, UpdateCommand, {
-      Key: { pk: 'RUN#run-1' },
-      UpdateExpression: 'ADD protections :minus',
-      ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
-    });
   });
 });
 

@@ -1,6 +1,6 @@
 /**
- * The state table: the run lease, the per-run and per-hour protection counters, persistent exclusions and each
- * function's previous-decision digest. Unlike the audit table, these items are updated and deleted.
+ * The state table: the run lease (renewed by every protection claim), the per-run protection counter, persistent
+ * exclusions and each function's previous-decision digest. Unlike the audit table, these items are updated and deleted.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
@@ -135,29 +135,32 @@ export async function releaseLease(table: string, runId: string): Promise<void> 
   }
 }
 
-/** How long an hour counter is kept after its hour ends (seconds): long enough for any run that overlaps it. */
-export const HOUR_COUNTER_TTL_SECONDS = 2 * 24 * 60 * 60;
+/** How long a lease lasts unless renewed or released (seconds): the longest a dead run can block the next runs. */
+export const RUN_LEASE_SECONDS = 2 * 60 * 60;
 
 export interface SlotClaim {
   runId: string;
-  /** `maxProtectionsPerRun`: the cap of the run and of the hour. */
+  /** `maxProtectionsPerRun`. */
   max: number;
   /** When the run counter may be dropped (seconds since the epoch). */
   expiresAt: number;
-  /** The claim's time (milliseconds, the injectable clock): picks the hour counter. */
+  /** The claim's time (milliseconds, the injectable clock): the renewed lease runs from here. */
   now: number;
 }
 
-/** Adds `by` to a counter unless that would pass `max` (one conditional UpdateItem); false when it would. */
-async function addToCounter(table: string, pk: string, by: number, max: number, expiresAt: number): Promise<boolean> {
+/**
+ * Renews the run lease for RUN_LEASE_SECONDS from `nowEpoch`, if this run still holds it; false when another run
+ * holds it now (took it over, or found it expired) or nobody does.
+ */
+export async function renewLease(table: string, runId: string, nowEpoch: number): Promise<boolean> {
   try {
     await dynamodb.send(
       new UpdateCommand({
         TableName: table,
-        Key: { pk },
-        UpdateExpression: 'ADD protections :one SET expiresAt = :exp',
-        ConditionExpression: 'attribute_not_exists(protections) OR protections < :max',
-        ExpressionAttributeValues: { ':one': by, ':max': max, ':exp': expiresAt },
+        Key: { pk: stateKeys.lock() },
+        UpdateExpression: 'SET leaseUntil = :until, expiresAt = :until',
+        ConditionExpression: 'runId = :run',
+        ExpressionAttributeValues: { ':run': runId, ':until': nowEpoch + RUN_LEASE_SECONDS },
       }),
     );
     return true;
@@ -168,39 +171,30 @@ async function addToCounter(table: string, pk: string, by: number, max: number, 
 }
 
 /**
- * Claims one protection slot of the run AND one of the current UTC hour (issue 9: `maxProtectionsPerRun` holds
- * across overlapping runs, e.g. a run that outlived its lease and the next one: together they change at most `max`
- * functions in any clock hour, and each run at most `max` in all). Atomic per counter across concurrent protect
- * Lambdas. The run slot is claimed first; when the hour is full it is given back (best effort: a failed give-back
- * only lowers this run's cap, the safe direction). The local DynamoDB has no transactions, hence two updates.
- * @returns false once either cap is reached
+ * Claims one of the run's protection slots, only while the run holds the lease (issue 9: `maxProtectionsPerRun`
+ * holds across overlapping runs because they cannot overlap where it matters: a run changes a function only after
+ * renewing its lease, one conditional UpdateItem on LOCK; a run whose lease expired or was taken over changes
+ * nothing more, it defers). Every claim renews the lease, so a run that is still protecting never loses it to
+ * expiry. The per-run counter is atomic across concurrent protect Lambdas.
+ * @returns false when this run no longer holds the lease, or once `max` functions have been claimed in this run
  */
 export async function claimProtectionSlot(table: string, claim: SlotClaim): Promise<boolean> {
-  if (!(await addToCounter(table, stateKeys.run(claim.runId), 1, claim.max, claim.expiresAt))) return false;
-  const hourEnds = Math.floor(claim.now / 3_600_000 + 1) * 3_600;
-  let hour: boolean;
+  if (!(await renewLease(table, claim.runId, Math.floor(claim.now / 1000)))) return false;
   try {
-    hour = await addToCounter(table, stateKeys.hour(claim.now), 1, claim.max, hourEnds + HOUR_COUNTER_TTL_SECONDS);
-  } catch (error) {
-    await giveBack(table, claim);
-    throw error;
-  }
-  if (!hour) await giveBack(table, claim);
-  return hour;
-}
-
-async function giveBack(table: string, claim: SlotClaim): Promise<void> {
-  await dynamodb
-    .send(
+    await dynamodb.send(
       new UpdateCommand({
         TableName: table,
         Key: { pk: stateKeys.run(claim.runId) },
-        UpdateExpression: 'ADD protections :minus',
-        ConditionExpression: 'protections > :zero',
-        ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
+        UpdateExpression: 'ADD protections :one SET expiresAt = :exp',
+        ConditionExpression: 'attribute_not_exists(protections) OR protections < :max',
+        ExpressionAttributeValues: { ':one': 1, ':max': claim.max, ':exp': claim.expiresAt },
       }),
-    )
-    .catch(() => undefined);
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return false;
+    throw error;
+  }
 }
 
 export interface Exclusion {

@@ -61,7 +61,6 @@ export const AUDIT_TABLE: TableSchema = {
 /**
  * The state table: the engine's working state, which (unlike the audit trail) may be updated and deleted.
  * Items: pk "LOCK" (the run lease and its holder's execution ARN), "RUN#<runId>" (the per-run protection counter),
- * "HOUR#<yyyy-mm-ddThh>" (the per-hour protection counter: the cap holds across overlapping runs),
  * "EXCLUDE#<functionName>" (persistent exclusions written by rollback, removed by include), "LAST#<functionName>"
  * (a digest of the function's previous decision, for repeat detection and changed-only notifications).
  */
@@ -74,8 +73,6 @@ export const STATE_TABLE: TableSchema = {
 export const stateKeys = {
   lock: () => 'LOCK',
   run: (runId: string) => `RUN#${runId}`,
-  /** The protection counter of the UTC hour holding `atMs` (`HOUR#2025-06-01T12`), shared by overlapping runs. */
-  hour: (atMs: number) => `HOUR#${new Date(atMs).toISOString().slice(0, 13)}`,
   exclusion: (functionName: string) => `EXCLUDE#${functionName}`,
   last: (functionName: string) => `LAST#${functionName}`,
   rejection: (functionName: string) => `REJECT#${functionName}`,

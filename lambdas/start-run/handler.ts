@@ -70,6 +70,11 @@ async function tryTakeOver(
   }
   const state = await executionState(held.holderExecutionArn);
   if (!state.known) {
+    // Unknown holder: the lease's own expiry is the fallback (it outlives the state machine's timeout).
+    const expired = held.leaseUntil !== undefined && held.leaseUntil < request.nowEpoch;
+    if (expired && (await takeOverLease(rt.stateTableName, { ...request, fromRunId: held.heldBy }))) {
+      return { taken: true, status: `unknown (${state.error}); its lease expired` };
+    }
     logger.warn('the lease holder execution cannot be checked: no takeover', { error: state.error });
     return { taken: false, why: `its execution cannot be checked (${state.error})` };
   }

@@ -88,7 +88,8 @@ export const UNRECORDED_OBJECTS = `${INVENTORY_PREFIX}*/unrecorded/*`;
 
 export function grantStartRun(fn: HouseFunction, r: EngineResources, stack: Stack): void {
   // The lease: acquired, or taken over from an ended holder (both conditional puts on the one LOCK item).
-  fn.allow('LeaseOnStateTable', ['dynamodb:PutItem'], [r.tables.stateTable.tableArn]);
+  // GetItem: names the holder where a refused put does not return it.
+  fn.allow('LeaseOnStateTable', ['dynamodb:PutItem', 'dynamodb:GetItem'], [r.tables.stateTable.tableArn]);
   // RUN_OVERLAP, LEASE_TAKEN_OVER, and the decisions replayed or reconciled (conditional puts, never overwrites).
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
   // Reconciliation (lambdas/shared/reconcile.ts): earlier PENDING changes (index byChange), whether their run has a

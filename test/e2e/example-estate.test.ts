@@ -251,6 +251,8 @@ describe('local run on the example estate (protect mode)', () => {
     }
     const runLevel = loggerLines.filter((line) => line['functionName'] === undefined).map((line) => line['message']);
     expect([...new Set(runLevel)].sort()).toEqual([
+      // start-run's maintenance of earlier runs (issue 9): replay of the S3 fallback
+      'S3 fallback replayed',
       'batch assessed',
       'inventory written',
       'run finished',

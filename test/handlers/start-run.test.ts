@@ -34,7 +34,8 @@ function leaseHeldByRun1(): void {
     .resolves({})
     .on(PutCommand, {
       TableName: 'state',
-      ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR runId = :run',
+      ConditionExpression:
+        'attribute_not_exists(pk) OR runId = :run OR (leaseUntil < :now AND attribute_not_exists(executionArn))',
     })
     .rejects(heldBy('run-1', HOLDER))
     .on(PutCommand, { TableName: 'audit' })
@@ -207,7 +208,8 @@ describe('start-run', () => {
       .resolves({})
       .on(PutCommand, {
         TableName: 'state',
-        ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR runId = :run',
+        ConditionExpression:
+          'attribute_not_exists(pk) OR runId = :run OR (leaseUntil < :now AND attribute_not_exists(executionArn))',
       })
       .rejects(heldBy('run-1', HOLDER))
       .on(PutCommand, { TableName: 'audit' })
@@ -248,5 +250,20 @@ describe('start-run', () => {
     mocks.ddb.on(PutCommand).rejects(Object.assign(new Error('denied'), { name: 'AccessDeniedException' }));
 
     await expect(handler(event)).rejects.toThrow('denied');
+  });
+});
+
+describe('start-run, issue 9: an expired lease of a run that still works is not taken', () => {
+  it('records RUN_OVERLAP when the lease expired but its holder execution is still RUNNING', async () => {
+    leaseHeldByRun1();
+    mocks.sfn.on(DescribeExecutionCommand, { executionArn: HOLDER }).resolves({ status: 'RUNNING' });
+
+    const out = await handler(event);
+
+    expect(out).toMatchObject({ overlap: true, heldBy: 'run-1' });
+    expect(mocks.ddb).toHaveReceivedCommandWith(PutCommand, {
+      TableName: 'state',
+      ConditionExpression: expect.stringContaining('attribute_not_exists(executionArn)'),
+    });
   });
 });

@@ -44,7 +44,8 @@ describe('acquireLease', () => {
     expect(ddb).toHaveReceivedCommandWith(PutCommand, {
       TableName: 'state',
       Item: { pk: 'LOCK', runId: 'run-2', executionArn: EXECUTION, leaseUntil: 8200, expiresAt: 8200 },
-      ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR runId = :run',
+      ConditionExpression:
+        'attribute_not_exists(pk) OR runId = :run OR (leaseUntil < :now AND attribute_not_exists(executionArn))',
     });
   });
 

@@ -122,7 +122,7 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         {
           Sid: 'LeaseOnStateTable',
           Effect: 'Allow',
-          Action: 'dynamodb:PutItem',
+          Action: ['dynamodb:PutItem', 'dynamodb:GetItem'],
           Resource: r.state,
         },
         { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },

@@ -57,6 +57,9 @@ function leaseItem(request: LeaseRequest): Record<string, unknown> {
 /** A string or number attribute of the raw (marshalled) item returned with a failed condition. */
 function rawAttribute(item: Record<string, unknown> | undefined, name: string): string | undefined {
   const value = item?.[name];
+  // A refusal's Item is in DynamoDB's typed JSON; a GetItem through the document client is plain.
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return String(value);
   if (!isRecord(value)) return undefined;
   if (typeof value['S'] === 'string') return value['S'];
   if (typeof value['N'] === 'string') return value['N'];
@@ -74,7 +77,11 @@ export async function acquireLease(table: string, request: LeaseRequest): Promis
       new PutCommand({
         TableName: table,
         Item: leaseItem(request),
-        ConditionExpression: 'attribute_not_exists(pk) OR leaseUntil < :now OR runId = :run',
+        // An expired lease is taken here only when it names no execution; one that does is checked first
+        // (start-run: DescribeExecution), so a run that still works is never overlapped just because its lease
+        // expired (issue 9: maxProtectionsPerRun must hold, overlap impossible while the holder runs).
+        ConditionExpression:
+          'attribute_not_exists(pk) OR runId = :run OR (leaseUntil < :now AND attribute_not_exists(executionArn))',
         ExpressionAttributeValues: { ':now': request.nowEpoch, ':run': request.runId },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
@@ -82,7 +89,12 @@ export async function acquireLease(table: string, request: LeaseRequest): Promis
     return { acquired: true };
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException) {
-      const old = error.Item as Record<string, unknown> | undefined;
+      // The holder comes with the refusal (ReturnValuesOnConditionCheckFailure); where it does not (older
+      // DynamoDB-compatible servers), one consistent read of the lease names it.
+      const old =
+        (error.Item as Record<string, unknown> | undefined) ??
+        (await dynamodb.send(new GetCommand({ TableName: table, Key: { pk: stateKeys.lock() }, ConsistentRead: true })))
+          .Item;
       const heldBy = rawAttribute(old, 'runId');
       const holderExecutionArn = rawAttribute(old, 'executionArn');
       const until = Number(rawAttribute(old, 'leaseUntil'));

@@ -13,6 +13,7 @@
  */
 import * as dynamodb from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { patchSend, type SendPatch } from './sdk-send-patch';
 
 /** Decides one attempt: an Error to throw instead of sending it, or undefined to let it reach the server. */
 export type DynamoFaultDecider = (operation: string, input: Readonly<Record<string, unknown>>) => Error | undefined;
@@ -113,13 +114,11 @@ interface PatchableClient {
   handlers?: unknown;
 }
 
-type Send = (this: PatchableClient, ...args: unknown[]) => unknown;
-
 let installed: DynamoFaultInjector | undefined;
 
 /** See the module comment. One injector is installed at a time. */
 export class DynamoFaultInjector {
-  private readonly patched: Array<{ proto: object; descriptor: PropertyDescriptor | undefined }> = [];
+  private patch: SendPatch | undefined;
   private readonly stacks = new Set<PatchableClient['middlewareStack']>();
   private readonly clients = new Set<PatchableClient>();
   private readonly attemptCounts = new Map<string, number>();
@@ -137,32 +136,18 @@ export class DynamoFaultInjector {
     if (installed !== undefined) throw new Error('another DynamoFaultInjector is installed; uninstall it first');
     installed = this; // eslint-disable-line @typescript-eslint/no-this-alias -- the one installed injector
     const middleware = this.middleware();
-    for (const ctor of [dynamodb.DynamoDBClient, DynamoDBDocumentClient]) {
-      const proto = ctor.prototype as unknown as { send: Send };
-      const descriptor = Object.getOwnPropertyDescriptor(proto, 'send');
-      const original = proto.send;
-      const attach = (client: PatchableClient): void => this.attach(client, middleware);
-      Object.defineProperty(proto, 'send', {
-        configurable: true,
-        writable: true,
-        value: function send(this: PatchableClient, ...args: unknown[]): unknown {
-          attach(this);
-          return original.apply(this, args);
-        },
-      });
-      this.patched.push({ proto, descriptor });
-    }
+    this.patch = patchSend<PatchableClient>(
+      [dynamodb.DynamoDBClient.prototype, DynamoDBDocumentClient.prototype],
+      (client) => this.attach(client, middleware),
+    );
     return this;
   }
 
   /** Restores the prototypes and removes the middleware from every stack it was added to. Idempotent. */
   uninstall(): void {
     if (installed !== this) return;
-    for (const { proto, descriptor } of this.patched.reverse()) {
-      if (descriptor === undefined) delete (proto as { send?: unknown }).send;
-      else Object.defineProperty(proto, 'send', descriptor);
-    }
-    this.patched.length = 0;
+    this.patch?.restore();
+    this.patch = undefined;
     for (const stack of this.stacks) stack.remove(MIDDLEWARE_NAME);
     for (const client of this.clients) delete client.handlers;
     this.stacks.clear();

@@ -113,6 +113,7 @@ import {
   type EstateFunction,
 } from './estate';
 import { isAllowed, type CallerPolicy, type RequestContext } from './iam-policy';
+import { patchSend, type SendPatch } from './sdk-send-patch';
 
 export type { CallerPolicy, PolicyStatement } from './iam-policy';
 
@@ -393,8 +394,6 @@ interface PatchableClient {
   handlers?: unknown;
 }
 
-type Send = (this: PatchableClient, ...args: unknown[]) => unknown;
-
 interface SimFunction {
   configuration: FunctionConfiguration & { FunctionName: string; FunctionArn: string };
   tags: Record<string, string>;
@@ -546,7 +545,7 @@ export class SimulatedAccount {
   private readonly listeners = new Set<(event: CallEvent) => void>();
   private readonly endListeners = new Set<(event: CallEndEvent) => void>();
   private readonly executions = new Map<string, ExecutionRecord>();
-  private readonly patched: Array<{ proto: object; descriptor: PropertyDescriptor | undefined }> = [];
+  private readonly patches: SendPatch[] = [];
   private readonly attachedClients = new Set<PatchableClient>();
   private idCounter = 0;
 
@@ -595,20 +594,10 @@ export class SimulatedAccount {
     if (installedAccount !== undefined) throw new Error('another SimulatedAccount is installed; uninstall it first');
     installedAccount = this; // eslint-disable-line @typescript-eslint/no-this-alias -- the one installed account
     for (const service of SERVICES) {
-      const proto = service.client.prototype as { send: Send };
-      const descriptor = Object.getOwnPropertyDescriptor(proto, 'send');
-      const original = proto.send;
       const middleware = this.middlewareFor(service);
-      const attach = (client: PatchableClient): void => this.attach(client, middleware);
-      Object.defineProperty(proto, 'send', {
-        configurable: true,
-        writable: true,
-        value: function send(this: PatchableClient, ...args: unknown[]): unknown {
-          attach(this);
-          return original.apply(this, args);
-        },
-      });
-      this.patched.push({ proto, descriptor });
+      this.patches.push(
+        patchSend<PatchableClient>([service.client.prototype], (client) => this.attach(client, middleware)),
+      );
     }
     return this;
   }
@@ -616,11 +605,8 @@ export class SimulatedAccount {
   /** Restores the SDK: prototypes as they were, the middleware removed from every client it was added to. */
   uninstall(): void {
     if (installedAccount !== this) return;
-    for (const { proto, descriptor } of this.patched.reverse()) {
-      if (descriptor === undefined) delete (proto as { send?: unknown }).send;
-      else Object.defineProperty(proto, 'send', descriptor);
-    }
-    this.patched.length = 0;
+    for (const patch of this.patches.reverse()) patch.restore();
+    this.patches.length = 0;
     for (const client of this.attachedClients) {
       client.middlewareStack.remove(MIDDLEWARE_NAME);
       delete client.handlers;

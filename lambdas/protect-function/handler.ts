@@ -533,6 +533,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   // The fresh configuration holds the real values: the inventory's size of them (and its back-off) are stale here.
   delete facts.variablesBytes;
   delete facts.previousRejection;
+  // Gate 22 (PREVIOUSLY_REJECTED) skips it while the back-off holds: no slot is claimed, nothing is sent.
   if (backoff.active) facts.previousRejection = { reason: backoff.reason, nextAttemptAt: backoff.nextAttemptAt };
   const funnel: FunnelContext & { engineWritten: ReadonlySet<string> } = {
     config,
@@ -562,16 +563,6 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   if (assessment.verdict === 'SKIP') {
     return recorder.finish({ outcome: 'SKIPPED', ...failedChecks(assessment), detail: 'fresh facts fail the funnel' });
   }
-  if (backoff.active) {
-    // A function AWS rejected deterministically claims no slot until the back-off ends or the function changes.
-    return recorder.finish({
-      outcome: 'SKIPPED',
-      ...failedChecks(assessment),
-      reasons: ['PREVIOUSLY_REJECTED'],
-      detail: `AWS rejected our update before (${backoff.reason}); next attempt after ${backoff.nextAttemptAt}; nothing was changed`,
-    });
-  }
-
   // The layer must run on this function as it declares itself.
   const layer = await defenderLayer(config.defender.layerArn);
   if (!layer.ok) {

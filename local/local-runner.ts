@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { strFromU8 } from 'fflate';
 import type { Config } from '../lib/config';
-import { AUDIT_TABLE, STATE_TABLE } from '../lambdas/shared/domain/table-schema';
+import { AUDIT_TABLE, STATE_TABLE, stateKeys } from '../lambdas/shared/domain/table-schema';
 import type { AuditItem, FunctionConfiguration } from '../lambdas/shared/domain/types';
 import {
   executeStateMachine,
@@ -609,9 +609,12 @@ export class LocalSession {
     });
     // A value also found among the functions' names, ARNs and handlers, or shorter than 8 characters (INFO,
     // orders), is an ordinary word there, not a secret that can be told apart in a log line.
-    const identifiers = this.initialConfigurations
-      .flatMap((c) => [c.FunctionName, c.FunctionArn, c.Handler, c.Runtime])
-      .filter((v): v is string => typeof v === 'string');
+    // Tag values are not secret either: the owner tag is sent with every message on purpose (SERVICE=identity on a
+    // function tagged team=identity is the same word, not a leak).
+    const identifiers = [
+      ...this.initialConfigurations.flatMap((c) => [c.FunctionName, c.FunctionArn, c.Handler, c.Runtime]),
+      ...estate.functions.flatMap((f) => Object.values(f.tags ?? {})),
+    ].filter((v): v is string => typeof v === 'string');
     const secrets = [...new Set([...estateValues, ...(this.driver?.createdSecrets ?? [])])].filter(
       (value) =>
         !ourValues.has(value) &&
@@ -638,6 +641,7 @@ export class LocalSession {
           : {}),
       },
       outOfBand: [...(this.driver?.outOfBand ?? [])],
+      outbox: await this.outboxRuns(),
     };
   }
 
@@ -650,6 +654,15 @@ export class LocalSession {
     if (this.dynamo === undefined) return [];
     const items = (await this.dynamo.scan(this.environment['AUDIT_TABLE_NAME'] as string)) as unknown as AuditItem[];
     return items.sort((a, b) => a.decidedAt.localeCompare(b.decidedAt) || a.sk.localeCompare(b.sk));
+  }
+
+  /** The runs the state table's outbox still names (their notices are owed, lambdas/shared/notices.ts). */
+  async outboxRuns(): Promise<string[]> {
+    if (this.dynamo === undefined) return [];
+    const items = await this.dynamo.scan(this.environment['STATE_TABLE_NAME'] as string);
+    const outbox = items.find((i) => i['pk'] === stateKeys.outbox());
+    const runs: unknown = outbox?.['runIds'];
+    return runs instanceof Set || Array.isArray(runs) ? [...(runs as Iterable<unknown>)].map(String) : [];
   }
 
   /** Every message published so far, with the run it was published in. */

@@ -242,10 +242,13 @@ export interface SimulatedAccountOptions {
   unknownEgress?: 'transit-gateway' | 'denied';
   /**
    * When an update started here leaves `InProgress`: after `reads` reads of the function have seen it in progress,
-   * or `afterMs` of the clock, whichever comes first. @default { reads: 1 }
+   * or `afterMs` of the clock, whichever comes first. @default { reads: 1, afterMs: DEFAULT_SETTLE_AFTER_MS }
    */
   updateSettle?: { reads?: number; afterMs?: number };
 }
+
+/** When an accepted update settles if nobody reads the function (see `updateSettle`). */
+export const DEFAULT_SETTLE_AFTER_MS = 5 * 60 * 1000;
 
 export interface PublishedMessage {
   topicArn: string;
@@ -566,7 +569,10 @@ export class SimulatedAccount {
     this.buckets = options.buckets === undefined ? undefined : new Set(options.buckets);
     this.rateLimit = options.controlPlaneRateLimit ?? 15;
     this.settleReads = options.updateSettle?.reads ?? (options.updateSettle?.afterMs === undefined ? 1 : Infinity);
-    this.settleAfterMs = options.updateSettle?.afterMs;
+    // An update AWS accepted settles on its own, whether anyone reads the function or not ("Lambda function states":
+    // LastUpdateStatus goes from InProgress to Successful or Failed, typically in seconds, a VPC function's ENI work
+    // in minutes). A run killed right after the update must find it settled an hour later.
+    this.settleAfterMs = options.updateSettle?.afterMs ?? DEFAULT_SETTLE_AFTER_MS;
     this.unknownEgress = options.unknownEgress ?? 'transit-gateway';
     for (const facts of estate.functions) this.addFunction(facts);
     for (const layer of options.layers ?? []) {

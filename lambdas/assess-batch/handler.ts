@@ -73,7 +73,7 @@ import {
   type VpcEgress,
 } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
-import { emitCounts, emitMetric, errorSummary, increment, recordSettings } from '../shared/recording';
+import { emitCounts, emitMetric, errorSummary, increment, recordSettings, withRetries } from '../shared/recording';
 import { runtime, type Runtime } from '../shared/runtime';
 
 /** Thrown at the end of a batch some of whose decisions could not be written (the state machine retries it). */
@@ -534,11 +534,15 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
   }
 
   if (batch.digests.length > 0) {
-    await putLastDecisions(rt.stateTableName, batch.digests).catch((error: unknown) => {
-      logger.error('previous-decision digests not stored; the next run treats these decisions as new', {
-        error: errorSummary(error),
-      });
-    });
+    // Retried through a short outage: a digest is also the sent mark of a notice (a lost one means a repeat message).
+    const digests = batch.digests;
+    await withRetries('storing last-decision digests', () => putLastDecisions(rt.stateTableName, digests)).catch(
+      (error: unknown) => {
+        logger.error('previous-decision digests not stored; the next run treats these decisions as new', {
+          error: errorSummary(error),
+        });
+      },
+    );
   }
 
   if (batch.unrecorded.length > 0) {

@@ -1,6 +1,6 @@
 /**
- * Finish run: counts the run's decisions by outcome and its top skip reasons (audit index byRun), publishes one
- * summary message, emits the run's metrics and releases the lease (always: try/finally, even when counting or
+ * Finish run: counts the run's decisions by outcome and its top skip reasons (audit index byRun), sends the notices
+ * the run's decisions still owe (the outbox drain, lambdas/shared/notices.ts), publishes one summary message, emits the run's metrics and releases the lease (always: try/finally, even when counting or
  * publishing fails; table calls retried on the injectable clock). The summary is not an audit item: the audit
  * table holds one item per decision (the byRun index answers "what did run R do").
  * PENDING write-ahead items are not decisions: they are counted separately, and a PENDING without a final record
@@ -10,6 +10,7 @@
 import type { Context } from 'aws-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { runItems } from '../shared/adapters/audit-store';
+import { keepInOutbox, sendOwed } from '../shared/notices';
 import { publishNotice } from '../shared/adapters/notifier';
 import { systemClock } from '../shared/adapters/rate-limiter';
 import { releaseLease } from '../shared/adapters/state-store';
@@ -17,7 +18,9 @@ import { runSummaryNotice, type RunSummary } from '../shared/domain/notice';
 import { unfinishedPending } from '../shared/domain/audit';
 import type { AuditItem } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
-import { emitCounts, emitMetric, errorSummary, failureDetail, increment } from '../shared/recording';
+import { emitCounts, emitMetric, errorSummary, failureDetail, increment, withRetries } from '../shared/recording';
+
+export { TABLE_ATTEMPTS } from '../shared/recording';
 import { runtime } from '../shared/runtime';
 
 export interface FinishRunInput {
@@ -44,28 +47,6 @@ export const RUN_METRICS = {
 } as const;
 
 export const TOP_REASONS = 5;
-
-/**
- * The table calls of this step (the run's items, the lease release) are retried this many times in all, waiting
- * 1, 2, 4, 8 then 16 s between attempts on the injectable clock: a DynamoDB outage of up to half a minute neither
- * loses the summary nor keeps the lease (issue 9). Longer outages: the lease holder's execution has ended, so the
- * next run takes the lease over (start-run).
- */
-export const TABLE_ATTEMPTS = 6;
-const FIRST_RETRY_MS = 1000;
-
-/** Runs `call` up to TABLE_ATTEMPTS times with exponential waits; the last error is thrown. */
-export async function withRetries<T>(what: string, call: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (error) {
-      if (attempt >= TABLE_ATTEMPTS) throw error;
-      logger.warn(`${what} failed; retrying`, { attempt, error: errorSummary(error) });
-      await systemClock.sleep(FIRST_RETRY_MS * 2 ** (attempt - 1));
-    }
-  }
-}
 
 export interface RunCounts {
   counts: Record<string, number>;
@@ -118,7 +99,17 @@ export const handler = async (event: FinishRunInput, context?: Context): Promise
   startInvocation({ runId }, context);
   const status: FinishRunOutput['status'] = event.failed === true ? 'FAILED' : 'SUCCEEDED';
   try {
-    const run = countRun(await withRetries("reading the run's decisions", () => runItems(rt.auditTableName, runId)));
+    const items = await withRetries("reading the run's decisions", () => runItems(rt.auditTableName, runId));
+    const run = countRun(items);
+    // The outbox drain: notices this run's steps owed and could not send are sent now; what is still owed after
+    // that (SNS down) is left for the next run's start (lambdas/shared/notices.ts).
+    const notices = await sendOwed(rt, items);
+    if (notices.failed > 0) {
+      await keepInOutbox(rt, runId).catch((error: unknown) => {
+        emitMetric('NotificationsFailed', notices.failed);
+        logger.error('owed notices neither sent nor kept in the outbox', { error: errorSummary(error) });
+      });
+    }
     const now = systemClock.now();
     const finishedAt = new Date(now).toISOString();
     const summary: RunSummary = {
@@ -152,6 +143,7 @@ export const handler = async (event: FinishRunInput, context?: Context): Promise
       counts: run.counts,
       pending: run.pending,
       unfinished: run.unfinished.length,
+      notices,
     });
     return { runId, counts: run.counts, status };
   } finally {

@@ -94,7 +94,7 @@ import {
   type WarningCode,
 } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
-import { cutQuoted, recordSettings } from '../shared/recording';
+import { cutQuoted, recordSettings, withRetries } from '../shared/recording';
 import { runtime, type Runtime } from '../shared/runtime';
 
 /** The run's protection counter outlives the run by this much (it is only read while the run lasts). */
@@ -333,7 +333,10 @@ class Recorder {
       }
     }
     try {
-      await putLastDecisions(rt.stateTableName, [{ functionName: request.functionName, digest, decidedAt }]);
+      // Retried through a short outage: the digest is also the sent mark of the notice (shared/notices.ts).
+      await withRetries('storing the last-decision digest', () =>
+        putLastDecisions(rt.stateTableName, [{ functionName: request.functionName, digest, decidedAt }]),
+      );
     } catch (error) {
       this.log.error('last-decision digest not stored', { error: awsMessage(error) });
     }

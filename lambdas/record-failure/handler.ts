@@ -13,16 +13,18 @@
  * table stays unreachable the decision goes to the run's S3 prefix, `runs/<runId>/unrecorded/<function>.json`
  * (names, codes and details only), and the rest of the invocation writes there at once (the table is known down:
  * one attempt each, so the invocation ends well within its timeout). The next run's start replays those objects
- * (lambdas/shared/replay.ts). A notice SNS refused is kept the same way (`recorded: true`) so that it is sent late,
- * never lost.
+ * (lambdas/shared/replay.ts). A notice SNS refused is owed by its FAILED item: finish-run's outbox drain sends it
+ * (lambdas/shared/notices.ts); one that was sent is marked in the function's last-decision digest.
  */
 import type { Context } from 'aws-lambda';
 import { systemClock } from '../shared/adapters/rate-limiter';
 import { putUnrecorded, type UnrecordedDecision } from '../shared/adapters/unrecorded-store';
 import { publishFailed, writeFailed, type FailedWrite } from '../shared/failure-record';
-import type { InventoryItem, ProtectRequest } from '../shared/domain/types';
+import { lastDecisions } from '../shared/adapters/state-store';
+import type { AuditItem, InventoryItem, ProtectRequest } from '../shared/domain/types';
+import { markSent } from '../shared/notices';
 import { logger, startInvocation } from '../shared/observability';
-import { emitMetric, errorSummary, failureDetail } from '../shared/recording';
+import { emitMetric, errorSummary, failureDetail, withRetries } from '../shared/recording';
 import { runtime, type Runtime } from '../shared/runtime';
 
 export interface RecordFailureInput {
@@ -74,18 +76,13 @@ function targetOf(item: InventoryItem | ProtectRequest, ownerTagKey: string): Ta
   return undefined;
 }
 
-/** `op` up to `attempts` times, sleeping (injectable clock) between attempts; rethrows the last error. */
-async function withBackoff<T>(op: () => Promise<T>, attempts: number): Promise<T> {
-  let delay: number = AUDIT_RETRY.firstDelayMs;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await op();
-    } catch (error) {
-      if (attempt >= attempts) throw error;
-      logger.warn('audit write failed; retrying', { attempt, error: errorSummary(error) });
-      await systemClock.sleep(delay);
-      delay = Math.min(delay * 2, AUDIT_RETRY.maxDelayMs);
-    }
+/** The sent mark of a FAILED notice (its digest); a failure only means the drain may send it once more. */
+async function markSentNow(rt: Runtime, item: AuditItem): Promise<void> {
+  try {
+    const previous = (await lastDecisions(rt.stateTableName, [item.functionName])).get(item.functionName);
+    await markSent(rt, item, previous);
+  } catch (error) {
+    logger.warn('FAILED notice sent but not marked; it may be sent again', { error: errorSummary(error) });
   }
 }
 
@@ -132,7 +129,10 @@ export const handler = async (event: RecordFailureInput, context?: Context): Pro
     };
     let written: FailedWrite;
     try {
-      written = await withBackoff(() => writeFailed(rt, failure), tableDown ? 1 : AUDIT_RETRY.attempts);
+      written = await withRetries('audit write', () => writeFailed(rt, failure), {
+        ...AUDIT_RETRY,
+        attempts: tableDown ? 1 : AUDIT_RETRY.attempts,
+      });
     } catch (error) {
       tableDown = true;
       emitMetric('AuditWriteFailed', 1);
@@ -154,13 +154,15 @@ export const handler = async (event: RecordFailureInput, context?: Context): Pro
     try {
       await publishFailed(rt, written.item);
     } catch (error) {
+      // The FAILED item is the outbox entry: finish-run (or the next run's start) sends it (shared/notices.ts).
       emitMetric('NotificationsFailed', 1);
-      logger.error('failure notification failed; kept for the next run', {
+      logger.error('failure notification failed; sent by the outbox drain', {
         functionName: target.functionName,
         error: errorSummary(error),
       });
-      await fallBack(rt, { ...failure, recorded: true });
+      continue;
     }
+    await markSentNow(rt, written.item);
   }
   return out;
 };

@@ -4,7 +4,8 @@
  * run's start finds such PENDING items, reads the function, decides whether the change landed, and writes THAT
  * run's `decision` item (conditional put on its deterministic key) with `reconciled: true`:
  * - PROTECTED: the planned layers (in order), our variables with the planned MACs and the planned handler are on it;
- * - FAILED: AWS marked the update Failed (its reason is recorded, and the owner is told), or only part of the
+ * - FAILED: AWS marked the update Failed (its reason is recorded, and the owner is told by start-run's outbox
+ *   drain), or only part of the
  *   change is there (a person must look; rollback works from the record);
  * - SKIPPED "nothing was changed": nothing the change added is on the function (the next run decides again);
  * - SKIPPED FUNCTION_DELETED: the function is gone.
@@ -21,12 +22,10 @@ import type { Config } from '../../lib/config';
 import { changesSince, getAuditItem, putAuditItem } from './adapters/audit-store';
 import { awsMessage, isNotFound, readFunction, type FreshFunction } from './adapters/function-update';
 import { macKey } from './adapters/mac-key';
-import { publishNotice } from './adapters/notifier';
 import { controlPlaneLimiters } from './adapters/rate-limiter';
 import { lastDecisions, putLastDecisions } from './adapters/state-store';
 import { decisionItem, decisionKeyOf, nextDigest, pendingLanding, runStartOf } from './domain/audit';
 import { ourVariableNames, type MacContext } from './domain/mac';
-import { decisionNotice } from './domain/notice';
 import { configurationImage } from './domain/plan';
 import type { AuditItem, ConfigurationImage, Outcome, ReasonCode } from './domain/types';
 import { logger } from './observability';
@@ -199,7 +198,7 @@ async function judge(item: AuditItem, mac: MacContext, beforeCall: () => Promise
   return verdict;
 }
 
-/** Writes the run's decision; publishes a FAILED and stores a PROTECTED's digest. undefined: not written now. */
+/** Writes the run's decision and stores a PROTECTED's digest. undefined: not written now. */
 async function record(
   rt: Runtime,
   pending: AuditItem,
@@ -242,12 +241,7 @@ async function record(
   logger.warn(`reconciled ${verdict.outcome}: ${pending.functionName} (run ${pending.runId})`, {
     detail: verdict.detail,
   });
-  if (verdict.outcome === 'FAILED') {
-    await publishNotice(rt.skipTopicArn, decisionNotice(item)).catch((error: unknown) => {
-      emitMetric('NotificationsFailed', 1);
-      logger.error('reconciled FAILED notice not published', { error: errorSummary(error) });
-    });
-  }
+  // Its notice (a FAILED, a FUNCTION_DELETED) is sent by start-run's outbox drain of the run (shared/notices.ts).
   if (verdict.outcome === 'PROTECTED') await rememberMacs(rt.config, rt.stateTableName, item);
   return written;
 }

@@ -5,7 +5,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { configHash } from '../../lib/config';
 import type { RecordSettings } from './domain/audit';
-import { metrics } from './observability';
+import { systemClock } from './adapters/rate-limiter';
+import { logger, metrics } from './observability';
 import type { Runtime } from './runtime';
 
 export function recordSettings(rt: Runtime): RecordSettings {
@@ -90,4 +91,39 @@ export function failureDetail(error: { Error?: string; Cause?: string } | undefi
   }
   const trimmed = scrubMessage(message);
   return trimmed.length > 0 ? `${name}: ${trimmed}` : name;
+}
+
+/**
+ * Table calls that must survive a short outage are retried this many times in all, waiting 1, 2, 4, 8 then 16 s
+ * between attempts on the injectable clock: a DynamoDB outage of up to half a minute loses no summary, digest or
+ * notice and keeps no lease (issue 9). Longer outages: each caller says what it leaves for the next run.
+ */
+export const TABLE_ATTEMPTS = 6;
+
+export interface RetryPolicy {
+  attempts: number;
+  firstDelayMs: number;
+  maxDelayMs: number;
+}
+
+/** TABLE_ATTEMPTS attempts, 1 s doubling (31 s of waiting in all). */
+export const TABLE_RETRY: RetryPolicy = { attempts: TABLE_ATTEMPTS, firstDelayMs: 1000, maxDelayMs: 16_000 };
+
+/** Runs `call` until it succeeds or `policy.attempts` are used, with exponential waits; the last error is thrown. */
+export async function withRetries<T>(
+  what: string,
+  call: () => Promise<T>,
+  policy: RetryPolicy = TABLE_RETRY,
+): Promise<T> {
+  let delay = policy.firstDelayMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (attempt >= policy.attempts) throw error;
+      logger.warn(`${what} failed; retrying`, { attempt, error: errorSummary(error) });
+      await systemClock.sleep(delay);
+      delay = Math.min(delay * 2, policy.maxDelayMs);
+    }
+  }
 }

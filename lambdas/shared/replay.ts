@@ -3,15 +3,15 @@
  * in an earlier run (`runs/<runId>/unrecorded/<function>.json`, adapters/unrecorded-store.ts) are written now, each
  * with the conditional put on its own run's `decision` key, and the object is deleted once the table has the
  * decision. A replay is therefore idempotent: an object replayed twice (a crash between write and delete), or one for
- * a function its run decided after all, writes nothing the second time. The FAILED notice is published by the write
- * that succeeded; an object kept only because SNS refused its notice (`recorded: true`) is published and deleted.
+ * a function its run decided after all, writes nothing the second time. Notices are not published here: the result
+ * names the replayed runs, and start-run's outbox drain sends what their decisions still owe, once.
  *
  * Bounded: one ListObjectsV2 listing of `runs/` (at most MAX_LIST_PAGES pages; the prefix expires after 7 days, so a
  * few objects per run), at most MAX_REPLAYS objects per call; what is left is replayed by the next run. Called by
  * start-run (after reconcilePending, so that a PENDING's reconciled decision wins over a FAILED that only says "the
  * protect step failed").
  */
-import { publishFailed, writeFailed } from './failure-record';
+import { writeFailed } from './failure-record';
 import {
   deleteUnrecorded,
   getUnrecorded,
@@ -31,15 +31,15 @@ export interface ReplayResult {
   replayed: number;
   /** Objects whose function its run had decided after all (nothing written). */
   alreadyDecided: number;
-  /** FAILED notices published now. */
-  published: number;
+  /** The runs of the decisions replayed: start-run sends what they owe (lambdas/shared/notices.ts). */
+  runIds: string[];
   /** Objects left for the next run (the table or S3 still failing, or over the per-call bound). */
   kept: number;
 }
 
 /** Replays every fallback object of earlier runs; never throws (start-run goes on, the objects stay). */
 export async function replayUnrecorded(rt: Runtime, runId: string): Promise<ReplayResult> {
-  const result: ReplayResult = { replayed: 0, alreadyDecided: 0, published: 0, kept: 0 };
+  const result: ReplayResult = { replayed: 0, alreadyDecided: 0, runIds: [], kept: 0 };
   let keys: string[];
   try {
     const listed = await listUnrecorded(rt.inventoryBucket, MAX_LIST_PAGES);
@@ -54,7 +54,7 @@ export async function replayUnrecorded(rt: Runtime, runId: string): Promise<Repl
     if (await replayOne(rt, key, result)) continue;
     result.kept += 1;
   }
-  if (result.replayed + result.published > 0) emitMetric('UnrecordedReplayed', result.replayed + result.published);
+  if (result.replayed > 0) emitMetric('UnrecordedReplayed', result.replayed);
   logger.info('S3 fallback replayed', { ...result });
   return result;
 }
@@ -74,6 +74,8 @@ async function replayOne(rt: Runtime, key: string, result: ReplayResult): Promis
     return false;
   }
   const log = { key, functionName: decision.functionName, runId: decision.runId };
+  // `recorded: true` (written by an earlier version when SNS refused a notice): the item exists, its notice is owed
+  // and the outbox drain of its run sends it. Otherwise the decision is written now (conditional put).
   if (decision.recorded !== true) {
     let written;
     try {
@@ -82,29 +84,11 @@ async function replayOne(rt: Runtime, key: string, result: ReplayResult): Promis
       logger.error('fallback decision still cannot be written; kept', { ...log, error: errorSummary(error) });
       return false;
     }
-    if (written.result === 'exists') {
-      result.alreadyDecided += 1;
-    } else {
-      result.replayed += 1;
-      try {
-        await publishFailed(rt, written.item);
-        result.published += 1;
-      } catch (error) {
-        emitMetric('NotificationsFailed', 1);
-        logger.error('replayed FAILED notice not published', { ...log, error: errorSummary(error) });
-      }
-    }
-  } else {
-    // The audit item exists; only its notice is owed. Its item is rebuilt as it was written (same key and detail).
-    try {
-      const { item } = await writeFailed(rt, decision);
-      await publishFailed(rt, item);
-      result.published += 1;
-    } catch (error) {
-      logger.error('kept FAILED notice still not published; kept', { ...log, error: errorSummary(error) });
-      return false;
-    }
+    if (written.result === 'exists') result.alreadyDecided += 1;
+    else result.replayed += 1;
   }
+  // Its notice (if still owed) is sent by start-run's drain of the run (lambdas/shared/notices.ts).
+  if (!result.runIds.includes(decision.runId)) result.runIds.push(decision.runId);
   try {
     await deleteUnrecorded(rt.inventoryBucket, key);
   } catch (error) {

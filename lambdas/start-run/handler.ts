@@ -8,8 +8,9 @@
  * An unreleased lease therefore blocks nothing once its holder has ended, and at most its two hours otherwise.
  *
  * After the lease: replays the decisions an earlier record-failure could not write (lambdas/shared/replay.ts) and
- * reconciles earlier PENDING changes without a decision (lambdas/shared/reconcile.ts). Either failing is logged and
- * alarmed (`RunMaintenanceFailed`), never blocks the run: the next run tries again.
+ * reconciles earlier PENDING changes without a decision (lambdas/shared/reconcile.ts), then sends the notices those
+ * decisions, a killed holder's run and the outbox's runs still owe (lambdas/shared/notices.ts). Each failing is
+ * logged and alarmed (`RunMaintenanceFailed`), never blocks the run: the next run tries again.
  */
 import type { Context } from 'aws-lambda';
 import { putAuditItem } from '../shared/adapters/audit-store';
@@ -25,6 +26,7 @@ import {
 import { runItem } from '../shared/domain/run-items';
 import type { RunOutcome } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
+import { drainOutbox } from '../shared/notices';
 import { reconcilePending } from '../shared/reconcile';
 import { emitMetric, errorSummary, recordSettings } from '../shared/recording';
 import { replayUnrecorded } from '../shared/replay';
@@ -136,6 +138,7 @@ export const handler = async (event: StartRunInput, context?: Context): Promise<
   };
 
   const lease = await acquireLease(rt.stateTableName, request);
+  let takenOverFrom: string | undefined;
   if (!lease.acquired) {
     const heldBy = lease.heldBy ?? 'unknown';
     const takeover = await tryTakeOver(rt, request, lease);
@@ -152,6 +155,7 @@ export const handler = async (event: StartRunInput, context?: Context): Promise<
       return { runId, startedAt, overlap: true, heldBy };
     }
     emitMetric(START_RUN_METRICS.takenOver, 1);
+    takenOverFrom = lease.heldBy;
     logger.warn('lease taken over from a run that no longer runs', { heldBy, status: takeover.status });
     // The lease is ours now: a failed record must not end the run (it would only leave the lease to expire).
     await recordRunItem(
@@ -166,8 +170,21 @@ export const handler = async (event: StartRunInput, context?: Context): Promise<
     });
   }
 
-  const replay = await maintain('replay of unrecorded decisions', () => replayUnrecorded(rt, runId));
-  const reconciliation = await maintain('reconciliation of pending changes', () => reconcilePending(rt, now));
-  logger.info('run lease acquired', { leaseSeconds: LEASE_SECONDS, replay, reconciliation });
+  // Runs whose decisions may owe notices: a killed holder (its finish-run never drained), the runs of reconciled and
+  // replayed decisions; drainOutbox adds the runs finish-run left in the outbox.
+  const owing = new Set<string>(takenOverFrom !== undefined ? [takenOverFrom] : []);
+  const replay = await maintain('replay of unrecorded decisions', async () => {
+    const result = await replayUnrecorded(rt, runId);
+    for (const id of result.runIds) owing.add(id);
+    return result;
+  });
+  const reconciliation = await maintain('reconciliation of pending changes', async () => {
+    const result = await reconcilePending(rt, now);
+    for (const decision of result.reconciled) owing.add(decision.runId);
+    return result;
+  });
+  owing.delete(runId);
+  const notices = await maintain('sending owed notices', () => drainOutbox(rt, [...owing]));
+  logger.info('run lease acquired', { leaseSeconds: LEASE_SECONDS, replay, reconciliation, notices });
   return { runId, startedAt, overlap: false };
 };

@@ -110,8 +110,19 @@ export function grantStartRun(fn: HouseFunction, r: EngineResources, stack: Stac
   // reconciliation compares our values by keyed MAC (the function's landed change against the PENDING's plan).
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
   fn.allow('LastDecisions', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], [r.tables.stateTable.tableArn]);
+  // The outbox drain: the decisions of the runs that still owe notices (index byRun).
+  fn.allow('ReadOwingRuns', ['dynamodb:Query'], [r.tables.auditIndexArn('byRun')]);
+  allowOutbox(fn, r);
   allowKey(fn, r);
   allowMacKey(fn, r);
+}
+
+/**
+ * The notice outbox (lambdas/shared/notices.ts): UpdateItem ADD/DELETE on the state table's OUTBOX item, the set of
+ * runs whose decisions still owe notices. (The digests that mark a notice sent are the LastDecisions statements.)
+ */
+function allowOutbox(fn: HouseFunction, r: EngineResources): void {
+  fn.allow('NoticeOutbox', ['dynamodb:UpdateItem'], [r.tables.stateTable.tableArn]);
 }
 
 /**
@@ -251,12 +262,17 @@ export function grantRecordFailure(fn: HouseFunction, r: EngineResources): void 
   // When the audit table stays unreachable: the decisions, for the next run's start-run to replay (issue 9).
   fn.allow('KeepUnrecorded', ['s3:PutObject'], [r.inventoryBucket.arnForObjects(UNRECORDED_OBJECTS)]);
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
+  // A FAILED notice sent is marked in the function's last-decision digest (lambdas/shared/notices.ts).
+  fn.allow('LastDecisions', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], [r.tables.stateTable.tableArn]);
   allowKey(fn, r);
 }
 
 export function grantFinishRun(fn: HouseFunction, r: EngineResources): void {
   fn.allow('ReadRunDecisions', ['dynamodb:Query'], [r.tables.auditIndexArn('byRun')]);
   fn.allow('ReleaseLease', ['dynamodb:DeleteItem'], [r.tables.stateTable.tableArn]);
+  // The summary, and the outbox drain's owed notices (marked sent in the last-decision digests).
   fn.allow('PublishSummary', ['sns:Publish'], [r.skipTopic.topicArn]);
+  fn.allow('LastDecisions', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], [r.tables.stateTable.tableArn]);
+  allowOutbox(fn, r);
   allowKey(fn, r);
 }

@@ -32,7 +32,7 @@ const RUNS = 2;
 const ESTATES: Record<string, () => Estate> = { 'issue-example.json': appEstate };
 /** What start-run's lease lasts (lambdas/start-run/handler.ts LEASE_SECONDS). */
 const LEASE_MS = 2 * 60 * 60 * 1000;
-const PROPERTY_CASES = 8;
+const PROPERTY_CASES = 16;
 
 interface Figures {
   scenarios: number;
@@ -187,24 +187,97 @@ describe('generated estates and fault schedules (fast-check)', () => {
       error: fc.constantFrom(...LAMBDA_ERRORS),
       probability: fc.double({ min: 0.05, max: 0.5, noNaN: true }),
     }),
-    // DynamoDB outages, SNS failures and kills are left out of the generator while their scenarios are open
-    // (test/scenarios/open/README.md): the invariants still find violations there. Put them back with the fix.
     fc.record({
       operation: fc.constantFrom('tag:GetResources', 'cloudwatch:GetMetricData', 'ec2:DescribeRouteTables'),
       error: fc.constantFrom('ThrottlingException', 'InternalFailure'),
       times: fc.integer({ min: 1, max: 3 }),
     }),
+    // A DynamoDB outage somewhere in a run (every call to both tables fails while it lasts).
+    fc.record({
+      operation: fc.constantFrom('dynamodb:*', 'dynamodb:PutItem', 'dynamodb:BatchWriteItem'),
+      error: fc.constantFrom('ServiceUnavailable', 'ProvisionedThroughputExceededException'),
+      fromSecond: fc.integer({ min: 0, max: 20 }),
+      forSeconds: fc.integer({ min: 1, max: 40 }),
+    }),
+    // SNS refusing publishes in one run, or at random.
+    fc.oneof(
+      fc.record({
+        operation: fc.constant('sns:Publish'),
+        error: fc.constant('InternalErrorException'),
+        runs: fc.constantFrom([1], [2]),
+      }),
+      fc.record({
+        operation: fc.constant('sns:Publish'),
+        error: fc.constant('ThrottledException'),
+        probability: fc.double({ min: 0.1, max: 0.9, noNaN: true }),
+      }),
+    ),
   );
-  const eventArb = fc.record({
-    afterTask: fc.constantFrom('Assess batch', 'Protect function'),
-    batch: fc.integer({ min: 1, max: 2 }),
-    do: fc.constant('crash'),
+  const eventArb = fc.oneof(
+    fc.record({
+      afterTask: fc.constantFrom('Assess batch', 'Protect function'),
+      batch: fc.integer({ min: 1, max: 2 }),
+      do: fc.constant('crash'),
+    }),
+    // A kill before or after an update, in run 1 (run 2 must settle it) or run 2 (left unfinished).
+    fc.record({
+      before: fc.constant('lambda:UpdateFunctionConfiguration'),
+      run: fc.constantFrom(1, 2),
+      do: fc.constant('kill'),
+    }),
+    fc.record({
+      after: fc.constantFrom('lambda:UpdateFunctionConfiguration', 'dynamodb:PutItem', 'sns:Publish'),
+      run: fc.constantFrom(1, 2),
+      do: fc.constant('kill'),
+    }),
+  );
+  // Hostile configurations created mid-run: null or missing fields anywhere, unicode and control characters,
+  // unknown runtimes and package types, up to 5 layers with an old Defender among them.
+  const text = fc.oneof(
+    fc.string({ unit: 'grapheme', maxLength: 12 }),
+    fc.string({ unit: 'binary', maxLength: 12 }),
+    fc.constantFrom('\u0000', '\u202eevil\u202c', '\ud83d\ude80', '"\'`${x}', 'a\nb\tc'),
+  );
+  const orNull = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | null> => fc.oneof(fc.constant(null), arb);
+  const oldDefender = DEFENDER.replace(/:\d+$/, ':1');
+  const hostileFunctionArb = fc.record(
+    {
+      FunctionName: fc.constantFrom('hostile-a', 'hostile-b'),
+      Runtime: orNull(fc.oneof(fc.constantFrom('python3.12', 'nodejs22.x', 'cobol85.x', 'provided.al2023'), text)),
+      Handler: orNull(text),
+      PackageType: orNull(fc.constantFrom('Zip', 'Image', 'Wasm')),
+      MemorySize: orNull(fc.integer({ min: 128, max: 10240 })),
+      Timeout: orNull(fc.integer({ min: 1, max: 900 })),
+      Architectures: orNull(fc.constantFrom(['x86_64'], ['arm64'], [])),
+      Environment: orNull(
+        fc.record({
+          Variables: orNull(fc.dictionary(fc.stringMatching(/^[A-Z][A-Z0-9_]{0,8}$/), text, { maxKeys: 4 })),
+        }),
+      ),
+      Layers: orNull(
+        fc
+          .uniqueArray(fc.constantFrom('shared-utils:7', 'otel:3', 'logging:2', 'metrics:9', 'auth:4'), {
+            maxLength: 4,
+          })
+          .map((names) => [
+            ...names.map((n) => ({ Arn: `arn:aws:lambda:eu-west-1:123456789012:layer:${n}` })),
+            { Arn: oldDefender },
+          ]),
+      ),
+    },
+    { requiredKeys: ['FunctionName'] },
+  );
+  const createArb = fc.record({
+    after: fc.constant('lambda:ListFunctions'),
+    run: fc.constantFrom(1, 2),
+    do: fc.constant('create'),
+    function: hostileFunctionArb,
   });
   const caseArb = fc.record({
     seed: fc.integer({ min: 1, max: 1_000_000 }),
     count: fc.integer({ min: 3, max: 6 }),
     faults: fc.array(faultArb, { maxLength: 3 }),
-    events: fc.array(eventArb, { maxLength: 1 }),
+    events: fc.array(fc.oneof(eventArb, createArb), { maxLength: 3 }),
   });
 
   it('every invariant holds on small generated estates under generated faults', async () => {

@@ -1,5 +1,12 @@
 import { PublishCommand } from '@aws-sdk/client-sns';
-import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  DeleteCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { countRun, handler, TABLE_ATTEMPTS } from '../../lambdas/finish-run/handler';
 import { systemClock } from '../../lambdas/shared/adapters/rate-limiter';
 import type { AuditItem } from '../../lambdas/shared/domain/types';
@@ -21,7 +28,10 @@ const IMAGE = { layers: [], variableNames: [], variablesBytes: 2, handler: null,
 
 /** Items in time order: `sk` as the audit table sorts them; protect's final records carry a before-image. */
 function inOrder(items: Array<Partial<AuditItem>>): Array<Partial<AuditItem>> {
-  return items.map((item, i) => ({ ...item, sk: `2025-06-01T11:00:${String(i).padStart(2, '0')}.000Z#run-5` }));
+  return items.map((item, i) => {
+    const at = `2025-06-01T11:00:${String(i).padStart(2, '0')}.000Z`;
+    return { ...item, sk: `${at}#run-5`, decidedAt: at, warnings: [] };
+  });
 }
 
 const ITEMS = inOrder([
@@ -45,7 +55,24 @@ beforeEach(() => {
   mocks.ddb.on(PutCommand).resolves({});
   mocks.ddb.on(DeleteCommand).resolves({});
   mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
+  // The steps sent the notices their decisions owed: each digest carries the decision's decidedAt (the sent mark).
+  mocks.ddb.on(BatchGetCommand).resolves({ Responses: { state: digestsOf(ITEMS) } });
+  mocks.ddb.on(BatchWriteCommand).resolves({});
+  mocks.ddb.on(UpdateCommand).resolves({});
 });
+
+function digestsOf(items: Array<Partial<AuditItem>>): Array<Record<string, unknown>> {
+  return items
+    .filter((i) => i.kind === 'decision' && i.outcome !== 'PENDING')
+    .map((i) => ({
+      pk: `LAST#${i.functionName}`,
+      functionName: i.functionName,
+      outcome: i.outcome,
+      reasons: i.reasons,
+      warnings: [],
+      decidedAt: i.decidedAt,
+    }));
+}
 
 describe('countRun', () => {
   it('counts decisions by outcome, PENDING apart, unfinished protections and top reasons', () => {
@@ -217,6 +244,57 @@ describe('issue 9: finish-run releases the lease on every path', () => {
     mocks.ddb.on(QueryCommand).resolves({ Items: [null as unknown as Record<string, unknown>] });
 
     await expect(handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' })).rejects.toThrow();
+    expect(mocks.ddb).toHaveReceivedCommandTimes(DeleteCommand, 1);
+  });
+});
+
+describe('issue 9: the outbox drain of the run', () => {
+  it('sends a notice a step could not send (no sent mark), once, and marks it sent', async () => {
+    // Prepare: f's FAILED notice was refused by SNS in record-failure: its digest is an older one.
+    const digests = digestsOf(ITEMS).map((d) =>
+      d['functionName'] === 'f' ? { ...d, decidedAt: '2025-06-01T10:00:00.000Z' } : d,
+    );
+    mocks.ddb.on(BatchGetCommand).resolves({ Responses: { state: digests } });
+
+    // Act
+    await handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' });
+
+    // Assess: the FAILED notice of f and the summary; f's digest now carries the FAILED's decidedAt.
+    const subjects = mocks.sns.commandCalls(PublishCommand).map((c) => c.args[0].input.Subject);
+    expect(subjects).toEqual(['Zero-Impact FAILED f', expect.stringMatching(/^Zero-Impact run /)]);
+    expect(mocks.ddb).toHaveReceivedCommandWith(BatchWriteCommand, {
+      RequestItems: {
+        state: [
+          {
+            PutRequest: {
+              Item: expect.objectContaining({ pk: 'LAST#f', outcome: 'FAILED', decidedAt: ITEMS[6]!.decidedAt }),
+            },
+          },
+        ],
+      },
+    });
+    expect(mocks.ddb).toHaveReceivedCommandTimes(UpdateCommand, 0);
+  });
+
+  it('keeps the run in the outbox when SNS refuses an owed notice, and still publishes the summary', async () => {
+    // Prepare: nothing was sent (no digests at all); SNS refuses decision notices.
+    mocks.ddb.on(BatchGetCommand).resolves({ Responses: { state: [] } });
+    mocks.sns.on(PublishCommand).callsFake((input: { Subject?: string }) => {
+      if (input.Subject?.startsWith('Zero-Impact run ') === true) return { MessageId: 'summary' };
+      throw Object.assign(new Error('down'), { name: 'InternalErrorException' });
+    });
+
+    // Act
+    await handler({ runId: 'run-5', startedAt: '2025-06-01T11:00:00.000Z' });
+
+    // Assess
+    expect(mocks.ddb).toHaveReceivedCommandWith(UpdateCommand, {
+      TableName: 'state',
+      Key: { pk: 'OUTBOX' },
+      UpdateExpression: 'ADD runIds :run',
+      ExpressionAttributeValues: { ':run': new Set(['run-5']) },
+    });
+    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
     expect(mocks.ddb).toHaveReceivedCommandTimes(DeleteCommand, 1);
   });
 });

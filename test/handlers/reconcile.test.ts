@@ -146,17 +146,19 @@ describe('reconcilePending (issue 9)', () => {
     expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
   });
 
-  it('reconciles an update AWS marked Failed as FAILED with its reason, and tells the owner', async () => {
+  it('reconciles an update AWS marked Failed as FAILED with its reason, owed to the owner through the outbox', async () => {
     mocks.lambda.on(GetFunctionCommand).resolves({ Configuration: protectedNow('Failed') as never });
 
-    await reconcilePending(runtime(), NOW);
+    const result = await reconcilePending(runtime(), NOW);
 
     expect(written()[0]).toMatchObject({
       outcome: 'FAILED',
       reconciled: true,
       detail: expect.stringContaining('EniLimitExceeded'),
     });
-    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+    // Not published here: the result names the run, and start-run's outbox drain sends the notice once.
+    expect(result.reconciled).toEqual([{ functionName: 'orders', runId: 'run-1', outcome: 'FAILED' }]);
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
   });
 
   it('records a deleted function as FUNCTION_DELETED', async () => {

@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PublishCommand } from '@aws-sdk/client-sns';
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { handler } from '../../lambdas/record-failure/handler';
 import { replayUnrecorded } from '../../lambdas/shared/replay';
 import { runtime } from '../../lambdas/shared/runtime';
@@ -231,7 +231,8 @@ describe('record-failure, issue 9', () => {
     });
     expect(everythingSent()).not.toContain(CANARY);
 
-    // The next run's start: the table is back. Each object is written once, published once and deleted.
+    // The next run's start: the table is back. Each object is written once and deleted; the replay names the run,
+    // whose owed notices start-run's outbox drain sends (test/handlers/notices.test.ts).
     const written = new Set<string>();
     mocks.ddb.on(PutCommand).callsFake((input: { Item: AuditItem }) => {
       const key = `${input.Item.functionName}|${input.Item.sk}`;
@@ -242,10 +243,10 @@ describe('record-failure, issue 9', () => {
     const first = await replayUnrecorded(runtime(), 'run-4');
     const second = await replayUnrecorded(runtime(), 'run-4');
 
-    expect(first).toEqual({ replayed: 2, alreadyDecided: 0, published: 2, kept: 0 });
-    expect(second).toEqual({ replayed: 0, alreadyDecided: 0, published: 0, kept: 0 });
+    expect(first).toEqual({ replayed: 2, alreadyDecided: 0, runIds: ['run-3'], kept: 0 });
+    expect(second).toEqual({ replayed: 0, alreadyDecided: 0, runIds: [], kept: 0 });
     expect([...written]).toEqual([`a|${START}#run-3#1-decision`, `b|${START}#run-3#1-decision`]);
-    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 2);
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
     expect(objects.size).toBe(0);
   });
 
@@ -257,31 +258,40 @@ describe('record-failure, issue 9', () => {
 
     const result = await replayUnrecorded(runtime(), 'run-4');
 
-    expect(result).toEqual({ replayed: 0, alreadyDecided: 1, published: 0, kept: 0 });
+    expect(result).toEqual({ replayed: 0, alreadyDecided: 1, runIds: ['run-3'], kept: 0 });
     expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
     expect(objects.size).toBe(0);
   });
 
-  it('SNS down: the FAILED notice is kept in the fallback and the next run publishes it', async () => {
+  it('SNS down: the FAILED item is the outbox entry (no S3 object); a sent notice is marked in the digest', async () => {
     const objects = bucket();
     mocks.sns.on(PublishCommand).rejectsOnce(new Error('InternalErrorException')).resolves({ MessageId: 'm' });
+    mocks.ddb.on(BatchGetCommand).resolves({ Responses: { state: [] } });
+    mocks.ddb.on(BatchWriteCommand).resolves({});
 
-    const out = await handler({
+    const refused = await handler({
       runId: 'run-3',
       startedAt: START,
       items: [inventoryItem(fn('a'))],
       error: { Error: 'E' },
     });
+    const sent = await handler({
+      runId: 'run-3',
+      startedAt: START,
+      items: [inventoryItem(fn('b'))],
+      error: { Error: 'E' },
+    });
 
-    expect(out.recorded).toBe(1);
-    expect(JSON.parse(objects.get('runs/run-3/unrecorded/a.json')!)).toMatchObject({ recorded: true });
-
-    mocks.ddb.on(PutCommand).rejects(conditionalFailure()); // the FAILED is in the table
-    const result = await replayUnrecorded(runtime(), 'run-4');
-
-    expect(result).toEqual({ replayed: 0, alreadyDecided: 0, published: 1, kept: 0 });
-    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 2);
+    // a: recorded, not published, not marked (finish-run's drain sends it); b: published and marked sent.
+    expect(refused.recorded).toBe(1);
+    expect(sent.recorded).toBe(1);
     expect(objects.size).toBe(0);
+    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 1);
+    expect(mocks.ddb).toHaveReceivedCommandWith(BatchWriteCommand, {
+      RequestItems: {
+        state: [{ PutRequest: { Item: expect.objectContaining({ pk: 'LAST#b', outcome: 'FAILED' }) } }],
+      },
+    });
   });
 
   it('keeps a fallback object while the table is still down', async () => {
@@ -305,7 +315,7 @@ describe('record-failure, issue 9', () => {
 
     const result = await replayUnrecorded(runtime(), 'run-4');
 
-    expect(result).toEqual({ replayed: 0, alreadyDecided: 0, published: 0, kept: 1 });
+    expect(result).toEqual({ replayed: 0, alreadyDecided: 0, runIds: [], kept: 1 });
     expect(objects.size).toBe(2);
     expect(mocks.s3).toHaveReceivedCommandTimes(ListObjectsV2Command, 1);
     expect(mocks.s3).toHaveReceivedCommandTimes(GetObjectCommand, 1);

@@ -56,7 +56,7 @@ beforeEach(() => {
   useRuntime();
   replaySpy = jest
     .spyOn(replay, 'replayUnrecorded')
-    .mockResolvedValue({ replayed: 0, alreadyDecided: 0, published: 0, kept: 0 });
+    .mockResolvedValue({ replayed: 0, alreadyDecided: 0, runIds: [], kept: 0 });
   reconcileSpy = jest.spyOn(reconcile, 'reconcilePending').mockResolvedValue({ reconciled: [], unfinished: [] });
 });
 

@@ -149,6 +149,9 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
           Action: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
           Resource: r.state,
         },
+        // Issue 9: the outbox drain reads the runs that owe notices and updates the OUTBOX item.
+        { Sid: 'ReadOwingRuns', Effect: 'Allow', Action: 'dynamodb:Query', Resource: r.byRunIndex },
+        { Sid: 'NoticeOutbox', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: r.state },
         r.key,
         r.macKey,
         // Its own policy (no circular dependency with the state machine): this state machine's executions only.
@@ -316,7 +319,7 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
     });
   });
 
-  it('record-failure: audit, the unrecorded-decision objects, and skips only', () => {
+  it('record-failure: audit, the unrecorded-decision objects, skips and their sent marks only', () => {
     const s = synth(DRY_RUN);
     const r = refs(s);
 
@@ -326,11 +329,18 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
       { Sid: 'ReadRunPending', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: r.audit },
       { Sid: 'KeepUnrecorded', Effect: 'Allow', Action: 's3:PutObject', Resource: r.unrecordedObjects },
       { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
+      // Issue 9: a FAILED notice sent is marked in the function's last-decision digest.
+      {
+        Sid: 'LastDecisions',
+        Effect: 'Allow',
+        Action: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
+        Resource: r.state,
+      },
       r.key,
     ]);
   });
 
-  it('finish-run: the byRun index, the lease, the summary message', () => {
+  it('finish-run: the byRun index, the lease, the summary message, the outbox drain', () => {
     const s = synth(DRY_RUN);
     const r = refs(s);
 
@@ -344,6 +354,14 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         Resource: r.state,
       },
       { Sid: 'PublishSummary', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
+      // Issue 9: the outbox drain of the run marks what it sends, and keeps the run in the outbox when SNS is down.
+      {
+        Sid: 'LastDecisions',
+        Effect: 'Allow',
+        Action: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
+        Resource: r.state,
+      },
+      { Sid: 'NoticeOutbox', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: r.state },
       r.key,
     ]);
   });

@@ -108,9 +108,11 @@ describe('checkInvariants', () => {
         'app-01: the configuration changed (layers, variables or handler) without a PENDING item followed by a final item',
       ]);
       expect(violations({ ...input, auditItems: [...killed, ...run2, reconciled] }, 1)).toEqual([]);
-      expect(violations({ ...input, runs: [input.runs[0]!], auditItems: killed }, 1)).toEqual([
-        'app-01: the configuration changed (layers, variables or handler) without a PENDING item followed by a final item',
-      ]);
+      // The killed run is the last one: its PENDING and the change it describes are unfinished, not a violation
+      // (no later run could have reconciled them yet); invariant 2 does not blame the run's skips either.
+      const lastKilled = { ...input, runs: [input.runs[0]!], auditItems: killed };
+      expect(violations(lastKilled, 1)).toEqual([]);
+      expect(violations(lastKilled, 2)).toEqual([]);
     });
   });
 
@@ -209,6 +211,16 @@ describe('checkInvariants', () => {
         app02,
       ];
       expect(violations(input, 5)).toEqual(['app-01: the final configuration carries two versions of our layer']);
+    });
+
+    test('does not blame the runs for two versions of our layer the function already carried', () => {
+      const input = passing();
+      const twoVersions = [{ Arn: OUR_LAYER }, { Arn: OUR_LAYER.replace(/9$/, '8') }];
+      input.initialConfigurations = input.initialConfigurations.map((c) =>
+        c.FunctionName === 'app-01' ? { ...c, Layers: twoVersions } : c,
+      );
+      input.finalConfigurations = [{ ...finalApp01, Layers: twoVersions }, app02];
+      expect(violations(input, 5)).toEqual([]);
     });
 
     test('flags a flip-flop PROTECTED, SKIPPED, PROTECTED on an unchanged function', () => {

@@ -18,7 +18,7 @@ function problemsOf(input: unknown): string[] {
 describe('parseScenario', () => {
   test('accepts the example of issue 9 and keeps every key', () => {
     // Act
-    const scenario: Scenario = loadScenarioFile(join(SCENARIOS_DIR, 'open', 'issue-example.json'));
+    const scenario: Scenario = loadScenarioFile(join(SCENARIOS_DIR, 'issue-example.json'));
 
     // Assess
     expect(scenario.seed).toBe(7);
@@ -138,13 +138,7 @@ describe('parseScenario', () => {
 });
 
 describe('the scenario files of test/scenarios', () => {
-  // Open scenarios (test/scenarios/open, kept out of the e2e suite until they pass) keep the contract too.
-  const files = [
-    ...readdirSync(SCENARIOS_DIR).filter((f) => f.endsWith('.json') && f !== 'last-run.json'),
-    ...readdirSync(join(SCENARIOS_DIR, 'open'))
-      .filter((f) => f.endsWith('.json'))
-      .map((f) => join('open', f)),
-  ];
+  const files = readdirSync(SCENARIOS_DIR).filter((f) => f.endsWith('.json') && f !== 'last-run.json');
 
   test('exist', () => {
     expect(files.length).toBeGreaterThan(0);

@@ -265,19 +265,30 @@ export async function deleteExclusion(table: string, functionName: string): Prom
 const BATCH_GET_LIMIT = 100;
 const BATCH_WRITE_LIMIT = 25;
 
+/** A digest as stored: with the `decidedAt` of the decision it was stored for (absent on very old items). */
+export type StoredDigest = DecisionDigest & { decidedAt?: string };
+
 /** The previous decision digest of each named function (absent: none recorded). */
-export async function lastDecisions(table: string, functionNames: string[]): Promise<Map<string, DecisionDigest>> {
-  const found = new Map<string, DecisionDigest>();
+export async function lastDecisions(table: string, functionNames: string[]): Promise<Map<string, StoredDigest>> {
+  const found = new Map<string, StoredDigest>();
   for (const item of await batchGetItems(table, functionNames.map(stateKeys.last))) {
     const macs: unknown = item['ourValueMacs'];
+    const decidedAt: unknown = item['decidedAt'];
     found.set(String(item['functionName']), {
       outcome: String(item['outcome']),
       reasons: (item['reasons'] as string[] | undefined) ?? [],
       warnings: (item['warnings'] as string[] | undefined) ?? [],
       ...(isRecord(macs) ? { ourValueMacs: macs as Record<string, string> } : {}),
+      ...(typeof decidedAt === 'string' ? { decidedAt } : {}),
     });
   }
   return found;
+}
+
+/** One state table item, read consistently; undefined when there is none. */
+export async function getStateItem(table: string, pk: string): Promise<Record<string, unknown> | undefined> {
+  const result = await dynamodb.send(new GetCommand({ TableName: table, Key: { pk }, ConsistentRead: true }));
+  return result.Item;
 }
 
 const BATCH_GET_ATTEMPTS = 5;
@@ -314,10 +325,11 @@ export async function putLastDecisions(
       .map((e) => ({
         PutRequest: {
           Item: {
+            ...e.digest,
             pk: stateKeys.last(e.functionName),
             functionName: e.functionName,
+            // When the decision was made: also the sent mark of its notice (lambdas/shared/notices.ts).
             decidedAt: e.decidedAt,
-            ...e.digest,
           },
         },
       }));

@@ -76,6 +76,8 @@ export const stateKeys = {
   exclusion: (functionName: string) => `EXCLUDE#${functionName}`,
   last: (functionName: string) => `LAST#${functionName}`,
   rejection: (functionName: string) => `REJECT#${functionName}`,
+  /** Runs whose owed notices are not all sent (lambdas/shared/notices.ts). */
+  outbox: () => 'OUTBOX',
 } as const;
 
 /** The partition key of run-level audit items (overlap records, run summaries). */

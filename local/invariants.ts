@@ -24,7 +24,8 @@
  *    before (initial configuration, before-image). No PROTECTED whose
  *    before-image equals the after-image of the function's previous PROTECTED, without a ROLLED_BACK in between (a
  *    flip-flop). With notifications "changed": no skip message published twice for a function with the same reasons
- *    and no different decision message in between; and every new SKIPPED or FAILED decision (repeat false) has its
+ *    and no different decision message in between (the same notice again, same `noticeId`, is an at-least-once
+ *    redelivery, not a repeated message); and every new SKIPPED or FAILED decision (repeat false) has its
  *    message, in its run or a later one, or its run is still in the outbox (owed, not lost), except a reconciled SKIPPED that names no reason (nothing was
  *    changed, no gate failed: the operator's ReconciledChanges alarm says a run died, the owner has nothing to do).
  * 6. No secret (nor its JSON-escaped form, base64, or SHA-256 in hex or base64) in a log line, an audit item or an
@@ -373,16 +374,21 @@ class Checker {
     };
     const notifications = new Map(this.input.runs.map((r) => [r.runId, r.notifications ?? 'changed']));
     const decisions = this.input.messages.filter((m) => attribute(m, 'kind') === 'decision');
-    const last = new Map<string, string>();
+    const last = new Map<string, { key: string; noticeId: string | undefined }>();
     for (const message of decisions) {
       const fn = attribute(message, 'functionName');
       if (fn === undefined) continue;
       const key = `${attribute(message, 'outcome') ?? ''}|${reasonsOf(message)}`;
+      const noticeId = attribute(message, 'noticeId');
       const mode = message.runId === null ? 'changed' : (notifications.get(message.runId) ?? 'changed');
-      if (attribute(message, 'outcome') === 'SKIPPED' && mode === 'changed' && last.get(fn) === key) {
+      const previous = last.get(fn);
+      // The same notice again (same noticeId: a run died between its publish and its sent mark) is an at-least-once
+      // redelivery the subscriber can drop, not a repeated skip message about a new decision.
+      const redelivered = noticeId !== undefined && previous?.noticeId === noticeId;
+      if (attribute(message, 'outcome') === 'SKIPPED' && mode === 'changed' && previous?.key === key && !redelivered) {
         this.add(5, fn, `skip message (${reasonsOf(message)}) published again in run ${String(message.runId)}`);
       }
-      last.set(fn, key);
+      last.set(fn, { key, noticeId });
     }
     for (const item of this.items.filter(isFinal)) {
       if (item.outcome !== 'SKIPPED' && item.outcome !== 'FAILED') continue;

@@ -367,8 +367,18 @@ class BatchRun {
     const notify =
       outcome === 'FAILED' ||
       (outcome === 'SKIPPED' && (this.config.notifications.skips === 'always' || !sameDecision(previous, digest)));
-    if (notify && !(await this.publish(item))) return; // not remembered: the next run notifies again
-    this.digests.push({ functionName: entry.name, digest, decidedAt });
+    if (!notify) {
+      this.digests.push({ functionName: entry.name, digest, decidedAt });
+      return;
+    }
+    if (!(await this.publish(item))) return; // not marked sent: the outbox drain sends it (shared/notices.ts)
+    // Marked sent at once, not at the batch's end: a batch that dies later must not leave sent notices unmarked
+    // (the drain would send them again).
+    await withRetries('storing the last-decision digest', () =>
+      putLastDecisions(this.rt.stateTableName, [{ functionName: entry.name, digest, decidedAt }]),
+    ).catch((error: unknown) => {
+      logger.error('notice sent but not marked; it may be sent again', { error: errorSummary(error) });
+    });
   }
 
   private async publish(item: AuditItem): Promise<boolean> {

@@ -297,7 +297,11 @@ describe('generated estates and fault schedules (fast-check)', () => {
           tally(result);
           expect(result.invariants.violations).toEqual([]);
         }),
-        { numRuns: PROPERTY_CASES, endOnFailure: true, seed: 20261201 },
+        {
+          numRuns: Number(process.env['ZI_PROPERTY_CASES'] ?? PROPERTY_CASES),
+          endOnFailure: true,
+          seed: Number(process.env['ZI_PROPERTY_SEED'] ?? 20261201),
+        },
       );
     } finally {
       propertyDone = true;

@@ -120,7 +120,8 @@ describe('assess-batch in dry-run', () => {
     // previous decisions, then the candidates' back-off records
     expect(mocks.ddb).toHaveReceivedCommandTimes(BatchGetCommand, 2);
     expect(mocks.ddb).toHaveReceivedCommandTimes(PutCommand, 3);
-    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 1);
+    // The notified skip's digest at once (its sent mark), the others' at the batch's end.
+    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 2);
     expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 1);
 
     expect(auditOf('orders')).toMatchObject({ outcome: 'WOULD_PROTECT', reasons: [], mode: 'dry-run', runId: 'run-9' });
@@ -152,14 +153,20 @@ describe('assess-batch in dry-run', () => {
       region: { DataType: 'String', StringValue: 'eu-west-1' },
       owner: { DataType: 'String', StringValue: 'media' },
       runId: { DataType: 'String', StringValue: 'run-9' },
+      // Issue 9: the notice's identity (its audit item's key), the same on a resend after a crash.
+      noticeId: { DataType: 'String', StringValue: 'thumbnails|2025-06-01T11:59:00.000Z#run-9#1-decision' },
       reasons: { DataType: 'String.Array', StringValue: '["MEMORY_LOW"]' },
     });
     expect(JSON.parse(publish.Message!)).toMatchObject({
       reasons: [{ code: 'MEMORY_LOW', message: 'High Risk - OOM', remediation: 'raise MemorySize to 256 MB' }],
     });
 
-    const digests = mocks.ddb.commandCalls(BatchWriteCommand)[0]!.args[0].input.RequestItems!['state']!;
-    expect(digests.map((r) => r.PutRequest?.Item?.['functionName'])).toEqual(['orders', 'thumbnails', 'payments']);
+    const digests = mocks.ddb.commandCalls(BatchWriteCommand).map((c) => c.args[0].input.RequestItems!['state']!);
+    // thumbnails' digest right after its notice (the sent mark), then the others' at the batch's end
+    expect(digests.map((d) => d.map((r) => r.PutRequest?.Item?.['functionName']))).toEqual([
+      ['thumbnails'],
+      ['orders', 'payments'],
+    ]);
     expect(emitted).toEqual([
       { name: 'BatchDecisions', value: 1, dimensions: { Outcome: 'WOULD_PROTECT' } },
       { name: 'BatchDecisions', value: 1, dimensions: { Outcome: 'SKIPPED' } },

@@ -265,6 +265,31 @@ describe('checkInvariants', () => {
       ]);
     });
 
+    test('tells the same notice sent again (same noticeId, a run died before its sent mark) from a repeated one', () => {
+      const input = passing();
+      input.runs = [
+        { runId: 'run-1', inventory: ['app-02'], mode: 'protect', killed: true },
+        { runId: 'run-2', inventory: ['app-02'], mode: 'protect' },
+      ];
+      input.auditItems = [
+        item('app-02', 'run-1', 1, 'SKIPPED', { reasons: ['MEMORY_LOW'] }),
+        item('app-02', 'run-2', 3, 'SKIPPED', { reasons: ['MEMORY_LOW'], repeat: true }),
+      ];
+      input.initialConfigurations = [];
+      input.finalConfigurations = [];
+      const withId = (m: MessageRecord, id: string): MessageRecord => ({
+        ...m,
+        attributes: { ...m.attributes, noticeId: { DataType: 'String', StringValue: id } },
+      });
+      const first = withId(skipMessage('app-02', 'run-1', ['MEMORY_LOW']), 'app-02|run-1#1-decision');
+      const again = withId(skipMessage('app-02', 'run-2', ['MEMORY_LOW']), 'app-02|run-1#1-decision');
+      const repeated = withId(skipMessage('app-02', 'run-2', ['MEMORY_LOW']), 'app-02|run-2#1-decision');
+      expect(violations({ ...input, messages: [first, again] }, 5)).toEqual([]);
+      expect(violations({ ...input, messages: [first, repeated] }, 5)).toEqual([
+        'app-02: skip message (MEMORY_LOW) published again in run run-2',
+      ]);
+    });
+
     test('accepts a message sent by a later run (an outbox drained)', () => {
       const input = passing();
       input.runs = [...input.runs, { runId: 'run-2', inventory: [], mode: 'protect' }];

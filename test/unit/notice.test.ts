@@ -49,6 +49,7 @@ describe('decisionNotice', () => {
       functionName: 'thumbnails',
       region: 'eu-west-1',
       runId: 'run-1',
+      noticeId: `thumbnails|${item.sk}`,
     });
     expect(notice.arrayAttributes).toEqual({ reasons: ['DEFENDER_LAYER_INVALID'] });
     expect(notice.subject).toBe('Zero-Impact SKIPPED thumbnails: DEFENDER_LAYER_INVALID');

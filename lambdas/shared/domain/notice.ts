@@ -72,6 +72,16 @@ function attributes(values: Record<string, string | null | undefined>): Record<s
   );
 }
 
+/**
+ * The identity of a decision's notice: its audit item's key (`functionName|sk`). The same notice sent again (at least
+ * once: a run died between the publish and its sent mark, lambdas/shared/notices.ts; standard SNS topics deliver
+ * at least once themselves, Amazon SNS Developer Guide, "Message ordering and deduplication") carries the same id, so
+ * a subscriber can drop the copy; a new decision's notice always has a new one.
+ */
+export function noticeIdOf(item: Pick<AuditItem, 'functionName' | 'sk'>): string {
+  return `${item.functionName}|${item.sk}`;
+}
+
 /** The message for one decision item (SKIPPED, FAILED, ...). */
 export function decisionNotice(item: AuditItem): Notice {
   const reasons = describeCodes(item.reasons, item.checks);
@@ -86,6 +96,7 @@ export function decisionNotice(item: AuditItem): Notice {
     region: item.region,
     owner: item.owner ?? null,
     runId: item.runId,
+    noticeId: noticeIdOf(item),
     mode: item.mode,
     decidedAt: item.decidedAt,
     reasons,
@@ -103,6 +114,7 @@ export function decisionNotice(item: AuditItem): Notice {
       region: item.region,
       owner: item.owner,
       runId: item.runId,
+      noticeId: noticeIdOf(item),
     }),
     arrayAttributes: { reasons: [...item.reasons] },
   };

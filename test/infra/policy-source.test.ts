@@ -56,7 +56,7 @@ describe('a stack with defender.policySource', () => {
     });
     const actions = JSON.stringify(statements);
     expect(actions).not.toContain('ssm:GetParameter');
-    expect(actions.match(/secretsmanager:/g)).toHaveLength(1);
+    expect(statements.filter((s) => JSON.stringify(s).includes('"secretsmanager:'))).toHaveLength(1);
   });
 
   it('alarms when at least 3 functions of a run are DEFENDER_POLICY_UNAVAILABLE', () => {

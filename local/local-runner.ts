@@ -59,7 +59,7 @@ import { ScenarioDriver } from './scenario-driver';
 import { VirtualClock, scheduleIntervalMs } from './virtual-clock';
 import { installSdkVirtualTime, uninstallSdkVirtualTime } from './sdk-virtual-time';
 import { ORIGINAL_HANDLER_VARIABLE } from '../lib/config';
-import { policyStats, resetDefenderPolicy, type PolicyStats } from '../lambdas/shared/adapters/defender-policy';
+import type { PolicyStats } from '../lambdas/shared/adapters/defender-policy';
 import {
   startStandInConsole,
   STANDIN_ACCESS_KEY,
@@ -254,6 +254,11 @@ export class LocalSession {
   standInConsole: StandInConsole | undefined;
   /** The configuration the handlers run with: the options' one, its policySource pointed at the stand-in. */
   private handlerConfig!: Config;
+  /**
+   * The protect Lambda's TW_POLICY counters (lambdas/shared/adapters/defender-policy.ts), loaded with the handlers:
+   * imported earlier, its logger would be built before the session sets the handlers' environment.
+   */
+  private policyCounters: () => PolicyStats = () => ({ fetched: 0, cached: 0, failed: 0 });
 
   private constructor(private readonly options: SessionOptions) {}
 
@@ -283,7 +288,6 @@ export class LocalSession {
   private async startConsole(): Promise<Record<string, string>> {
     const { config } = this.options;
     this.handlerConfig = config;
-    resetDefenderPolicy();
     const source = config.defender.policySource;
     if (source === undefined) return {};
     const fault = this.options.consoleFault;
@@ -300,7 +304,7 @@ export class LocalSession {
 
   /** The counts of TW_POLICY values the protect Lambda got so far (fetched from the Console, cached, failed). */
   policyValues(): PolicyStats {
-    return policyStats();
+    return this.policyCounters();
   }
 
   private async setUp(): Promise<void> {
@@ -443,6 +447,10 @@ export class LocalSession {
     const runtime = (await import('../lambdas/shared/runtime')) as { resetRuntime?: () => void };
     // Handler modules may already be loaded in this process (another session): forget their cached environment.
     runtime.resetRuntime?.();
+    // Like a new Lambda container: no credentials, Console client or counts from another session.
+    const policy = await import('../lambdas/shared/adapters/defender-policy');
+    policy.resetDefenderPolicy();
+    this.policyCounters = () => policy.policyStats();
     const handlers: Record<string, LambdaHandler> = {};
     for (const fn of this.prepared.functions) {
       const module = (await import(join(LAMBDAS_DIR, fn.handlerName, 'handler'))) as { handler?: unknown };
@@ -485,7 +493,7 @@ export class LocalSession {
     const machineName = physicalName({ Resources: {} }, this.prepared.logicalId, this.naming);
     const machineArn = `arn:aws:states:${region}:${account}:stateMachine:${machineName}`;
     const callsBefore = { ...this.account.calls(), ...this.dynamoRequests() };
-    const policyBefore = policyStats();
+    const policyBefore = this.policyCounters();
     const configurationsBefore = this.account.functionConfigurations();
     const publishedBefore = this.account.published.length;
     this.progress(`Run ${this.runIds.length}: ${runId} (${this.options.config.mode})`);
@@ -598,7 +606,7 @@ export class LocalSession {
       before: configurationsBefore,
       after: this.account.functionConfigurations(),
     });
-    const policyAfter = policyStats();
+    const policyAfter = this.policyCounters();
     return {
       runId,
       status,

@@ -9,7 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
 import { Config } from './config';
-import { EngineAlarms } from './constructs/alarms';
+import { EngineAlarms, POLICY_UNAVAILABLE_ALARM_THRESHOLD } from './constructs/alarms';
 import { AuditTables } from './constructs/audit-tables';
 import { EngineDashboard } from './constructs/dashboard';
 import { HandlerName, HouseFunction } from './constructs/house-function';
@@ -266,6 +266,9 @@ export class ZeroImpactStack extends Stack {
       stateMachine: this.stateMachine,
       alarmTopic: this.alarmTopic,
       noSuccessAlarmHours: config.observability.noSuccessAlarmHours,
+      ...(config.defender.policySource !== undefined && config.mode === 'protect'
+        ? { policyUnavailableThreshold: POLICY_UNAVAILABLE_ALARM_THRESHOLD }
+        : {}),
     });
     new EngineDashboard(this, 'Dashboard', { stateMachine: this.stateMachine });
 

@@ -59,6 +59,14 @@ import { ScenarioDriver } from './scenario-driver';
 import { VirtualClock, scheduleIntervalMs } from './virtual-clock';
 import { installSdkVirtualTime, uninstallSdkVirtualTime } from './sdk-virtual-time';
 import { ORIGINAL_HANDLER_VARIABLE } from '../lib/config';
+import type { PolicyStats } from '../lambdas/shared/adapters/defender-policy';
+import {
+  startStandInConsole,
+  STANDIN_ACCESS_KEY,
+  STANDIN_SECRET_KEY,
+  type StandInConsole,
+  type StandInOptions,
+} from './prisma-console-standin';
 import {
   SimulatedAccount,
   runAsCaller,
@@ -103,6 +111,12 @@ export interface SessionOptions {
   scenario?: Scenario;
   /** Run on a virtual clock (see the module comment): runs an hour apart, sleeps cost nothing. @default true */
   virtualTime?: boolean;
+  /**
+   * With `defender.policySource` (issue 10) the session starts the stand-in Prisma Cloud Console
+   * (local/prisma-console-standin.ts) on 127.0.0.1, points the handlers' configuration at it, and creates the
+   * credentials secret in the simulated account. This hook decides its faults (e.g. a test's 429s). @default none
+   */
+  consoleFault?: StandInOptions['fault'];
 }
 
 export interface PublishedRecord {
@@ -236,6 +250,15 @@ export class LocalSession {
   private readonly runInputs: RunInput[] = [];
   private initialConfigurations: FunctionConfiguration[] = [];
   private lastRunStart: number | undefined;
+  /** The stand-in Console, when the configuration names a policySource. */
+  standInConsole: StandInConsole | undefined;
+  /** The configuration the handlers run with: the options' one, its policySource pointed at the stand-in. */
+  private handlerConfig!: Config;
+  /**
+   * The protect Lambda's TW_POLICY counters (lambdas/shared/adapters/defender-policy.ts), loaded with the handlers:
+   * imported earlier, its logger would be built before the session sets the handlers' environment.
+   */
+  private policyCounters: () => PolicyStats = () => ({ fetched: 0, cached: 0, failed: 0 });
 
   private constructor(private readonly options: SessionOptions) {}
 
@@ -257,8 +280,36 @@ export class LocalSession {
     if (print !== undefined) this.capture.bypass(() => print(line));
   }
 
+  /**
+   * Issue 10: the stand-in Console for a configuration with a policySource; the handlers' configuration names its URL
+   * (the template is synthesized from the configuration as given), and the secret the stack reads is created with
+   * the stand-in's (fake) keys.
+   */
+  private async startConsole(): Promise<Record<string, string>> {
+    const { config } = this.options;
+    this.handlerConfig = config;
+    const source = config.defender.policySource;
+    if (source === undefined) return {};
+    const fault = this.options.consoleFault;
+    this.standInConsole = await startStandInConsole(fault !== undefined ? { fault } : {});
+    this.handlerConfig = {
+      ...config,
+      defender: { ...config.defender, policySource: { ...source, console: this.standInConsole.url } },
+    };
+    this.progress(`Stand-in Prisma Cloud Console on ${this.standInConsole.url}`);
+    return {
+      [source.credentialsSecret]: JSON.stringify({ accessKey: STANDIN_ACCESS_KEY, secretKey: STANDIN_SECRET_KEY }),
+    };
+  }
+
+  /** The counts of TW_POLICY values the protect Lambda got so far (fetched from the Console, cached, failed). */
+  policyValues(): PolicyStats {
+    return this.policyCounters();
+  }
+
   private async setUp(): Promise<void> {
     const { estate, config } = this.options;
+    const secrets = await this.startConsole();
     const missing = missingParameters(config, estate);
     if (missing.length > 0) {
       throw new LocalRunError(
@@ -304,6 +355,7 @@ export class LocalSession {
       ...(this.virtualClock !== undefined ? { clock: this.virtualClock } : {}),
       permissions: this.rolePolicies(template),
       kmsKeys: this.templateKeys(template),
+      secrets,
       ...this.options.simulation,
       estate,
       layers: [...new Map(layers.map((l) => [l.layerVersionArn, l])).values()],
@@ -379,7 +431,7 @@ export class LocalSession {
       POWERTOOLS_SERVICE_NAME: 'zero-impact-protect',
       POWERTOOLS_METRICS_NAMESPACE: 'ZeroImpactProtect',
       ...variables,
-      ZERO_IMPACT_CONFIG: JSON.stringify(this.options.config),
+      ZERO_IMPACT_CONFIG: JSON.stringify(this.handlerConfig),
     };
   }
 
@@ -395,6 +447,10 @@ export class LocalSession {
     const runtime = (await import('../lambdas/shared/runtime')) as { resetRuntime?: () => void };
     // Handler modules may already be loaded in this process (another session): forget their cached environment.
     runtime.resetRuntime?.();
+    // Like a new Lambda container: no credentials, Console client or counts from another session.
+    const policy = await import('../lambdas/shared/adapters/defender-policy');
+    policy.resetDefenderPolicy();
+    this.policyCounters = () => policy.policyStats();
     const handlers: Record<string, LambdaHandler> = {};
     for (const fn of this.prepared.functions) {
       const module = (await import(join(LAMBDAS_DIR, fn.handlerName, 'handler'))) as { handler?: unknown };
@@ -437,6 +493,7 @@ export class LocalSession {
     const machineName = physicalName({ Resources: {} }, this.prepared.logicalId, this.naming);
     const machineArn = `arn:aws:states:${region}:${account}:stateMachine:${machineName}`;
     const callsBefore = { ...this.account.calls(), ...this.dynamoRequests() };
+    const policyBefore = this.policyCounters();
     const configurationsBefore = this.account.functionConfigurations();
     const publishedBefore = this.account.published.length;
     this.progress(`Run ${this.runIds.length}: ${runId} (${this.options.config.mode})`);
@@ -549,12 +606,22 @@ export class LocalSession {
       before: configurationsBefore,
       after: this.account.functionConfigurations(),
     });
+    const policyAfter = this.policyCounters();
     return {
       runId,
       status,
       ...(error !== undefined ? { error } : {}),
       ...summary,
       apiCalls,
+      ...(this.standInConsole !== undefined
+        ? {
+            policyValues: {
+              fetched: policyAfter.fetched - policyBefore.fetched,
+              cached: policyAfter.cached - policyBefore.cached,
+              failed: policyAfter.failed - policyBefore.failed,
+            },
+          }
+        : {}),
       durationMs: this.clock.now() - started,
     };
   }
@@ -615,7 +682,16 @@ export class LocalSession {
       ...this.initialConfigurations.flatMap((c) => [c.FunctionName, c.FunctionArn, c.Handler, c.Runtime]),
       ...estate.functions.flatMap((f) => Object.values(f.tags ?? {})),
     ].filter((v): v is string => typeof v === 'string');
-    const secrets = [...new Set([...estateValues, ...(this.driver?.createdSecrets ?? [])])].filter(
+    // The Console's values are ours but secret too: they must never reach a log, a record or a message.
+    const consoleValues =
+      this.standInConsole === undefined
+        ? []
+        : [...this.initialConfigurations, ...(this.driver?.created.values() ?? [])].flatMap((c) =>
+            typeof c.FunctionName === 'string'
+              ? [this.standInConsole?.policyFor(c.FunctionName, estate.region) ?? '']
+              : [],
+          );
+    const secrets = [...new Set([...estateValues, ...(this.driver?.createdSecrets ?? []), ...consoleValues])].filter(
       (value) =>
         !ourValues.has(value) &&
         value.length >= MIN_SECRET_LENGTH &&
@@ -688,6 +764,7 @@ export class LocalSession {
     this.capture.stop();
     this.driver?.stop();
     this.account?.uninstall();
+    await this.standInConsole?.close();
     if (this.virtualClock !== undefined) uninstallSdkVirtualTime();
     this.virtualClock?.uninstall();
     try {

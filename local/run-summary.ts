@@ -28,6 +28,11 @@ export interface RunSummary {
    * the run recorded none). Without configurations: the functions the audit says were protected or failed.
    */
   changed: Array<{ functionName: string; outcome: string }>;
+  /**
+   * With `defender.policySource` (issue 10): the functions' own TW_POLICY values the protect Lambda got in this run,
+   * fetched from the Console, taken from the cache, or failed (each failure is a DEFENDER_POLICY_UNAVAILABLE skip).
+   */
+  policyValues?: { fetched: number; cached: number; failed: number };
   durationMs: number;
 }
 

@@ -4,7 +4,7 @@
  * fault-injection suite.
  *
  * How it plugs in: while installed, `send` on the prototypes of the SDK clients the engine uses (Lambda, Tagging,
- * CloudWatch, EC2, SNS, S3, SSM, CloudFront, KMS, Step Functions) is patched to add one middleware to each client instance it sees.
+ * CloudWatch, EC2, SNS, S3, SSM, Secrets Manager, CloudFront, KMS, Step Functions) is patched to add one middleware to each client instance it sees.
  * The middleware sits where the HTTP call and the response parsing would be (the start of the `deserialize` step), so everything
  * above it is the real SDK: serialization, the client's retry strategy (standard or adaptive, with its real backoff)
  * and `$metadata.attempts`. It dispatches on the command's name and input and answers with AWS's response shapes, or
@@ -80,6 +80,10 @@
  *    RUNNING while one is in progress, SUCCEEDED/FAILED/ABORTED once it ended (a killed run is ABORTED), with
  *    `startDate`/`stopDate` as Dates; an unknown execution: `ExecutionDoesNotExist`; a malformed ARN: `InvalidArn`.
  *    *Source:* Step Functions API Reference, DescribeExecution.
+ * 18. **Secrets Manager**: `GetSecretValue` by name, full ARN or partial ARN; the ARN ends in `-` and six random
+ *    characters; authorized on the full ARN; an unknown secret: `ResourceNotFoundException` to a caller allowed on
+ *    its name, `AccessDeniedException` otherwise. *Source:* Secrets Manager API Reference, CreateSecret (ARN),
+ *    GetSecretValue (SecretId, Errors), Common Errors.
  *
  * For the benchmark and fault injection: `calls()`, `throttledCalls()`, `peakControlPlaneRate()`, `injectFault()`
  * (an error by name, on the nth matching call, or with a probability drawn from a seeded RNG; or an update that ends
@@ -99,6 +103,7 @@ import * as tagging from '@aws-sdk/client-resource-groups-tagging-api';
 import * as s3 from '@aws-sdk/client-s3';
 import * as sns from '@aws-sdk/client-sns';
 import * as sfn from '@aws-sdk/client-sfn';
+import * as secretsmanager from '@aws-sdk/client-secrets-manager';
 import * as ssm from '@aws-sdk/client-ssm';
 import { strToU8, zipSync, type Zippable } from 'fflate';
 import type { FunctionConfiguration, FunctionFacts, VpcEgress } from '../lambdas/shared/domain/types';
@@ -226,6 +231,8 @@ export interface SimulatedAccountOptions {
   outsidePermissions?: CallerPolicy;
   /** KMS keys the account holds (the stack's CMK, its HMAC key). */
   kmsKeys?: KmsKeyDefinition[];
+  /** Secrets Manager secrets (name → SecretString), e.g. the Prisma Cloud Console credentials. @default none */
+  secrets?: Record<string, string>;
   /** Topics that exist; publishing elsewhere is NotFoundException. @default any topic exists */
   topicArns?: string[];
   /** Buckets that exist; other buckets are NoSuchBucket. @default any bucket exists */
@@ -335,6 +342,12 @@ const SERVICES: ServiceBinding[] = [
   { prefix: 's3', client: s3.S3Client, exceptions: s3, base: s3.S3ServiceException },
   { prefix: 'ssm', client: ssm.SSMClient, exceptions: ssm, base: ssm.SSMServiceException },
   {
+    prefix: 'secretsmanager',
+    client: secretsmanager.SecretsManagerClient,
+    exceptions: secretsmanager,
+    base: secretsmanager.SecretsManagerServiceException,
+  },
+  {
     prefix: 'cloudfront',
     client: cloudfront.CloudFrontClient,
     exceptions: cloudfront,
@@ -356,6 +369,8 @@ const ACCESS_DENIED: Record<string, { name: string; status: number }> = {
   sns: { name: 'AuthorizationErrorException', status: 403 },
   s3: { name: 'AccessDenied', status: 403 },
   ssm: { name: 'AccessDeniedException', status: 400 },
+  // Secrets Manager API Reference, Common Errors: AccessDeniedException, HTTP 400.
+  secretsmanager: { name: 'AccessDeniedException', status: 400 },
   cloudfront: { name: 'AccessDenied', status: 403 },
   kms: { name: 'AccessDeniedException', status: 400 },
   states: { name: 'AccessDeniedException', status: 400 },
@@ -564,6 +579,7 @@ export class SimulatedAccount {
     this.permissions = options.permissions;
     this.outsidePermissions = options.outsidePermissions;
     for (const key of options.kmsKeys ?? []) this.addKey(key);
+    for (const [name, value] of Object.entries(options.secrets ?? {})) this.putSecret(name, value);
     this.parameters = new Map(Object.entries(estate.ssmParameters));
     this.topics = options.topicArns === undefined ? undefined : new Set(options.topicArns);
     this.buckets = options.buckets === undefined ? undefined : new Set(options.buckets);
@@ -800,6 +816,54 @@ export class SimulatedAccount {
     this.parameters.set(name, value);
   }
 
+  // ----- Secrets Manager (issue 10) -------------------------------------------------------------------------------
+  // Rule 18. A secret's ARN is `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX`: the name followed by a
+  // hyphen and six random characters (Secrets Manager API Reference, CreateSecret: ARN, "The ARN includes the name of
+  // the secret followed by six random characters"), here derived from the seed. GetSecretValue takes the name, the
+  // full ARN or a partial ARN without the suffix (API Reference, GetSecretValue: SecretId) and is authorized on the
+  // full ARN, so an IAM grant `secret:NAME-??????` covers it. A secret that does not exist answers
+  // ResourceNotFoundException ("Secrets Manager can't find the resource that you asked for.") to a caller allowed on
+  // its would-be ARN and AccessDeniedException otherwise ("you receive either a ResourceNotFoundException or an
+  // AccessDeniedException error, depending on your permissions", API Reference, SecretId); the check is made on
+  // `secret:NAME`, which a suffixed grant does not match. Errors: API Reference, GetSecretValue, Errors; Common Errors.
+
+  private readonly secrets = new Map<string, { arn: string; value: string; versionId: string }>();
+
+  /** Creates (or overwrites) a secret; returns its ARN. */
+  putSecret(name: string, secretString: string): string {
+    const existing = this.secrets.get(name);
+    const suffix = Buffer.from(shortHash(`secret:${this.account}:${name}:${this.seed}`, 12), 'hex')
+      .toString('base64')
+      .replace(/[^A-Za-z0-9]/g, 'x')
+      .slice(0, 6);
+    const arn = existing?.arn ?? `arn:aws:secretsmanager:${this.region}:${this.account}:secret:${name}-${suffix}`;
+    this.secrets.set(name, { arn, value: secretString, versionId: this.newId() });
+    return arn;
+  }
+
+  /** Deletes a secret (GetSecretValue then answers ResourceNotFoundException). */
+  deleteSecret(name: string): void {
+    this.secrets.delete(name);
+  }
+
+  /** The secret a SecretId names (name, full ARN, or partial ARN without the suffix), or undefined. */
+  private findSecret(secretId: string): { name: string; arn: string; value: string; versionId: string } | undefined {
+    for (const [name, secret] of this.secrets) {
+      const partial = secret.arn.slice(0, secret.arn.length - 7);
+      if (secretId === name || secretId === secret.arn || secretId === partial) return { name, ...secret };
+    }
+    return undefined;
+  }
+
+  /** The ARN IAM checks for a SecretId: the full ARN when the secret exists, else what the request names. */
+  private secretResource(secretId: string): string {
+    const found = this.findSecret(secretId);
+    if (found !== undefined) return found.arn;
+    return secretId.startsWith('arn:')
+      ? secretId
+      : `arn:aws:secretsmanager:${this.region}:${this.account}:secret:${secretId}`;
+  }
+
   // ----- dispatch -----------------------------------------------------------------------------------------------
 
   private dispatch(
@@ -878,6 +942,8 @@ export class SimulatedAccount {
       }
       case 'states':
         return [text('executionArn')];
+      case 'secretsmanager':
+        return [this.secretResource(text('SecretId'))];
       case 'kms': {
         const keyId = input['KeyId'];
         if (typeof keyId === 'string') return [this.findKey(keyId)?.arn ?? keyId];
@@ -1540,6 +1606,27 @@ export class SimulatedAccount {
     'ssm:GetParameter': (input, service) => ({
       Parameter: this.parameter(service, String(input['Name'] ?? ''), input['WithDecryption'] === true),
     }),
+    'secretsmanager:GetSecretValue': (input, service) => {
+      const secretId = String(input['SecretId'] ?? '');
+      const secret = this.findSecret(secretId);
+      if (secret === undefined) {
+        throw this.error(
+          service,
+          'ResourceNotFoundException',
+          "Secrets Manager can't find the specified secret.",
+          {},
+          400,
+        );
+      }
+      return {
+        ARN: secret.arn,
+        Name: secret.name,
+        VersionId: secret.versionId,
+        SecretString: secret.value,
+        VersionStages: ['AWSCURRENT'],
+        CreatedDate: new Date('2025-01-01T00:00:00Z'),
+      };
+    },
     'ssm:GetParameters': (input, service) => {
       const names = Array.isArray(input['Names']) ? (input['Names'] as unknown[]).map(String) : [];
       const found = names.filter((n) => this.parameters.has(this.parameterName(n)));

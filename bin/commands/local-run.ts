@@ -39,9 +39,17 @@ const OPTIONS = {
 
 /** summary.json: `{"runs":[{"runId","outcomes":{...},"apiCalls":{...}}]}`. */
 export function summaryJson(runs: readonly RunSummary[]): {
-  runs: Array<Pick<RunSummary, 'runId' | 'outcomes' | 'apiCalls'>>;
+  runs: Array<Pick<RunSummary, 'runId' | 'outcomes' | 'apiCalls' | 'policyValues'>>;
 } {
-  return { runs: runs.map(({ runId, outcomes, apiCalls }) => ({ runId, outcomes, apiCalls })) };
+  return {
+    runs: runs.map(({ runId, outcomes, apiCalls, policyValues }) => ({
+      runId,
+      outcomes,
+      apiCalls,
+      // Only with defender.policySource (issue 10): TW_POLICY values fetched from the Console, cached, failed.
+      ...(policyValues !== undefined ? { policyValues } : {}),
+    })),
+  };
 }
 
 /**
@@ -99,6 +107,12 @@ export function formatRun(run: RunSummary, index: number, total: number, mode: C
       ? `  Changed: ${run.changed.map((c) => (c.outcome === 'PROTECTED' ? c.functionName : `${c.functionName} (${c.outcome})`)).join(', ')}`
       : '  Changed: nothing',
   );
+  if (run.policyValues !== undefined) {
+    const { fetched, cached, failed } = run.policyValues;
+    out.push(
+      `  TW_POLICY values (Prisma Cloud Console): ${fetched} fetched, ${cached} cached, ${failed} failed${failed > 0 ? ' (DEFENDER_POLICY_UNAVAILABLE)' : ''}`,
+    );
+  }
   out.push(
     `  API calls: ${Object.entries(run.apiCalls)
       .map(([op, n]) => `${op} ${n}`)

@@ -31,6 +31,7 @@
  */
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 import type { Context } from 'aws-lambda';
+import { POLICY_VARIABLE } from '../../lib/config';
 import { putAuditItem } from '../shared/adapters/audit-store';
 import {
   codeSigningPolicy,
@@ -44,12 +45,13 @@ import { functionMetrics } from '../shared/adapters/metrics';
 import { publishNotice } from '../shared/adapters/notifier';
 import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limiter';
 import { rejectionRecords } from '../shared/adapters/rejections';
+import { readCachedPolicies } from '../shared/adapters/policy-cache';
 import { lastDecisions, putLastDecisions } from '../shared/adapters/state-store';
 import { resolveEgress, type VpcFunction } from '../shared/adapters/vpc';
 import { rejectionBackoff, type RejectionRecord } from '../shared/domain/backoff';
 import { workersOf } from '../shared/domain/batching';
 import { decisionItem, nextDigest, sameDecision, type DecisionDigest } from '../shared/domain/audit';
-import { assess, type FunnelContext } from '../shared/domain/funnel';
+import { arnRegion, assess, type FunnelContext } from '../shared/domain/funnel';
 import { decisionNotice } from '../shared/domain/notice';
 import {
   candidateFacts,
@@ -470,12 +472,42 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
       funnel: written.size > 0 ? { ...funnel, engineWritten: written } : funnel,
     };
   });
-  // Functions that carry one of our resolved SSM-sourced variables: their inventory holds a placeholder, so the
-  // real value is read (GetFunction, needed anyway for the protected ones) and compared in memory.
-  const ssmNames = Object.keys(resolvedEnvironment).filter(
-    (name) => typeof config.defender.environment[name] !== 'string',
-  );
+  // Issue 10: assess never calls the Console. Each function's own TW_POLICY is known here only from the cache the
+  // protect Lambda keeps (state table, values encrypted with the stack key: this role already reads the state table
+  // with BatchGetItem and holds kms:Decrypt on the stack key); without an unexpired entry gate 6 counts the documented
+  // estimate and says so.
+  if (config.defender.policySource !== undefined) {
+    const byRegion = new Map<string, Entry[]>();
+    for (const entry of entries) {
+      if (entry.name === UNNAMED) continue;
+      const arn = entry.cheap.configuration.FunctionArn;
+      const region = (typeof arn === 'string' ? arnRegion(arn) : undefined) ?? process.env['AWS_REGION'] ?? '';
+      byRegion.set(region, [...(byRegion.get(region) ?? []), entry]);
+    }
+    for (const [region, group] of byRegion) {
+      const cached = await readCachedPolicies(
+        rt.stateTableName,
+        group.map((entry) => entry.name),
+        region,
+        config.defender.policySource.cacheHours * 60 * 60 * 1000,
+        systemClock.now(),
+      );
+      if (cached.errors.length > 0) {
+        logger.warn('TW_POLICY cache partly unreadable; those functions use the estimate', { errors: cached.errors });
+      }
+      for (const entry of group) {
+        const value = cached.values.get(entry.name);
+        if (value === undefined) continue;
+        const own = { ...(entry.funnel.resolvedEnvironment ?? {}), [POLICY_VARIABLE]: value };
+        entry.funnel = { ...entry.funnel, resolvedEnvironment: own };
+      }
+    }
+  }
+  // Functions that carry one of our resolved SSM-sourced (or cached Console) variables: their inventory holds a
+  // placeholder, so the real value is read (GetFunction, needed anyway for the protected ones) and compared in memory.
   for (const entry of entries) {
+    const resolvedHere = entry.funnel.resolvedEnvironment ?? {};
+    const ssmNames = Object.keys(resolvedHere).filter((name) => typeof config.defender.environment[name] !== 'string');
     const variables = entry.cheap.configuration.Environment?.Variables;
     const present = ssmNames.filter((name) => isRecordOfStrings(variables) && typeof variables[name] === 'string');
     if (present.length === 0) continue;
@@ -490,8 +522,8 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     }
     if (unknown.length > 0) {
       // Could not compare: the funnel says "value not resolved" for these (never a silent pass).
-      const kept = Object.fromEntries(Object.entries(resolvedEnvironment).filter(([n]) => !unknown.includes(n)));
-      entry.funnel = { ...funnel, resolvedEnvironment: kept };
+      const kept = Object.fromEntries(Object.entries(resolvedHere).filter(([n]) => !unknown.includes(n)));
+      entry.funnel = { ...entry.funnel, resolvedEnvironment: kept };
     }
   }
   const screened = entries.map((entry) => ({ entry, screening: screen(entry.view, entry.funnel) }));

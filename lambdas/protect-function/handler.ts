@@ -26,7 +26,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
-import type { Config } from '../../lib/config';
+import { isConsoleVariable, POLICY_VARIABLE, type Config } from '../../lib/config';
 import { getAuditItem, putAuditItem, runRecordsOf, type RunRecords } from '../shared/adapters/audit-store';
 import {
   awsMessage,
@@ -50,6 +50,7 @@ import {
   putRejection,
   readRejection,
 } from '../shared/adapters/state-store';
+import { defenderPolicy } from '../shared/adapters/defender-policy';
 import { macKey } from '../shared/adapters/mac-key';
 import { putRestore } from '../shared/adapters/restore-store';
 import {
@@ -71,7 +72,7 @@ import {
 } from '../shared/domain/audit';
 import { ourVariableNames, valueMac, type MacContext } from '../shared/domain/mac';
 import { decisionNotice } from '../shared/domain/notice';
-import { assess, type FunnelContext } from '../shared/domain/funnel';
+import { arnRegion, assess, type FunnelContext } from '../shared/domain/funnel';
 import {
   applyChange,
   changeApplied,
@@ -498,6 +499,30 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   }
   const backoff = rejectionBackoff(rejection, systemClock.now(), revisionOf(fresh.configuration, rt));
 
+  // Issue 10: the function's own TW_POLICY, from the cache or the Prisma Cloud Console, before the funnel runs again
+  // (gate 6 then measures the real value). Any failure: nothing is changed.
+  const source = config.defender.policySource;
+  if (source !== undefined) {
+    const arn =
+      typeof fresh.configuration.FunctionArn === 'string' ? fresh.configuration.FunctionArn : request.functionArn;
+    const region = arnRegion(arn) ?? process.env['AWS_REGION'] ?? '';
+    const policy = await defenderPolicy(name, region, {
+      source,
+      stateTableName: rt.stateTableName,
+      workers: workersOf(request.workers, config.rates),
+    });
+    if (!policy.ok) {
+      return recorder.finish({
+        outcome: 'SKIPPED',
+        reasons: ['DEFENDER_POLICY_UNAVAILABLE'],
+        detail: `${POLICY_VARIABLE} for ${name} in ${region} is unavailable: ${policy.detail}; nothing was changed`,
+      });
+    }
+    recorder.knowSecrets([policy.value]);
+    resolved = { ...resolved, [POLICY_VARIABLE]: policy.value };
+    recorder.log.info(`${POLICY_VARIABLE} value ready`, { source: policy.source, cache: policy.cache });
+  }
+
   // Issue 8 items 3 and 7: the MAC key (images keep keyed MACs of our values only) and our variables that hold a
   // value the engine wrote earlier (an outdated Defender configuration, refreshed in place below).
   let mac: MacContext;
@@ -546,14 +571,22 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     engineWritten,
   };
   const assessment = assess(facts, funnel);
-  if (assessment.verdict === 'ALREADY_PROTECTED' && engineWritten.size > 0) {
+  // An older value of the function's own Console policy is ours (the MAC rule) but refreshed only with
+  // policySource.refresh: true; otherwise it stays as it is (the refresh plan then sees it as the wanted value).
+  const keepOwnPolicy = config.defender.policySource?.refresh !== true;
+  const refreshable = new Set(
+    [...engineWritten].filter((variable) => !(keepOwnPolicy && isConsoleVariable(config, variable))),
+  );
+  if (assessment.verdict === 'ALREADY_PROTECTED' && refreshable.size > 0) {
+    const kept = [...engineWritten].filter((variable) => !refreshable.has(variable));
+    const current = variablesOf(fresh);
     return refreshInPlace({
       rt,
       request,
       recorder,
       fresh,
-      resolved,
-      engineWritten,
+      resolved: { ...resolved, ...Object.fromEntries(kept.map((variable) => [variable, current[variable] ?? ''])) },
+      engineWritten: refreshable,
       mac,
       assessment,
       pacing,

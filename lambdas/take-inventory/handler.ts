@@ -11,6 +11,7 @@
  * `unreadable` and is skipped FACTS_MISSING, while the rest of the run goes on.
  */
 import type { Context } from 'aws-lambda';
+import { defenderVariables } from '../../lib/config';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { edgeFunctionArns } from '../shared/adapters/cloudfront';
 import { s3 } from '../shared/adapters/clients';
@@ -96,7 +97,7 @@ async function ourMacsOf(
     });
     return () => ({});
   }
-  const names = Object.keys(config.defender.environment);
+  const names = Object.keys(defenderVariables(config));
   return (cfg) => {
     const variables: unknown = cfg.Environment?.Variables;
     const name = cfg.FunctionName;

@@ -17,7 +17,15 @@ export interface EngineAlarmsProps {
   readonly alarmTopic: sns.ITopic;
   /** Alarm when no run has succeeded for this many hours. */
   readonly noSuccessAlarmHours: number;
+  /**
+   * With `defender.policySource` (issue 10): alarm when at least this many functions of one run were skipped
+   * DEFENDER_POLICY_UNAVAILABLE (the Console or its credentials failed for more than a few). @default - no alarm
+   */
+  readonly policyUnavailableThreshold?: number;
 }
+
+/** "More than a few": a run with this many DEFENDER_POLICY_UNAVAILABLE skips alarms (one or two are retried next run). */
+export const POLICY_UNAVAILABLE_ALARM_THRESHOLD = 3;
 
 /** A metric the handlers emit through Powertools (EMF). */
 export function engineMetric(
@@ -83,6 +91,15 @@ export class EngineAlarms extends Construct {
       'A run died between a change and its record; the next run reconciled it (audit items with reconciled: true)',
       {},
     );
+    if (props.policyUnavailableThreshold !== undefined) {
+      // finish-run emits Skips by Reason once per run, so the hourly sum is the run's count.
+      this.add(
+        'DefenderPolicyUnavailable',
+        engineMetric(ENGINE_METRICS.skips.name, { [ENGINE_METRICS.skips.dimension]: 'DEFENDER_POLICY_UNAVAILABLE' }),
+        `At least ${props.policyUnavailableThreshold} functions in a run could not get their TW_POLICY from the Prisma Cloud Console (DEFENDER_POLICY_UNAVAILABLE): read the records' detail (HTTP status, or the credentials secret's AWS error); check the Console, the egress to it and the secret`,
+        { threshold: props.policyUnavailableThreshold },
+      );
+    }
     this.add(
       'NoSuccessfulRun',
       sm.metricSucceeded({ period: Duration.hours(props.noSuccessAlarmHours), statistic: cloudwatch.Stats.SUM }),
@@ -98,7 +115,7 @@ export class EngineAlarms extends Construct {
     id: string,
     metric: cloudwatch.IMetric,
     description: string,
-    overrides: Partial<Pick<cloudwatch.AlarmProps, 'comparisonOperator' | 'treatMissingData'>>,
+    overrides: Partial<Pick<cloudwatch.AlarmProps, 'comparisonOperator' | 'treatMissingData' | 'threshold'>>,
   ): void {
     const alarm = new cloudwatch.Alarm(this, id, {
       metric,

@@ -59,6 +59,38 @@ export function ssmParameterArns(stack: Stack, config: Config): string[] {
   );
 }
 
+/**
+ * `arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME-??????`: exactly the one secret `defender.policySource`
+ * names. Secrets Manager appends a hyphen and six random characters to a secret's ARN (API Reference, CreateSecret:
+ * ARN), and IAM authorizes GetSecretValue on that full ARN; `??????` matches those six characters only, so neither a
+ * later secret with a longer name (`NAME-old-abcdef`) nor any other secret is covered (Secrets Manager User Guide,
+ * "Permissions policy examples": "-??????" in the resource ARN).
+ */
+export function consoleSecretArn(stack: Stack, secretName: string): string {
+  return stack.formatArn({
+    service: 'secretsmanager',
+    resource: 'secret',
+    resourceName: `${secretName}-??????`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+}
+
+/**
+ * secretsmanager:GetSecretValue on the Console credentials secret (issue 10), nothing else. The secret's key is the
+ * customer's choice: with the default aws/secretsmanager key, Secrets Manager decrypts on the caller's behalf and no
+ * KMS grant is needed; a secret under a customer managed key needs that key's policy to allow this role kms:Decrypt
+ * via secretsmanager (documented in the deploy section, not granted here).
+ */
+function allowConsoleCredentials(fn: HouseFunction, r: EngineResources, stack: Stack): void {
+  const source = r.config.defender.policySource;
+  if (source === undefined || r.config.mode !== 'protect') return;
+  fn.allow(
+    'ReadConsoleCredentials',
+    ['secretsmanager:GetSecretValue'],
+    [consoleSecretArn(stack, source.credentialsSecret)],
+  );
+}
+
 function allowKey(fn: HouseFunction, r: EngineResources): void {
   fn.allow('UseStackKey', KEY_ACTIONS, [r.key.keyArn]);
 }
@@ -240,6 +272,7 @@ export function grantProtectFunction(fn: HouseFunction, r: EngineResources, stac
     });
   }
   allowDefenderParameters(fn, r, stack);
+  allowConsoleCredentials(fn, r, stack);
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
   // A retried invocation first reads this run's PENDING and decision of the function (issue 9: one decision a run).
   fn.allow('ReadRunRecords', ['dynamodb:GetItem'], [r.tables.auditTable.tableArn]);

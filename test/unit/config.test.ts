@@ -1,4 +1,11 @@
-import { ConfigError, configHash, deployProblems, parseConfig, type ConfigInput } from '../../lib/config';
+import {
+  ConfigError,
+  configHash,
+  defenderVariables,
+  deployProblems,
+  parseConfig,
+  type ConfigInput,
+} from '../../lib/config';
 
 const minimal: ConfigInput = {
   defender: {
@@ -145,5 +152,62 @@ describe('configHash', () => {
 
     expect(configHash(a)).toBe(configHash(b));
     expect(configHash(a)).not.toBe(configHash(c));
+  });
+});
+
+describe('defender.policySource (issue 10)', () => {
+  const handlerMethod = {
+    layerArn: 'arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defender:32',
+    method: 'handler' as const,
+    handler: 'twistlock.handler',
+    environment: {},
+  };
+  const source = {
+    console: 'https://eu-west-1.cloud.twistlock.com/eu-123456',
+    credentialsSecret: 'zero-impact/prisma',
+  };
+
+  it('fills in cacheHours 24, refresh false, ratePerSecond 5, and adds TW_POLICY to our variables', () => {
+    const config = parseConfig({ defender: { ...handlerMethod, policySource: source } }, 'test.json');
+
+    expect(config.defender.policySource).toEqual({ ...source, cacheHours: 24, refresh: false, ratePerSecond: 5 });
+    expect(defenderVariables(config)).toEqual({ TW_POLICY: { policySource: true } });
+    expect(deployProblems(config)).toEqual([]);
+  });
+
+  it('is mutually exclusive with a static TW_POLICY: one problem naming both keys', () => {
+    const problems = problemsOf({
+      defender: { ...handlerMethod, environment: { TW_POLICY: 'static' }, policySource: source },
+    });
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^defender\.policySource, defender\.environment\.TW_POLICY: mutually exclusive/);
+  });
+
+  it.each([
+    [{ ...source, console: 'http://eu-west-1.cloud.twistlock.com/eu-1' }, 'defender.policySource.console'],
+    [{ ...source, console: 'not a url' }, 'defender.policySource.console'],
+    [{ ...source, credentialsSecret: 'has space' }, 'defender.policySource.credentialsSecret'],
+    [{ ...source, credentialsSecret: 'zero-impact/prisma-AbC123' }, 'defender.policySource.credentialsSecret'],
+    [{ ...source, cacheHours: 0 }, 'defender.policySource.cacheHours'],
+    [{ ...source, ratePerSecond: 0 }, 'defender.policySource.ratePerSecond'],
+    [{ ...source, refresh: 'yes' }, 'defender.policySource.refresh'],
+    [{ ...source, consoleUrl: 'x' }, 'defender.policySource'],
+  ])('rejects %j naming %s', (policySource, key) => {
+    const problems = problemsOf({ defender: { ...handlerMethod, policySource } });
+
+    expect(problems).toHaveLength(1);
+    expect(problems[0]?.startsWith(`${key}:`)).toBe(true);
+  });
+
+  it('accepts plain http only to the loopback stand-in, and a deployed stack refuses it', () => {
+    const config = parseConfig(
+      { defender: { ...handlerMethod, policySource: { ...source, console: 'http://127.0.0.1:8123/local' } } },
+      'test.json',
+    );
+
+    expect(deployProblems(config, 'zeroImpact')).toEqual([
+      'zeroImpact.defender.policySource.console: a deployed stack reaches the Console over https only',
+    ]);
   });
 });

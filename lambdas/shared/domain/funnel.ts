@@ -33,10 +33,12 @@
  * No check ever carries an environment variable value: names, counts and sizes only.
  */
 import {
+  defenderVariables,
   EXEC_WRAPPER_VARIABLE,
+  isConsoleVariable,
   ORIGINAL_HANDLER_VARIABLE,
   type Config,
-  type DefenderEnvValue,
+  type OurValueSource,
 } from '../../../lib/config';
 import {
   isRecord,
@@ -107,7 +109,10 @@ export function ourEnvironmentLiterals(config: Config): Record<string, string> {
 }
 
 /** Every code a funnel check can carry. */
-export type GateCode = Exclude<Code, 'CHANGED_DURING_RUN' | 'DEFENDER_LAYER_INVALID' | 'FUNCTION_DELETED'>;
+export type GateCode = Exclude<
+  Code,
+  'CHANGED_DURING_RUN' | 'DEFENDER_LAYER_INVALID' | 'FUNCTION_DELETED' | 'DEFENDER_POLICY_UNAVAILABLE'
+>;
 
 export interface GateMessage {
   gate: number;
@@ -543,13 +548,13 @@ interface Ours {
 
 function ourSide(context: FunnelContext): Ours {
   const resolved: Obj = context.resolvedEnvironment ?? {};
-  const valueOf = (name: string, value: DefenderEnvValue): string | undefined => {
+  const valueOf = (name: string, value: OurValueSource): string | undefined => {
     if (typeof value === 'string') return value;
     const resolvedValue = own(resolved, name);
     return isString(resolvedValue) ? resolvedValue : undefined;
   };
   const values = new Map(
-    Object.entries(context.config.defender.environment).map(([name, value]) => [name, valueOf(name, value)] as const),
+    Object.entries(defenderVariables(context.config)).map(([name, value]) => [name, valueOf(name, value)] as const),
   );
   const engineWritten = new Set(
     [...(context.engineWritten ?? [])].filter((name) => values.has(name) || name === ORIGINAL_HANDLER_VARIABLE),
@@ -567,9 +572,15 @@ function isOurValue(variables: ReadonlyMap<string, string>, name: string, ours: 
   return existing !== undefined && (our === undefined || existing === our || ours.engineWritten.has(name));
 }
 
-/** Our variables that hold a value the engine wrote earlier, not the configured one. */
+/**
+ * Our variables that hold a value the engine wrote earlier, not the configured one. An older value of the function's
+ * own Console policy (TW_POLICY with `defender.policySource`) is outdated only with `policySource.refresh: true`;
+ * otherwise it is simply ours (issue 10: ALREADY_PROTECTED, not refreshed).
+ */
 function outdatedVariables(variables: ReadonlyMap<string, string>, ours: Ours): string[] {
+  const refreshConsole = ours.config.defender.policySource?.refresh === true;
   return [...ours.engineWritten].filter((name) => {
+    if (isConsoleVariable(ours.config, name) && !refreshConsole) return false;
     const existing = variables.get(name);
     const our = ours.values.get(name);
     return existing !== undefined && our !== undefined && existing !== our;
@@ -814,8 +825,21 @@ function envQuota({ r, ours }: GateInput): Outcome {
   const limit = ours.config.funnel.envQuotaBytes;
   if (!r.variables.ok) return lacking(limit, r.variables);
   const { bytes, estimated } = variablesAfter(r, r.variables.value, ours);
-  const note =
-    estimated.length > 0 ? ` (${estimated.join(', ')} not resolved: counted as ${SSM_VALUE_ESTIMATE_BYTES} bytes)` : '';
+  const fromConsole = (name: string): boolean => isConsoleVariable(ours.config, name);
+  const resolvedConsole = [...ours.values].filter(([name, value]) => fromConsole(name) && value !== undefined);
+  const notes = [
+    ...resolvedConsole.map(([name]) => `${name}: this function's value from the Console`),
+    ...estimated
+      .filter(fromConsole)
+      .map(
+        (name) =>
+          `${name} not cached yet, fetched from the Console at protect time: counted as ${SSM_VALUE_ESTIMATE_BYTES} bytes`,
+      ),
+  ];
+  const fromSsm = estimated.filter((name) => !fromConsole(name));
+  if (fromSsm.length > 0)
+    notes.push(`${fromSsm.join(', ')} not resolved: counted as ${SSM_VALUE_ESTIMATE_BYTES} bytes`);
+  const note = notes.length > 0 ? ` (${notes.join('; ')})` : '';
   return failWhen(bytes > limit, `${bytes} bytes after adding ours${note}`, limit);
 }
 

@@ -9,7 +9,7 @@
  * names) have unrelated MACs.
  */
 import { createHmac } from 'node:crypto';
-import { EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE, type Config } from '../../../lib/config';
+import { defenderVariables, EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE, type Config } from '../../../lib/config';
 
 /** Domain separation of the MAC messages (a new version gets a new prefix, never a reinterpretation). */
 export const MAC_PREFIX = 'zero-impact/v1\0';
@@ -17,7 +17,7 @@ export const MAC_PREFIX = 'zero-impact/v1\0';
 /** The material a configuration image needs to MAC our values: the derived key and the names that are ours. */
 export interface MacContext {
   key: Uint8Array;
-  /** Our variable names: config.defender.environment keys, AWS_LAMBDA_EXEC_WRAPPER, ORIGINAL_HANDLER. */
+  /** Our variable names: config.defender.environment keys (and TW_POLICY with a policySource), AWS_LAMBDA_EXEC_WRAPPER, ORIGINAL_HANDLER. */
   ourNames: ReadonlySet<string>;
 }
 
@@ -30,7 +30,7 @@ export function valueMac(key: Uint8Array, functionName: string, variable: string
 
 /** Every variable name that is ours under this configuration (whatever the method). */
 export function ourVariableNames(config: Config): ReadonlySet<string> {
-  return new Set([...Object.keys(config.defender.environment), EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE]);
+  return new Set([...Object.keys(defenderVariables(config)), EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE]);
 }
 
 /** MACs of the variables in `variables` that are ours (and only those), by name. */

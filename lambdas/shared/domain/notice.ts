@@ -22,6 +22,11 @@ const OTHER_CODES: Readonly<Record<string, { message: string; remediation: strin
     message: 'Defender Layer Check Failed',
     remediation: "fix defender.layerArn (see the engine's alarm topic); nothing is changed until the check passes",
   },
+  DEFENDER_POLICY_UNAVAILABLE: {
+    message: 'Defender Policy Unavailable',
+    remediation:
+      "none needed from the function's team: the engine could not get the function's TW_POLICY from the Prisma Cloud Console (see the record's detail: the Console's HTTP status or the secret's AWS error); it is tried again next run",
+  },
 };
 
 export interface CodeDescription {

@@ -17,7 +17,7 @@
  * (domain/mac.ts), so that rollback can tell "still the value we set" without a hash anyone could test guesses on.
  */
 import { createHash } from 'node:crypto';
-import { EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE, type Config } from '../../../lib/config';
+import { defenderVariables, EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE, type Config } from '../../../lib/config';
 import { envVarsSize, LAYER_SLOT_LIMIT, sameLayer } from './funnel';
 import { ourValueMacs, valueMac, type MacContext } from './mac';
 import type { ConfigurationImage, FunctionConfiguration, ReasonCode } from './types';
@@ -124,7 +124,7 @@ export function planProtection(
   if (layers === undefined) return refuse('FACTS_MISSING', 'Layers is not a list of layer ARNs');
 
   const ours: Array<[string, string]> = [];
-  for (const [name, source] of Object.entries(config.defender.environment)) {
+  for (const [name, source] of Object.entries(defenderVariables(config))) {
     const value =
       typeof source === 'string' ? source : Object.hasOwn(resolvedEnv, name) ? resolvedEnv[name] : undefined;
     if (typeof value !== 'string') return refuse('FACTS_MISSING', `the value of ${name} was not resolved`);
@@ -246,7 +246,7 @@ export function planRefresh(
   }
   const variables: Record<string, string> = { ...existing };
   const refreshed: string[] = [];
-  for (const [name, source] of Object.entries(config.defender.environment)) {
+  for (const [name, source] of Object.entries(defenderVariables(config))) {
     const wanted =
       typeof source === 'string' ? source : Object.hasOwn(resolvedEnv, name) ? resolvedEnv[name] : undefined;
     if (typeof wanted !== 'string') {

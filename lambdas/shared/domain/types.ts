@@ -99,6 +99,12 @@ export const REASON_CODES = [
   'PREVIOUSLY_REJECTED',
   /** Protect: the function was deleted during the run (ResourceNotFoundException). */
   'FUNCTION_DELETED',
+  /**
+   * Protect: the function's own TW_POLICY could not be had from the Prisma Cloud Console (defender.policySource):
+   * Console unreachable, 401/403, 429 or 5xx after retries, a malformed answer, or its credentials secret missing or
+   * denied. Nothing was changed; the next run tries again.
+   */
+  'DEFENDER_POLICY_UNAVAILABLE',
 ] as const;
 export type ReasonCode = (typeof REASON_CODES)[number];
 

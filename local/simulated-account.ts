@@ -85,8 +85,8 @@
  *    `RequestEntityTooLargeException` 413) or an `S3Bucket`/`S3Key` of the account, a ZIP that unzips to at most
  *    250 MB; `CompatibleRuntimes` at most 15 Lambda runtime identifiers, `CompatibleArchitectures` at most 2 of
  *    `x86_64`, `arm64` (else `InvalidParameterValueException` with AWS's "1 validation error detected" message);
- *    `Description` at most 256 characters, `LicenseInfo` 512. Returns 201 with `LayerVersionArn` whose version is the
- *    layer's highest plus one (1 for a new layer); the version is then readable with GetLayerVersion(ByArn).
+ *    `Description` at most 256 characters, `LicenseInfo` 512. Answers `LayerVersionArn` (and `Version`): the
+ *    layer's highest version plus one (1 for a new layer), then readable with GetLayerVersion(ByArn).
  *    *Source:* Lambda API Reference, PublishLayerVersion (request syntax, constraints, errors); Lambda Developer
  *    Guide, Lambda quotas ("Deployment package (.zip file archive) size: 50 MB (zipped, when uploading through the
  *    Lambda API or SDKs) ... 250 MB (unzipped)"); Service Authorization Reference, Actions defined by AWS Lambda.

@@ -2,6 +2,7 @@
  * The `zero-impact` command line: argument dispatch and printing only. Each command lives in bin/commands/.
  */
 import { run as assess } from './commands/assess';
+import { run as defender } from './commands/defender';
 import { run as include } from './commands/include';
 import { run as localRun } from './commands/local-run';
 import { run as rollback } from './commands/rollback';
@@ -18,6 +19,11 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     summary: 'rollback --function NAME | --run RUN_ID [--region R] [--yes]   remove exactly what protection added',
   },
   include: { run: include, summary: 'include --function NAME [--region R]   lift a rollback exclusion' },
+  defender: {
+    run: defender,
+    summary:
+      "defender publish-layer --runtime RUNTIME [--region R] [--yes] [--config FILE]   publish the Console's Defender layer",
+  },
   'local-run': {
     run: localRun,
     summary:

@@ -14,6 +14,10 @@
  * seed and the rule's index), and only on calls the rule otherwise matches, so adding a rule does not change what
  * the others draw. `pure-rand` is only a transitive dependency (of fast-check, dev only), so it is not used here.
  *
+ * Console calls (issue 10) are planned like the others: the local run reports `prisma:Authenticate`,
+ * `prisma:EncodeServerlessPolicy` (with the function) and `prisma:DownloadServerlessBundle`, and turns an `error`
+ * decision into the stand-in Console's answer (scenario.ts `consoleFaultOf`; `retryAfterSeconds` for Retry-After).
+ *
  * Rules are evaluated in file order; the first rule that fires decides the call. `after` conditions are observed
  * for every rule on every call (the named operation, called for a function in a run, arms the rule for that function
  * in that run from the next call on).
@@ -59,7 +63,15 @@ export interface PlannedTask {
 
 export type FaultDecision =
   | { kind: 'none' }
-  | { kind: 'error'; error: string; message: string; rule: number }
+  | {
+      kind: 'error';
+      /** An AWS exception name, or for a `prisma:` call a Console fault (scenario.ts `consoleFaultOf`). */
+      error: string;
+      message: string;
+      rule: number;
+      /** Console faults with an HTTP status: the answer's Retry-After. */
+      retryAfterSeconds?: number;
+    }
   | { kind: 'update-fails'; reason: string; rule: number };
 
 /** An event to apply now, with its payload. */
@@ -216,6 +228,7 @@ export class FaultPlan {
           error: fault.error,
           message: fault.message ?? `Injected fault: ${fault.error}`,
           rule: rule.index,
+          ...(fault.retryAfterSeconds !== undefined ? { retryAfterSeconds: fault.retryAfterSeconds } : {}),
         };
       }
       return { kind: 'update-fails', reason: fault.reason ?? 'Injected', rule: rule.index };

@@ -32,6 +32,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { strToU8, zipSync, type Zippable } from 'fflate';
+import { layerRuntimeFamily } from '../lambdas/shared/adapters/prisma-console';
 import { systemClock, type Clock } from '../lambdas/shared/adapters/rate-limiter';
 
 export type StandInOperation =
@@ -120,12 +121,8 @@ export function standInPolicy(functionName: string, region: string): string {
   return Buffer.from(JSON.stringify(document), 'utf8').toString('base64');
 }
 
-/** The runtime family a bundle serves, or undefined when the Console has no layer for it. */
-export function bundleFamily(runtime: string): 'python' | 'nodejs' | undefined {
-  if (/^python(3(\.\d+)?)?$/.test(runtime)) return 'python';
-  if (/^nodejs(\d+\.x)?$/.test(runtime)) return 'nodejs';
-  return undefined;
-}
+/** The runtime family a bundle serves, or undefined when the Console has no layer for it (the client's rule). */
+export const bundleFamily = layerRuntimeFamily;
 
 /** The files of the stand-in's layer ZIP for a runtime family (paths relative to /opt). */
 export function bundleFiles(family: 'python' | 'nodejs'): Record<string, string> {

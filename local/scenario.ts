@@ -23,6 +23,15 @@
  * `message` is an extension) or, for `lambda:UpdateFunctionConfiguration`, accepts the update and lets it end
  * `updateEnds: "Failed"` with `reason`.
  *
+ * Console faults (extension, issue 10): the stand-in Prisma Cloud Console's operations are `prisma:Authenticate`,
+ * `prisma:EncodeServerlessPolicy` (about a function: `function` filters) and `prisma:DownloadServerlessBundle`
+ * (`prisma:*` names all three). Their `error` is what the Console does instead of answering: an HTTP status from 400
+ * to 599 as a string (`"429"`, `"401"`, `"500"`), `"timeout"` (no answer within the client's timeout) or
+ * `"malformed"` (a 200 whose body is not the documented shape); `retryAfterSeconds` adds a Retry-After header to the
+ * answer. An HTTP status, `timeout` or `malformed` needs a `prisma:` operation and a `prisma:` operation needs one of
+ * them; the `*` operation never matches a Console call (local/fault-plan.ts), so an AWS exception is never sent as
+ * a Console answer. `consoleFaultOf` reads such an error.
+ *
  * Events. A trigger, exactly one of: `after` (an operation, once the call has completed successfully), `before` (an
  * operation, before the call reaches the account) or `afterTask` (a state of the state machine, once its invocation
  * has done its work; with `batch`, only that batch, 1-based). `run` limits it to one run and `times` (extension)
@@ -62,6 +71,14 @@ const EXACT_OPERATION_PATTERN = /^[a-z][a-z0-9-]*:[A-Z][A-Za-z0-9]*$/;
 const FUNCTION_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 const FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[a-zA-Z0-9_-]{1,64}(:[a-zA-Z0-9$_-]+)?$/;
 const ERROR_NAME = /^[A-Za-z][A-Za-z0-9_.]{0,127}$/;
+/** A Console fault's `error`: an HTTP error status, `timeout` or `malformed`. */
+const CONSOLE_ERROR = /^([45]\d\d|timeout|malformed)$/;
+/** The operations of the stand-in Console (local/prisma-console-standin.ts). */
+export const CONSOLE_OPERATIONS = [
+  'prisma:Authenticate',
+  'prisma:EncodeServerlessPolicy',
+  'prisma:DownloadServerlessBundle',
+] as const;
 const UPDATE_OPERATION = 'lambda:UpdateFunctionConfiguration';
 
 const operation = z.string().regex(OPERATION_PATTERN, OPERATION_SHAPE);
@@ -79,7 +96,15 @@ const runs = z.array(positiveInt, { error: 'expected an array of run numbers (1,
 const faultSchema = z.strictObject({
   operation,
   function: functionRef.optional(),
-  error: z.string().regex(ERROR_NAME, 'expected an exception name such as "TooManyRequestsException"').optional(),
+  error: z
+    .string()
+    .refine(
+      (v) => ERROR_NAME.test(v) || CONSOLE_ERROR.test(v),
+      'expected an exception name such as "TooManyRequestsException" (or, for a "prisma:" operation, an HTTP status such as "429", "timeout" or "malformed")',
+    )
+    .optional(),
+  /** Extension: Console faults with an HTTP status: the answer's Retry-After, in seconds. */
+  retryAfterSeconds: z.number({ error: 'expected a whole number of seconds >= 0' }).int().min(0).max(86_400).optional(),
   /** Extension: the injected error's message. @default "Injected fault: NAME" */
   message: z.string().max(1024).optional(),
   times: times.optional(),
@@ -147,6 +172,7 @@ export interface ScenarioFault {
   forSeconds?: number;
   updateEnds?: 'Failed';
   reason?: string;
+  retryAfterSeconds?: number;
 }
 
 export type EventTrigger =
@@ -246,6 +272,29 @@ function validateFault(raw: unknown, at: ReadonlyArray<PropertyKey>, problems: s
     problem('outcome', 'only with "operation": "dynamodb:PutItem" (or "dynamodb:*")');
   }
   if (f.runs !== undefined && new Set(f.runs).size !== f.runs.length) problem('runs', 'lists a run twice');
+  const consoleOperation = f.operation.startsWith('prisma:');
+  if (
+    consoleOperation &&
+    f.operation !== 'prisma:*' &&
+    !(CONSOLE_OPERATIONS as readonly string[]).includes(f.operation)
+  ) {
+    problem('operation', `expected one of ${CONSOLE_OPERATIONS.join(', ')} or "prisma:*"`);
+  }
+  if (f.error !== undefined && consoleOperation && !CONSOLE_ERROR.test(f.error)) {
+    problem(
+      'error',
+      'expected an HTTP status from "400" to "599", "timeout" or "malformed" with a "prisma:" operation',
+    );
+  }
+  if (f.error !== undefined && !consoleOperation && CONSOLE_ERROR.test(f.error) && !ERROR_NAME.test(f.error)) {
+    problem('error', 'an HTTP status is a Console fault: only with a "prisma:" operation');
+  }
+  if (f.error !== undefined && !consoleOperation && (f.error === 'timeout' || f.error === 'malformed')) {
+    problem('error', `"${f.error}" is a Console fault: only with a "prisma:" operation`);
+  }
+  if (f.retryAfterSeconds !== undefined && (!consoleOperation || f.error === undefined || !/^\d+$/.test(f.error))) {
+    problem('retryAfterSeconds', 'only with a "prisma:" operation and an HTTP status "error"');
+  }
   problems.push(...local);
   if (local.length > 0) return undefined;
   const fault: ScenarioFault = { ...f, times: f.times ?? 'all' };
@@ -381,9 +430,22 @@ export function functionNameOf(nameOrArn: string): string {
   return nameOrArn.split(':')[0] as string;
 }
 
-/** True when an IAM-style pattern (`*`, `service:*`, `service:Operation`) matches an operation. */
+/** What a Console fault's `error` makes the stand-in do (see the module comment); undefined for an AWS exception. */
+export function consoleFaultOf(
+  error: string,
+): { kind: 'status'; status: number } | { kind: 'timeout' } | { kind: 'malformed' } | undefined {
+  if (/^[45]\d\d$/.test(error)) return { kind: 'status', status: Number(error) };
+  if (error === 'timeout') return { kind: 'timeout' };
+  if (error === 'malformed') return { kind: 'malformed' };
+  return undefined;
+}
+
+/**
+ * True when an IAM-style pattern (`*`, `service:*`, `service:Operation`) matches an operation. `*` is every AWS call
+ * and DynamoDB call, never a Console (`prisma:`) call: their errors are of another kind.
+ */
 export function operationMatches(pattern: string, operation: string): boolean {
-  if (pattern === '*') return true;
+  if (pattern === '*') return !operation.startsWith('prisma:');
   if (pattern.endsWith(':*')) return operation.startsWith(pattern.slice(0, -1));
   return pattern === operation;
 }

@@ -84,6 +84,16 @@
  *    characters; authorized on the full ARN; an unknown secret: `ResourceNotFoundException` to a caller allowed on
  *    its name, `AccessDeniedException` otherwise. *Source:* Secrets Manager API Reference, CreateSecret (ARN),
  *    GetSecretValue (SecretId, Errors), Common Errors.
+ * 19. **PublishLayerVersion** (issue 10; IAM action `lambda:PublishLayerVersion` on the layer ARN without version):
+ *    `LayerName` a name (1-140 of `[a-zA-Z0-9-_]`) or a layer ARN; `Content` a `ZipFile` of at most 50 MB (over:
+ *    `RequestEntityTooLargeException` 413) or an `S3Bucket`/`S3Key` of the account, a ZIP that unzips to at most
+ *    250 MB; `CompatibleRuntimes` at most 15 Lambda runtime identifiers, `CompatibleArchitectures` at most 2 of
+ *    `x86_64`, `arm64` (else `InvalidParameterValueException` with AWS's "1 validation error detected" message);
+ *    `Description` at most 256 characters, `LicenseInfo` 512. Answers `LayerVersionArn` (and `Version`): the
+ *    layer's highest version plus one (1 for a new layer), then readable with GetLayerVersion(ByArn).
+ *    *Source:* Lambda API Reference, PublishLayerVersion (request syntax, constraints, errors); Lambda Developer
+ *    Guide, Lambda quotas ("Deployment package (.zip file archive) size: 50 MB (zipped, when uploading through the
+ *    Lambda API or SDKs) ... 250 MB (unzipped)"); Service Authorization Reference, Actions defined by AWS Lambda.
  *
  * For the benchmark and fault injection: `calls()`, `throttledCalls()`, `peakControlPlaneRate()`, `injectFault()`
  * (an error by name, on the nth matching call, or with a probability drawn from a seeded RNG; or an update that ends
@@ -105,7 +115,7 @@ import * as sns from '@aws-sdk/client-sns';
 import * as sfn from '@aws-sdk/client-sfn';
 import * as secretsmanager from '@aws-sdk/client-secrets-manager';
 import * as ssm from '@aws-sdk/client-ssm';
-import { strToU8, zipSync, type Zippable } from 'fflate';
+import { strToU8, unzipSync, zipSync, type Zippable } from 'fflate';
 import type { FunctionConfiguration, FunctionFacts, VpcEgress } from '../lambdas/shared/domain/types';
 import {
   DEFAULT_ACCOUNT,
@@ -923,6 +933,8 @@ export class SimulatedAccount {
         }
         if (key === 'lambda:GetLayerVersionByArn') return [text('Arn')];
         if (key === 'lambda:GetCodeSigningConfig') return [text('CodeSigningConfigArn')];
+        // PublishLayerVersion (issue 10): the layer, without version.
+        if (key === 'lambda:PublishLayerVersion') return [this.layerBaseArn(text('LayerName'))];
         const raw = key === 'lambda:ListTags' ? text('Resource') : text('FunctionName');
         const arn = functionArn(this.region, this.account, this.nameOf(raw));
         const qualifier = this.qualifierOf(raw, input['Qualifier']);
@@ -1549,6 +1561,7 @@ export class SimulatedAccount {
       return this.layerVersion(service, `${base}:${String(input['VersionNumber'])}`);
     },
     'lambda:GetLayerVersionByArn': (input, service) => this.layerVersion(service, String(input['Arn'] ?? '')),
+    'lambda:PublishLayerVersion': (input, service) => this.publishLayerVersion(input, service),
     'tag:GetResources': (input, service) => this.getResources(input, service),
     'cloudwatch:GetMetricData': (input, service) => this.getMetricData(input, service),
     'ec2:DescribeRouteTables': (input, service) => this.describeRouteTables(input, service),
@@ -1962,6 +1975,142 @@ export class SimulatedAccount {
         : {}),
     };
   }
+
+  // ----- PublishLayerVersion (issue 10; rule 19 of the module comment) ------------------------------------------
+
+  /** `arn:aws:lambda:REGION:ACCOUNT:layer:NAME` for a layer name or layer ARN (a version suffix dropped). */
+  private layerBaseArn(nameOrArn: string): string {
+    const base = nameOrArn.startsWith('arn:')
+      ? nameOrArn
+      : `arn:aws:lambda:${this.region}:${this.account}:layer:${nameOrArn}`;
+    return base.replace(/^(arn:[^:]+:lambda:[^:]+:\d{12}:layer:[^:]+):\d+$/, '$1');
+  }
+
+  private publishLayerVersion(input: Record<string, unknown>, service: ServiceBinding): Record<string, unknown> {
+    // Lambda quotas: a .zip uploaded through the API, zipped and unzipped.
+    const MAX_LAYER_UPLOAD_BYTES = 50 * 1024 * 1024;
+    const MAX_LAYER_UNZIPPED_BYTES = 250 * 1024 * 1024;
+    const invalid = (message: string): Error => this.error(service, 'InvalidParameterValueException', message);
+    const constraint = (value: string, field: string, rule: string): Error =>
+      invalid(`1 validation error detected: Value '${value}' at '${field}' failed to satisfy constraint: ${rule}`);
+    const name = input['LayerName'];
+    // API Reference: LayerName length 1-140, pattern (arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+
+    const LAYER_NAME = /^((arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+)$/;
+    if (typeof name !== 'string' || name.length < 1 || name.length > 140 || !LAYER_NAME.test(name)) {
+      throw constraint(
+        String(name),
+        'layerName',
+        'Member must satisfy regular expression pattern: (arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+',
+      );
+    }
+    const runtimes = input['CompatibleRuntimes'];
+    const knownRuntimes = new Set<string>(Object.values(lambda.Runtime));
+    if (runtimes !== undefined) {
+      if (!Array.isArray(runtimes) || runtimes.length > 15) {
+        throw constraint(
+          `[${String(runtimes)}]`,
+          'compatibleRuntimes',
+          'Member must have length less than or equal to 15',
+        );
+      }
+      const bad = runtimes.find((r) => typeof r !== 'string' || !knownRuntimes.has(r));
+      if (bad !== undefined) {
+        throw constraint(
+          `[${runtimes.join(', ')}]`,
+          'compatibleRuntimes',
+          `Member must satisfy enum value set: [${[...knownRuntimes].join(', ')}]`,
+        );
+      }
+    }
+    const architectures = input['CompatibleArchitectures'];
+    if (architectures !== undefined) {
+      if (!Array.isArray(architectures) || architectures.length > 2) {
+        throw constraint(
+          `[${String(architectures)}]`,
+          'compatibleArchitectures',
+          'Member must have length less than or equal to 2',
+        );
+      }
+      if (architectures.some((a) => a !== 'x86_64' && a !== 'arm64')) {
+        throw constraint(
+          `[${architectures.join(', ')}]`,
+          'compatibleArchitectures',
+          'Member must satisfy enum value set: [x86_64, arm64]',
+        );
+      }
+    }
+    const description = input['Description'];
+    if (description !== undefined && (typeof description !== 'string' || description.length > 256)) {
+      throw constraint('...', 'description', 'Member must have length less than or equal to 256');
+    }
+    const license = input['LicenseInfo'];
+    if (license !== undefined && (typeof license !== 'string' || license.length > 512)) {
+      throw constraint('...', 'licenseInfo', 'Member must have length less than or equal to 512');
+    }
+    const content = (input['Content'] ?? {}) as Record<string, unknown>;
+    let zip: Uint8Array;
+    if (content['ZipFile'] instanceof Uint8Array) {
+      zip = new Uint8Array(content['ZipFile']);
+      if (zip.length > MAX_LAYER_UPLOAD_BYTES) {
+        throw this.error(
+          service,
+          'RequestEntityTooLargeException',
+          'Request must be smaller than 69905067 bytes for the PublishLayerVersion operation',
+          {},
+          413,
+        );
+      }
+    } else if (typeof content['S3Bucket'] === 'string' && typeof content['S3Key'] === 'string') {
+      const object = this.objects.get(`${content['S3Bucket']}/${content['S3Key']}`);
+      if (object === undefined) {
+        throw invalid(
+          `Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist.`,
+        );
+      }
+      zip = new Uint8Array(object);
+    } else {
+      throw invalid(
+        'Please provide a source for the layer content: Content.ZipFile, or Content.S3Bucket and Content.S3Key',
+      );
+    }
+    let unzipped = 0;
+    try {
+      unzipSync(zip, {
+        filter: (file) => {
+          unzipped += file.originalSize;
+          return false;
+        },
+      });
+    } catch {
+      throw invalid('Could not unzip uploaded file. Please check your file, then try to upload again.');
+    }
+    if (unzipped > MAX_LAYER_UNZIPPED_BYTES) {
+      throw invalid(`Unzipped size must be smaller than ${MAX_LAYER_UNZIPPED_BYTES} bytes`);
+    }
+    const base = this.layerBaseArn(name);
+    const versions = [...this.layers.keys()]
+      .filter((arn) => arn.startsWith(`${base}:`))
+      .map((arn) => Number(arn.slice(base.length + 1)))
+      .filter((v) => Number.isInteger(v));
+    const version = Math.max(0, ...versions) + 1;
+    const arn = `${base}:${version}`;
+    this.layers.set(arn, {
+      arn,
+      files: {},
+      zip,
+      compatibleRuntimes: runtimes === undefined ? undefined : [...(runtimes as string[])],
+      compatibleArchitectures: architectures === undefined ? undefined : [...(architectures as string[])],
+      description: typeof description === 'string' ? description : '',
+      signed: false,
+    });
+    return {
+      ...this.layerVersion(service, arn),
+      CreatedDate: new Date(this.clock.now()).toISOString().replace('Z', '+0000'),
+      ...(typeof license === 'string' ? { LicenseInfo: license } : {}),
+    };
+  }
+
+  // ----- end of PublishLayerVersion ------------------------------------------------------------------------------
 
   private getResources(input: Record<string, unknown>, service: ServiceBinding): Record<string, unknown> {
     const types = input['ResourceTypeFilters'] as string[] | undefined;

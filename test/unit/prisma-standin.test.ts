@@ -4,6 +4,7 @@
  */
 import { unzipSync } from 'fflate';
 import type { Clock } from '../../lambdas/shared/adapters/rate-limiter';
+import { FaultPlan } from '../../local/fault-plan';
 import {
   bundleFamily,
   standInPolicy,
@@ -13,6 +14,7 @@ import {
   type StandInConsole,
   type StandInOptions,
 } from '../../local/prisma-console-standin';
+import { consoleFaultOf, parseScenario, ScenarioError } from '../../local/scenario';
 
 const START = Date.parse('2025-01-06T09:00:00.000Z');
 const KEYS = { username: STANDIN_ACCESS_KEY, password: STANDIN_SECRET_KEY };
@@ -241,5 +243,73 @@ describe('the stand-in Prisma Cloud Console', () => {
     await c.close();
     current = undefined;
     await expect(pending).resolves.toMatchObject({ name: 'TypeError' }); // undici's "fetch failed" (another realm)
+  });
+});
+
+describe('Console faults in a scenario', () => {
+  it('accepts an HTTP status, timeout or malformed on prisma: operations, with Retry-After', () => {
+    const scenario = parseScenario(
+      {
+        faults: [
+          { operation: 'prisma:EncodeServerlessPolicy', function: 'orders', error: '429', retryAfterSeconds: 3 },
+          { operation: 'prisma:Authenticate', error: '401', times: 1 },
+          { operation: 'prisma:DownloadServerlessBundle', error: 'timeout' },
+          { operation: 'prisma:*', error: 'malformed', runs: [2] },
+        ],
+      },
+      'inline',
+    );
+    expect(scenario.faults.map((f) => f.error)).toEqual(['429', '401', 'timeout', 'malformed']);
+    expect(consoleFaultOf('429')).toEqual({ kind: 'status', status: 429 });
+    expect(consoleFaultOf('timeout')).toEqual({ kind: 'timeout' });
+    expect(consoleFaultOf('malformed')).toEqual({ kind: 'malformed' });
+    expect(consoleFaultOf('ThrottlingException')).toBeUndefined();
+
+    const plan = new FaultPlan(scenario);
+    const call = { run: 1, second: 0, phase: 'before' as const };
+    expect(plan.onCall({ ...call, operation: 'prisma:EncodeServerlessPolicy', functionName: 'orders' }).fault).toEqual({
+      kind: 'error',
+      error: '429',
+      message: 'Injected fault: 429',
+      rule: 0,
+      retryAfterSeconds: 3,
+    });
+    expect(plan.onCall({ ...call, operation: 'prisma:EncodeServerlessPolicy', functionName: 'billing' }).fault).toEqual(
+      {
+        kind: 'none',
+      },
+    );
+  });
+
+  it('refuses a Console error on an AWS operation and an AWS error on a Console operation, naming the key', () => {
+    expect(() =>
+      parseScenario(
+        {
+          faults: [
+            { operation: 'lambda:GetFunction', error: '500' },
+            { operation: 'prisma:EncodeServerlessPolicy', error: 'ThrottlingException' },
+            { operation: 'prisma:Encode', error: '500' },
+            { operation: 'lambda:GetFunction', error: 'timeout' },
+            { operation: 'prisma:Authenticate', error: 'timeout', retryAfterSeconds: 1 },
+          ],
+        },
+        'inline',
+      ),
+    ).toThrow(
+      new ScenarioError('inline', [
+        'faults[0].error: an HTTP status is a Console fault: only with a "prisma:" operation',
+        'faults[1].error: expected an HTTP status from "400" to "599", "timeout" or "malformed" with a "prisma:" operation',
+        'faults[2].operation: expected one of prisma:Authenticate, prisma:EncodeServerlessPolicy, prisma:DownloadServerlessBundle or "prisma:*"',
+        'faults[3].error: "timeout" is a Console fault: only with a "prisma:" operation',
+        'faults[4].retryAfterSeconds: only with a "prisma:" operation and an HTTP status "error"',
+      ]),
+    );
+  });
+
+  it('"*" never matches a Console call', () => {
+    const plan = new FaultPlan(parseScenario({ faults: [{ operation: '*', error: 'ServiceException' }] }, 'inline'));
+    const call = { run: 1, second: 0, phase: 'before' as const };
+    expect(plan.onCall({ ...call, operation: 'prisma:Authenticate' }).fault.kind).toBe('none');
+    expect(plan.onCall({ ...call, operation: 'lambda:GetFunction' }).fault.kind).toBe('error');
   });
 });

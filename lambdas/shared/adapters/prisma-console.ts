@@ -126,6 +126,18 @@ interface Token {
   usableUntil: number;
 }
 
+/**
+ * The runtime family a Console layer bundle serves, or undefined when the Console has no layer for the runtime:
+ * "Prisma Cloud supports Lambda layers for Node.js and Python only" (Serverless Defender as a Lambda layer,
+ * https://docs.paloaltonetworks.com/prisma/prisma-cloud/21-04/prisma-cloud-compute-edition-admin/install/install_defender/install_serverless_defender_layer);
+ * the bundle API's runtime values include the families themselves (`python`, `nodejs`).
+ */
+export function layerRuntimeFamily(runtime: string): 'python' | 'nodejs' | undefined {
+  if (/^python(3(\.\d+)?)?$/.test(runtime)) return 'python';
+  if (/^nodejs(\d+\.x)?$/.test(runtime)) return 'nodejs';
+  return undefined;
+}
+
 /** The host name the encode API's `consoleAddr` takes (no scheme, no port, no path). */
 export function consoleAddress(consoleUrl: string): string {
   return new URL(consoleUrl).hostname;

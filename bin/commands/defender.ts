@@ -1,0 +1,283 @@
+/**
+ * `zero-impact defender publish-layer --runtime RUNTIME [--region R] [--yes] [--config FILE] [--layer-name NAME]`:
+ * downloads the Serverless Defender layer bundle for the runtime's family from the customer's Prisma Cloud Console
+ * (`defender.policySource.console`, with the access key in the Secrets Manager secret
+ * `defender.policySource.credentialsSecret`, `{ "accessKey", "secretKey" }`) and publishes it as a new version of the
+ * Defender layer (`lambda:PublishLayerVersion`), then prints the LayerVersionArn to put in `defender.layerArn`.
+ * Without --yes it prints the plan (layer, runtimes, architecture, size) and changes nothing.
+ *
+ * The layer: named as in `defender.layerArn` (or --layer-name), so the new version follows the one in use;
+ * CompatibleRuntimes = the runtime and the `funnel.supportedRuntimes` of the same family (the Console's layer serves
+ * one family: Node.js or Python); CompatibleArchitectures = x86_64 only (Serverless Defenders are not supported on
+ * ARM64: Prisma Cloud Compute admin guide, Serverless Defender). A bundle over 50 MB cannot be uploaded directly
+ * (Lambda quotas) and is refused. The command never prints the keys, the token or anything from the secret.
+ *
+ * Region: --region / AWS_REGION. Exit codes: 0 planned or published, 1 the secret, the Console or Lambda failed,
+ * 2 bad usage.
+ */
+import { createHash } from 'node:crypto';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PublishLayerVersionCommand } from '@aws-sdk/client-lambda';
+import { lambda } from '../../lambdas/shared/adapters/clients';
+import { awsMessage } from '../../lambdas/shared/adapters/function-update';
+import { wrapperEntry, zipEntryNames } from '../../lambdas/shared/adapters/layer-check';
+import {
+  ConsoleError,
+  layerRuntimeFamily,
+  PrismaConsoleClient,
+  type ConsoleCredentials,
+} from '../../lambdas/shared/adapters/prisma-console';
+import { EXEC_WRAPPER_VARIABLE, type Config } from '../../lib/config';
+import { guarded, loadConfig, parseFlags, UsageError } from './common';
+import { applyRegion } from './rollback';
+
+const USAGE =
+  'usage: zero-impact defender publish-layer --runtime RUNTIME [--region R] [--yes] [--config FILE] [--layer-name NAME]';
+/** Lambda quotas: a .zip uploaded directly through the API (PublishLayerVersion Content.ZipFile). */
+export const MAX_DIRECT_UPLOAD_BYTES = 50 * 1024 * 1024;
+/** PublishLayerVersion: CompatibleRuntimes has at most 15 members. */
+const MAX_COMPATIBLE_RUNTIMES = 15;
+const ARCHITECTURE = 'x86_64';
+const LAYER_NAME_OF_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:([A-Za-z0-9_-]+):\d+$/;
+
+/** `defender.policySource` as this command needs it (the schema is lib/config.ts). */
+export interface PolicySource {
+  console: string;
+  credentialsSecret: string;
+  ratePerSecond?: number;
+}
+
+/** `defender.policySource` of the configuration, or a UsageError naming the key. */
+export function policySourceOf(config: Config): PolicySource {
+  const raw = (config.defender as { policySource?: unknown }).policySource;
+  const source = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>) : undefined;
+  const consoleUrl = source?.['console'];
+  const secret = source?.['credentialsSecret'];
+  if (typeof consoleUrl !== 'string' || typeof secret !== 'string' || secret.length === 0) {
+    throw new UsageError(
+      'defender publish-layer: defender.policySource (console and credentialsSecret) is required in the configuration',
+    );
+  }
+  const rate = source?.['ratePerSecond'];
+  return {
+    console: consoleUrl,
+    credentialsSecret: secret,
+    ...(typeof rate === 'number' ? { ratePerSecond: rate } : {}),
+  };
+}
+
+let secretsClient: SecretsManagerClient | undefined;
+
+/**
+ * The Console's access key from the secret. Errors name the secret and the AWS error (or what is wrong with the
+ * secret's shape), never anything the secret holds.
+ */
+export async function readConsoleCredentials(secretName: string): Promise<ConsoleCredentials> {
+  secretsClient ??= new SecretsManagerClient({ retryMode: 'adaptive', maxAttempts: 5 });
+  let text: string | undefined;
+  try {
+    text = (await secretsClient.send(new GetSecretValueCommand({ SecretId: secretName }))).SecretString;
+  } catch (error) {
+    const name = (error as { name?: unknown }).name;
+    throw new CommandFailure(`cannot read the secret ${secretName} (${typeof name === 'string' ? name : 'Error'})`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text ?? '') as unknown;
+  } catch {
+    value = undefined;
+  }
+  const record = value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
+  const { accessKey, secretKey } = record;
+  if (
+    typeof accessKey !== 'string' ||
+    accessKey.length === 0 ||
+    typeof secretKey !== 'string' ||
+    secretKey.length === 0
+  ) {
+    throw new CommandFailure(
+      `the secret ${secretName} is not a JSON object with non-empty "accessKey" and "secretKey" strings`,
+    );
+  }
+  return { accessKey, secretKey };
+}
+
+/** A failure of the secret, the Console or Lambda: one line, exit code 1. */
+class CommandFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CommandFailure';
+  }
+}
+
+/** What would be published. */
+export interface LayerPlan {
+  layerName: string;
+  region: string;
+  family: 'python' | 'nodejs';
+  compatibleRuntimes: string[];
+  compatibleArchitectures: string[];
+  zipBytes: number;
+  sha256: string;
+  entries: number;
+  description: string;
+  /** Lines worth reading before publishing (e.g. the layer check would refuse this layer with this config). */
+  notes: string[];
+}
+
+export function planLayer(
+  config: Config,
+  runtime: string,
+  zip: Uint8Array,
+  region: string,
+  layerName: string,
+  consoleHost: string,
+): LayerPlan {
+  const family = layerRuntimeFamily(runtime) as 'python' | 'nodejs';
+  const sameFamily = config.funnel.supportedRuntimes.filter((r) => layerRuntimeFamily(r) === family);
+  const compatibleRuntimes = [...new Set([runtime, ...sameFamily])].filter((r) => r !== family);
+  if (compatibleRuntimes.length > MAX_COMPATIBLE_RUNTIMES) {
+    throw new UsageError(
+      `defender publish-layer: a layer declares at most ${MAX_COMPATIBLE_RUNTIMES} runtimes; funnel.supportedRuntimes lists ${compatibleRuntimes.length} ${family} runtimes`,
+    );
+  }
+  const notes: string[] = [];
+  const others = config.funnel.supportedRuntimes.filter((r) => layerRuntimeFamily(r) !== family);
+  if (others.length > 0) {
+    notes.push(
+      `funnel.supportedRuntimes also lists ${others.join(', ')}: the layer check refuses a layer that does not declare every supported runtime, so with this layer keep funnel.supportedRuntimes to ${family} runtimes`,
+    );
+  }
+  const names = zipEntryNames(zip);
+  if (config.defender.method === 'exec-wrapper') {
+    const wrapper = config.defender.environment[EXEC_WRAPPER_VARIABLE];
+    const entry = typeof wrapper === 'string' ? wrapperEntry(wrapper) : undefined;
+    if (entry !== undefined && !names.includes(entry)) {
+      notes.push(
+        `the bundle has no ${entry}, the file ${EXEC_WRAPPER_VARIABLE} names: the layer check will refuse it with defender.method "exec-wrapper"`,
+      );
+    }
+  }
+  return {
+    layerName,
+    region,
+    family,
+    compatibleRuntimes,
+    compatibleArchitectures: [ARCHITECTURE],
+    zipBytes: zip.length,
+    sha256: createHash('sha256').update(zip).digest('base64'),
+    entries: names.length,
+    description: `Prisma Cloud Serverless Defender (${family}) from ${consoleHost}, published by zero-impact`,
+    notes,
+  };
+}
+
+function printPlan(plan: LayerPlan): void {
+  console.log(`layer:                    ${plan.layerName} in ${plan.region} (a new version)`);
+  console.log(
+    `bundle:                   ${plan.family}, ${plan.zipBytes} bytes, ${plan.entries} files, sha256 ${plan.sha256}`,
+  );
+  console.log(`compatible runtimes:      ${plan.compatibleRuntimes.join(', ')}`);
+  console.log(`compatible architectures: ${plan.compatibleArchitectures.join(', ')}`);
+  for (const note of plan.notes) console.log(`note: ${note}`);
+}
+
+async function publishLayer(argv: string[]): Promise<number> {
+  const flags = parseFlags('defender publish-layer', argv, {
+    runtime: { type: 'string' },
+    region: { type: 'string' },
+    yes: { type: 'boolean', default: false },
+    config: { type: 'string' },
+    'layer-name': { type: 'string' },
+  });
+  const runtime = flags.runtime;
+  if (runtime === undefined || runtime.length === 0) {
+    throw new UsageError(`defender publish-layer: --runtime RUNTIME is required (${USAGE})`);
+  }
+  const family = layerRuntimeFamily(runtime);
+  if (family === undefined || runtime === family) {
+    throw new UsageError(
+      `defender publish-layer: --runtime: "${runtime}" is not a Lambda runtime the Console ships a layer for (Node.js and Python only, e.g. python3.12 or nodejs20.x)`,
+    );
+  }
+  applyRegion('defender publish-layer', flags.region);
+  const region = process.env['AWS_REGION'];
+  if (region === undefined || region.length === 0) {
+    throw new UsageError('defender publish-layer: --region R (or the environment variable AWS_REGION) is required');
+  }
+  const config = loadConfig(flags.config);
+  const source = policySourceOf(config);
+  const layerName = flags['layer-name'] ?? LAYER_NAME_OF_ARN.exec(config.defender.layerArn)?.[1];
+  if (layerName === undefined || !/^[A-Za-z0-9_-]{1,140}$/.test(layerName)) {
+    throw new UsageError('defender publish-layer: --layer-name: expected a layer name (letters, digits, - and _)');
+  }
+  let client: PrismaConsoleClient;
+  try {
+    client = new PrismaConsoleClient({
+      console: source.console,
+      credentials: () => readConsoleCredentials(source.credentialsSecret),
+      ...(source.ratePerSecond !== undefined ? { ratePerSecond: source.ratePerSecond } : {}),
+    });
+  } catch (error) {
+    throw new UsageError(`defender publish-layer: defender.policySource.console: ${(error as Error).message}`);
+  }
+
+  let zip: Uint8Array;
+  try {
+    zip = await client.downloadBundle(runtime);
+  } catch (error) {
+    if (error instanceof ConsoleError || error instanceof CommandFailure) {
+      console.error(`zero-impact defender publish-layer: ${error.message}; nothing changed`);
+      return 1;
+    }
+    throw error;
+  }
+  const plan = planLayer(config, runtime, zip, region, layerName, new URL(source.console).hostname);
+  if (plan.zipBytes > MAX_DIRECT_UPLOAD_BYTES) {
+    console.error(
+      `zero-impact defender publish-layer: the bundle is ${plan.zipBytes} bytes, over the ${MAX_DIRECT_UPLOAD_BYTES}-byte limit of a direct upload; nothing changed`,
+    );
+    return 1;
+  }
+  printPlan(plan);
+  if (flags.yes !== true) {
+    console.log('plan only: nothing changed (add --yes to publish)');
+    return 0;
+  }
+  let arn: string | undefined;
+  try {
+    const out = await lambda.send(
+      new PublishLayerVersionCommand({
+        LayerName: plan.layerName,
+        Content: { ZipFile: zip },
+        CompatibleRuntimes: plan.compatibleRuntimes as PublishLayerVersionCommand['input']['CompatibleRuntimes'],
+        CompatibleArchitectures: [ARCHITECTURE],
+        Description: plan.description,
+      }),
+    );
+    arn = out.LayerVersionArn;
+  } catch (error) {
+    console.error(
+      `zero-impact defender publish-layer: PublishLayerVersion failed (${awsMessage(error)}); nothing changed`,
+    );
+    return 1;
+  }
+  if (arn === undefined) {
+    console.error('zero-impact defender publish-layer: PublishLayerVersion returned no LayerVersionArn');
+    return 1;
+  }
+  console.log(`published: ${arn}`);
+  console.log(`set defender.layerArn to "${arn}"`);
+  return 0;
+}
+
+const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { 'publish-layer': publishLayer };
+
+export async function run(argv: string[]): Promise<number> {
+  return guarded(async () => {
+    const [sub, ...rest] = argv;
+    const command = sub === undefined ? undefined : SUBCOMMANDS[sub];
+    if (command === undefined) throw new UsageError(`defender: unknown or missing subcommand (${USAGE})`);
+    return command(rest);
+  });
+}

@@ -58,7 +58,7 @@ import type { Scenario } from './scenario';
 import { ScenarioDriver } from './scenario-driver';
 import { VirtualClock, scheduleIntervalMs } from './virtual-clock';
 import { installSdkVirtualTime, uninstallSdkVirtualTime } from './sdk-virtual-time';
-import { ORIGINAL_HANDLER_VARIABLE } from '../lib/config';
+import { defenderVariables, ORIGINAL_HANDLER_VARIABLE } from '../lib/config';
 import type { PolicyStats } from '../lambdas/shared/adapters/defender-policy';
 import {
   startStandInConsole,
@@ -77,6 +77,8 @@ import {
 
 /** Variable values shorter than this are not looked for in logs and records (invariant 6): ordinary words. */
 export const MIN_SECRET_LENGTH = 8;
+/** The Console client's per-request timeout in a local run (real time: the HTTP call is real). */
+export const LOCAL_CONSOLE_TIMEOUT_MS = 200;
 export const LAMBDAS_DIR = join(__dirname, '..', 'lambdas');
 export const DEFAULT_STACK_NAME = 'ZeroImpactProtect';
 const PACKAGE_VERSION = packageJson.version;
@@ -290,8 +292,10 @@ export class LocalSession {
     this.handlerConfig = config;
     const source = config.defender.policySource;
     if (source === undefined) return {};
-    const fault = this.options.consoleFault;
-    this.standInConsole = await startStandInConsole(fault !== undefined ? { fault } : {});
+    // A scenario's prisma:* faults reach the stand-in through the driver (created later; the hook reads it per call).
+    const fault: StandInOptions['fault'] =
+      this.options.consoleFault ?? ((operation, request) => this.driver?.consoleCall(operation, request));
+    this.standInConsole = await startStandInConsole({ fault });
     this.handlerConfig = {
       ...config,
       defender: { ...config.defender, policySource: { ...source, console: this.standInConsole.url } },
@@ -432,6 +436,8 @@ export class LocalSession {
       POWERTOOLS_METRICS_NAMESPACE: 'ZeroImpactProtect',
       ...variables,
       ZERO_IMPACT_CONFIG: JSON.stringify(this.handlerConfig),
+      // A stand-in answer held back by a "timeout" fault (LOCAL_CONSOLE_DELAY_MS, real time) outlasts this.
+      CONSOLE_TIMEOUT_MS: String(LOCAL_CONSOLE_TIMEOUT_MS),
     };
   }
 
@@ -698,7 +704,7 @@ export class LocalSession {
         !identifiers.some((identifier) => identifier.includes(value)),
     );
     const variableNames = [
-      ...Object.keys(config.defender.environment),
+      ...Object.keys(defenderVariables(config)),
       ...(config.defender.method === 'handler' ? [ORIGINAL_HANDLER_VARIABLE] : []),
     ];
     return {

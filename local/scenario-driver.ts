@@ -22,7 +22,8 @@ import type { FunctionConfiguration } from '../lambdas/shared/domain/types';
 import { describeDynamoCall, dynamoError, DynamoFaultInjector } from './dynamo-faults';
 import type { EstateFunction } from './estate';
 import { BatchNumbers, FaultPlan, type FaultRecord, type FiredEvent } from './fault-plan';
-import { functionNameOf, type Scenario } from './scenario';
+import type { StandInFault, StandInOperation, StandInRequest } from './prisma-console-standin';
+import { consoleFaultOf, functionNameOf, type Scenario } from './scenario';
 import type { CallEvent, SimulatedAccount } from './simulated-account';
 import type { VirtualClock } from './virtual-clock';
 
@@ -67,6 +68,9 @@ function valuesOf(configuration: FunctionConfiguration): string[] {
 }
 
 /** See the module comment. */
+/** How long a "timeout" fault holds the stand-in's answer back (real time; the local client gives up after 200 ms). */
+export const LOCAL_CONSOLE_DELAY_MS = 1000;
+
 export class ScenarioDriver {
   readonly plan: FaultPlan;
   /** Functions a `deploy` event changed out of band. */
@@ -79,6 +83,8 @@ export class ScenarioDriver {
   private readonly scope = new AsyncLocalStorage<RunScope>();
   private readonly injector: DynamoFaultInjector;
   private readonly detach: Array<() => void> = [];
+  /** The run started last (the Console hook's run; see `consoleCall`). */
+  private latest: RunScope | undefined;
 
   constructor(private readonly options: ScenarioDriverOptions) {
     this.plan = new FaultPlan(options.scenario);
@@ -101,7 +107,41 @@ export class ScenarioDriver {
         onKill();
       },
     };
+    this.latest = scope;
     return this.scope.run(scope, fn);
+  }
+
+  /**
+   * The stand-in Console's fault hook: a scenario's `prisma:*` rule decides the answer. The Console's HTTP requests
+   * run outside the run's async scope (the server side of a socket), so they count for the run started last.
+   */
+  consoleCall(operation: StandInOperation, request: StandInRequest): StandInFault {
+    const run = this.latest;
+    if (run === undefined) return undefined;
+    const decision = this.plan.onCall({
+      run: run.number,
+      second: this.second(run),
+      operation,
+      ...(request.functionName !== undefined ? { functionName: request.functionName } : {}),
+      phase: 'before',
+    });
+    this.apply(run, decision.events);
+    if (decision.fault.kind !== 'error') return undefined;
+    const fault = consoleFaultOf(decision.fault.error);
+    if (fault === undefined) return { status: 500 };
+    switch (fault.kind) {
+      case 'status':
+        return {
+          status: fault.status,
+          ...(decision.fault.retryAfterSeconds !== undefined
+            ? { retryAfterSeconds: decision.fault.retryAfterSeconds }
+            : {}),
+        };
+      case 'timeout':
+        return { delayMs: LOCAL_CONSOLE_DELAY_MS };
+      case 'malformed':
+        return { malformed: true };
+    }
   }
 
   /** True once the run was killed. */

@@ -145,7 +145,7 @@ export function planLayer(
   const others = config.funnel.supportedRuntimes.filter((r) => layerRuntimeFamily(r) !== family);
   if (others.length > 0) {
     notes.push(
-      `funnel.supportedRuntimes also lists ${others.join(', ')}: the layer check refuses a layer that does not declare every supported runtime, so with this layer keep funnel.supportedRuntimes to ${family} runtimes`,
+      `funnel.supportedRuntimes also lists ${others.join(', ')}: this layer serves ${family} only, so functions on those runtimes are skipped RUNTIME_UNSUPPORTED (never given a ${family} Defender)`,
     );
   }
   const names = zipEntryNames(zip);

@@ -515,7 +515,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
       return recorder.finish({
         outcome: 'SKIPPED',
         reasons: ['DEFENDER_POLICY_UNAVAILABLE'],
-        detail: `${POLICY_VARIABLE} for ${name} in ${region} is unavailable: ${policy.detail}; nothing was changed`,
+        detail: `this function's ${POLICY_VARIABLE} (${region}) is unavailable: ${policy.detail}; nothing was changed`,
       });
     }
     recorder.knowSecrets([policy.value]);

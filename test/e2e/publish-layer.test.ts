@@ -198,7 +198,7 @@ describe('zero-impact defender publish-layer', () => {
     expectNoSecretPrinted();
   });
 
-  it('notes that the layer check refuses the layer when funnel.supportedRuntimes lists another family', async () => {
+  it('notes that functions of another family listed in funnel.supportedRuntimes are skipped with this layer', async () => {
     install();
 
     const code = await defender([
@@ -213,7 +213,7 @@ describe('zero-impact defender publish-layer', () => {
     expect(code).toBe(0);
     expect(out).toContain('compatible runtimes:      nodejs20.x');
     expect(out).toContain(
-      'note: funnel.supportedRuntimes also lists python3.11, python3.12, python3.13: the layer check refuses a layer that does not declare every supported runtime, so with this layer keep funnel.supportedRuntimes to nodejs runtimes',
+      'note: funnel.supportedRuntimes also lists python3.11, python3.12, python3.13: this layer serves nodejs only, so functions on those runtimes are skipped RUNTIME_UNSUPPORTED (never given a nodejs Defender)',
     );
   });
 

@@ -30,6 +30,19 @@ const CONFIG = e2eConfig({ rates: { batchSize: 3 } });
 const RUNS = 2;
 /** The estates scenario files are written against (by function name). */
 const ESTATES: Record<string, () => Estate> = { 'issue-example.json': appEstate };
+/** Issue 10: the `console-*` scenarios protect with per-function values from the stand-in Prisma Cloud Console. */
+const CONSOLE_CONFIG = e2eConfig({
+  rates: { batchSize: 3 },
+  defender: {
+    layerArn: CONFIG.defender.layerArn,
+    environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER },
+    policySource: {
+      console: 'https://eu-west-1.cloud.twistlock.com/eu-123456',
+      credentialsSecret: 'zero-impact/prisma',
+    },
+  },
+});
+const configOf = (file: string): Config => (file.startsWith('console-') ? CONSOLE_CONFIG : CONFIG);
 /** What start-run's lease lasts (lambdas/start-run/handler.ts LEASE_SECONDS). */
 const LEASE_MS = 2 * 60 * 60 * 1000;
 const PROPERTY_CASES = 16;
@@ -54,6 +67,7 @@ const figures: Figures = {
   propertyCases: 0,
 };
 let template: CfnTemplate;
+let consoleTemplate: CfnTemplate | undefined;
 /** The property test ran to its end (passed or failed). */
 let propertyDone = false;
 
@@ -71,7 +85,15 @@ function tally(report: Pick<LocalRunReport, 'runs' | 'faults' | 'auditItems' | '
 }
 
 async function runScenario(scenario: Scenario, estate: Estate, config: Config = CONFIG): Promise<LocalRunReport> {
-  return localRun({ estate, config, template, runs: RUNS, scenario });
+  // The console scenarios' stack differs (the protect role reads the credentials secret): its own template.
+  if (config === CONSOLE_CONFIG) consoleTemplate ??= synthesizeTemplate(CONSOLE_CONFIG);
+  return localRun({
+    estate,
+    config,
+    template: config === CONSOLE_CONFIG ? (consoleTemplate as CfnTemplate) : template,
+    runs: RUNS,
+    scenario,
+  });
 }
 
 beforeAll(() => {
@@ -94,7 +116,7 @@ describe('scenario files', () => {
       const estate = (ESTATES[file] ?? scenarioEstate)();
 
       // Act
-      const report = await runScenario(scenario, estate);
+      const report = await runScenario(scenario, estate, configOf(file));
       figures.scenarios += 1;
       tally(report);
 

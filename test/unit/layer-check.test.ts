@@ -95,15 +95,31 @@ describe('checkDefenderLayer', () => {
     });
   });
 
-  it('names the supported runtimes the layer does not declare', async () => {
-    lambda.on(GetLayerVersionByArnCommand).resolves(layerVersion({ CompatibleRuntimes: ['python3.11'] }));
+  it('fails a layer that declares none of the supported runtimes', async () => {
+    lambda.on(GetLayerVersionByArnCommand).resolves(layerVersion({ CompatibleRuntimes: ['java21'] }));
 
     const result = await checkDefenderLayer(config());
 
     expect(result).toMatchObject({
       ok: false,
-      reason: expect.stringContaining('does not declare runtimes nodejs20.x'),
+      code: 'DEFENDER_LAYER_INVALID',
+      reason: expect.stringContaining('declares runtimes java21, none of funnel.supportedRuntimes'),
     });
+  });
+
+  it('passes a one-family layer (a Console bundle): functions of other runtimes are skipped one by one', async () => {
+    lambda.on(GetLayerVersionByArnCommand).resolves(layerVersion({ CompatibleRuntimes: ['python3.11'] }));
+
+    const result = await checkDefenderLayer(config());
+
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(layerCompatibleWith(result.layer, 'nodejs20.x', ['x86_64'])).toEqual({
+      ok: false,
+      code: 'RUNTIME_UNSUPPORTED',
+      reason: 'the Defender layer declares runtimes python3.11, not nodejs20.x',
+    });
+    expect(layerCompatibleWith(result.layer, 'python3.11', undefined)).toEqual({ ok: true });
   });
 
   it('fails when the ZIP lacks the file AWS_LAMBDA_EXEC_WRAPPER points to', async () => {

@@ -144,10 +144,20 @@ function containerClient(context: PolicyContext, clock: Clock): PolicyClient {
         credentials: () => containerCredentials(source.credentialsSecret),
         ratePerSecond,
         clock,
+        ...consoleTimeout(),
       });
     client = { key, client: made };
   }
   return client.client;
+}
+
+/**
+ * The per-request Console timeout, from CONSOLE_TIMEOUT_MS when set (the local run sets a short one so that a
+ * scenario's "timeout" fault costs a second of real time, not the default 10 s per attempt); else the client's.
+ */
+function consoleTimeout(): { timeoutMs?: number } {
+  const value = Number(process.env['CONSOLE_TIMEOUT_MS']);
+  return Number.isInteger(value) && value > 0 ? { timeoutMs: value } : {};
 }
 
 /** The audit sentence of a Console failure: kind and HTTP status, never the body. */

@@ -1,7 +1,8 @@
 /**
  * The Defender layer check, run once before any function is changed in a run (issue 3, "Protecting a function"):
- * the layer version exists, declares x86_64 (or no architectures), declares every runtime in
- * `funnel.supportedRuntimes` (when it declares runtimes at all), and, with the exec-wrapper method, its ZIP contains
+ * the layer version exists, declares x86_64 (or no architectures), declares at least one runtime of
+ * `funnel.supportedRuntimes` (when it declares runtimes at all; a function of a runtime it does not declare is
+ * skipped RUNTIME_UNSUPPORTED, per function), and, with the exec-wrapper method, its ZIP contains
  * the file AWS_LAMBDA_EXEC_WRAPPER points to. A wrapper variable that names a missing file breaks every invocation,
  * so every error here fails closed: `{ ok: false, code, reason }`, never an exception.
  *
@@ -227,14 +228,15 @@ export async function checkDefenderLayer(config: Config): Promise<LayerCheck> {
   if (layer.compatibleArchitectures !== undefined && !layer.compatibleArchitectures.includes(REQUIRED_ARCHITECTURE)) {
     return fail(`declares architectures ${layer.compatibleArchitectures.join(', ')}, not ${REQUIRED_ARCHITECTURE}`);
   }
+  // A Defender layer serves one runtime family (the Console's bundle is per runtime: Palo Alto's Serverless
+  // Defender layer for Python, or for Node.js). The run goes on when it declares at least one supported runtime;
+  // each function whose runtime it does not declare is skipped RUNTIME_UNSUPPORTED at protect time
+  // (`layerCompatibleWith`), never given a Defender for another language.
   const declared = layer.compatibleRuntimes;
-  if (declared !== undefined) {
-    const uncovered = config.funnel.supportedRuntimes.filter((runtime) => !declared.includes(runtime));
-    if (uncovered.length > 0) {
-      return fail(
-        `does not declare runtimes ${uncovered.join(', ')} (it declares ${declared.join(', ')}); remove them from funnel.supportedRuntimes or use a Defender version that supports them`,
-      );
-    }
+  if (declared !== undefined && !config.funnel.supportedRuntimes.some((runtime) => declared.includes(runtime))) {
+    return fail(
+      `declares runtimes ${declared.join(', ')}, none of funnel.supportedRuntimes (${config.funnel.supportedRuntimes.join(', ')}); use a Defender layer for a supported runtime`,
+    );
   }
 
   if (config.defender.method === 'exec-wrapper') {

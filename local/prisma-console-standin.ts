@@ -85,6 +85,11 @@ export interface StandInConsole {
   policyFor(functionName: string, region: string): string;
   /** Ends every session: tokens issued so far are refused with 401 (e.g. the platform token inside expired). */
   expireTokens(): void;
+  /**
+   * The customer changed the runtime policy in the Console: from now on every function's encoded value is a new
+   * one (what the Console does when its rules change).
+   */
+  rotatePolicies(): void;
 }
 
 /** Obviously fake keys (the stand-in's defaults). */
@@ -106,9 +111,11 @@ const OPERATIONS: Record<string, StandInOperation> = {
 const FUNCTION_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /** The TW_POLICY the stand-in gives a function in a region: deterministic, distinct, base64, visibly fake. */
-export function standInPolicy(functionName: string, region: string): string {
+export function standInPolicy(functionName: string, region: string, generation = 0): string {
   const mac = (label: string): Buffer =>
-    createHmac('sha256', SEED).update(`${label}\u0000${functionName}\u0000${region}`).digest();
+    createHmac('sha256', SEED)
+      .update(`${label}\u0000${functionName}\u0000${region}${generation > 0 ? `\u0000${generation}` : ''}`)
+      .digest();
   const rules = Buffer.concat(Array.from({ length: 16 }, (_, i) => mac(`rules-${i}`))).toString('base64');
   const document = {
     fake: 'zero-impact stand-in Console value, not a Prisma Cloud policy',
@@ -213,6 +220,8 @@ export async function startStandInConsole(options: StandInOptions = {}): Promise
   let issued = 0;
   /** Tokens with a serial at or below this are refused. */
   let revokedThrough = 0;
+  /** Bumped by rotatePolicies: the Console's runtime policy changed, every encoded value with it. */
+  let generation = 0;
   const bundles = new Map<string, Uint8Array>();
 
   const issueToken = (): string => {
@@ -318,7 +327,7 @@ export async function startStandInConsole(options: StandInOptions = {}): Promise
         }
         if (provider !== 'aws') return fail(400, 'unsupported provider');
         if (fn === undefined || !FUNCTION_NAME.test(fn)) return fail(400, 'invalid function name');
-        return send(200, JSON.stringify({ data: standInPolicy(fn, about.region ?? '') }));
+        return send(200, JSON.stringify({ data: standInPolicy(fn, about.region ?? '', generation) }));
       }
       case 'prisma:DownloadServerlessBundle': {
         if (!tokenValid(request.headers.authorization)) return fail(401, 'Unauthorized');
@@ -349,7 +358,10 @@ export async function startStandInConsole(options: StandInOptions = {}): Promise
   return {
     url: `http://127.0.0.1:${port}${STANDIN_CUSTOMER_PATH}`,
     requests,
-    policyFor: standInPolicy,
+    policyFor: (functionName: string, region: string) => standInPolicy(functionName, region, generation),
+    rotatePolicies: () => {
+      generation += 1;
+    },
     expireTokens: () => {
       revokedThrough = issued;
     },

@@ -26,7 +26,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
-import { isConsoleVariable, POLICY_VARIABLE, type Config } from '../../lib/config';
+import { defenderVariables, isConsoleVariable, POLICY_VARIABLE, type Config } from '../../lib/config';
 import { getAuditItem, putAuditItem, runRecordsOf, type RunRecords } from '../shared/adapters/audit-store';
 import {
   awsMessage,
@@ -820,7 +820,7 @@ function engineWrittenNames(
   const written = previous?.ourValueMacs ?? {};
   const vars = isRecord(fresh.configuration.Environment?.Variables) ? variablesOf(fresh) : {};
   const found = new Set<string>();
-  for (const variable of Object.keys(config.defender.environment)) {
+  for (const variable of Object.keys(defenderVariables(config))) {
     const value = vars[variable];
     const recorded = written[variable];
     if (typeof value !== 'string' || recorded === undefined || value === resolved[variable]) continue;

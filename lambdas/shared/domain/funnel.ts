@@ -575,14 +575,19 @@ function isOurValue(variables: ReadonlyMap<string, string>, name: string, ours: 
 /**
  * Our variables that hold a value the engine wrote earlier, not the configured one. An older value of the function's
  * own Console policy (TW_POLICY with `defender.policySource`) is outdated only with `policySource.refresh: true`;
- * otherwise it is simply ours (issue 10: ALREADY_PROTECTED, not refreshed).
+ * otherwise it is simply ours (issue 10: ALREADY_PROTECTED, not refreshed). With refresh on and the current value
+ * unknown (not in the cache, or the cache expired), it counts as possibly outdated, so that the protect step checks.
  */
 function outdatedVariables(variables: ReadonlyMap<string, string>, ours: Ours): string[] {
   const refreshConsole = ours.config.defender.policySource?.refresh === true;
   return [...ours.engineWritten].filter((name) => {
-    if (isConsoleVariable(ours.config, name) && !refreshConsole) return false;
+    const console = isConsoleVariable(ours.config, name);
+    if (console && !refreshConsole) return false;
     const existing = variables.get(name);
     const our = ours.values.get(name);
+    // With refresh on, a Console value the caller could not resolve (assess: no fresh cached value) may be outdated:
+    // the protect step fetches the current one and refreshes only if it differs (once per cacheHours at most).
+    if (console && our === undefined) return existing !== undefined;
     return existing !== undefined && our !== undefined && existing !== our;
   });
 }

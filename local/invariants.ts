@@ -89,6 +89,12 @@ export interface InvariantInput {
    * notices are owed, sent by the next run's start, not lost.
    */
   outbox?: readonly string[];
+  /**
+   * Decisions record-failure left in the S3 fallback (`runs/<runId>/unrecorded/<fn>.json`) that no run has replayed
+   * yet: durable, written to the table by the next run's start. Only the last run may leave such (an earlier run's
+   * are replayed by the run after it, or they are a violation).
+   */
+  unrecorded?: ReadonlyArray<{ runId: string; functionName: string }>;
 }
 
 export interface Violation {
@@ -188,9 +194,20 @@ class Checker {
    */
   private unfinishedInKilledLastRun(fn: string): boolean {
     const lastRun = this.input.runs[this.input.runs.length - 1];
-    if (lastRun?.killed !== true) return false;
+    if (lastRun === undefined) return false;
+    // The last run's decision kept in the S3 fallback: durable, replayed by the next run's start.
+    if (this.lastRunUnrecorded(lastRun.runId, fn)) return true;
+    if (lastRun.killed !== true) return false;
     const mine = this.itemsOf(fn).filter((i) => i.runId === lastRun.runId);
     return mine.some((i) => i.outcome === 'PENDING') && !mine.some(isFinal);
+  }
+
+  /** The function's decision of `runId`, the last run, is kept in the S3 fallback (see InvariantInput.unrecorded). */
+  private lastRunUnrecorded(runId: string, fn: string): boolean {
+    const lastRun = this.input.runs[this.input.runs.length - 1];
+    return (
+      lastRun?.runId === runId && (this.input.unrecorded ?? []).some((u) => u.runId === runId && u.functionName === fn)
+    );
   }
 
   invariant1(): void {
@@ -210,7 +227,7 @@ class Checker {
           const completed = later.some((l) => l.runId === item.runId && isFinal(l));
           const reconciled = later.some((l) => l.reconciled === true && isFinal(l));
           if (!completed && !reconciled) {
-            const unfinished = lastRun !== undefined && lastRun.runId === item.runId && lastRun.killed === true;
+            const unfinished = lastRun?.runId === item.runId && this.unfinishedInKilledLastRun(fn);
             if (!unfinished) {
               this.add(1, fn, `${name(item)} has no final item in its run and no later reconciled final item`);
             }
@@ -302,7 +319,8 @@ class Checker {
       const finals = this.items.filter((i) => i.runId === run.runId && isFinal(i) && i.reconciled !== true);
       for (const fn of run.inventory) {
         const mine = finals.filter((i) => i.functionName === fn);
-        if (mine.length === 0) this.add(4, fn, `no final decision in run ${run.runId}`);
+        const keptInS3 = this.lastRunUnrecorded(run.runId, fn);
+        if (mine.length === 0 && !keptInS3) this.add(4, fn, `no final decision in run ${run.runId}`);
         if (mine.length > 1) {
           this.add(4, fn, `${mine.length} final decisions in run ${run.runId}: ${mine.map((i) => i.sk).join(', ')}`);
         }

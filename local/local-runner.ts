@@ -724,6 +724,7 @@ export class LocalSession {
       },
       outOfBand: [...(this.driver?.outOfBand ?? [])],
       outbox: await this.outboxRuns(),
+      unrecorded: this.unrecordedDecisions(),
     };
   }
 
@@ -736,6 +737,17 @@ export class LocalSession {
     if (this.dynamo === undefined) return [];
     const items = (await this.dynamo.scan(this.environment['AUDIT_TABLE_NAME'] as string)) as unknown as AuditItem[];
     return items.sort((a, b) => a.decidedAt.localeCompare(b.decidedAt) || a.sk.localeCompare(b.sk));
+  }
+
+  /** Decisions left in the S3 fallback and not replayed yet (`runs/<runId>/unrecorded/<fn>.json`). */
+  unrecordedDecisions(): Array<{ runId: string; functionName: string }> {
+    const bucket = this.environment['INVENTORY_BUCKET'] as string;
+    return this.account.s3Keys(bucket, 'runs/').flatMap((key) => {
+      const match = /^runs\/([^/]+)\/unrecorded\/(.+)\.json$/.exec(key);
+      return match === null
+        ? []
+        : [{ runId: match[1] as string, functionName: decodeURIComponent(match[2] as string) }];
+    });
   }
 
   /** The runs the state table's outbox still names (their notices are owed, lambdas/shared/notices.ts). */

@@ -818,6 +818,14 @@ export class SimulatedAccount {
     return body === undefined ? undefined : new Uint8Array(body);
   }
 
+  /** The keys of a bucket's objects under `prefix`, sorted. */
+  s3Keys(bucket: string, prefix = ''): string[] {
+    return [...this.objects.keys()]
+      .filter((k) => k.startsWith(`${bucket}/${prefix}`))
+      .map((k) => k.slice(bucket.length + 1))
+      .sort();
+  }
+
   putS3Object(bucket: string, key: string, body: string | Uint8Array): void {
     this.objects.set(`${bucket}/${key}`, typeof body === 'string' ? strToU8(body) : new Uint8Array(body));
   }

@@ -116,6 +116,19 @@ describe('checkInvariants', () => {
     });
   });
 
+  test('accepts a last-run decision kept in the S3 fallback (replayed by the next run), not an earlier one', () => {
+    // Prepare: run 1 wrote app-01's PENDING and changed it; its final record went to the S3 fallback.
+    const input = passing();
+    const pendingOnly = input.auditItems.filter((i) => !(i.functionName === 'app-01' && i.outcome === 'PROTECTED'));
+    const kept = [{ runId: 'run-1', functionName: 'app-01' }];
+
+    // Act / Assess: the last run's kept decision is durable; the same kept decision under a later run is not.
+    expect(violations({ ...input, auditItems: pendingOnly, unrecorded: kept }, 1)).toEqual([]);
+    expect(violations({ ...input, auditItems: pendingOnly, unrecorded: kept }, 4)).toEqual([]);
+    const later = { ...input, runs: [...input.runs, { runId: 'run-2', inventory: [], mode: 'protect' as const }] };
+    expect(violations({ ...later, auditItems: pendingOnly, unrecorded: kept }, 1).length).toBeGreaterThan(0);
+  });
+
   describe('invariant 2: no change on a failed gate, none in dry-run', () => {
     test('flags PENDING and PROTECTED in a dry-run run and a change while every run was a dry run', () => {
       const input = passing();

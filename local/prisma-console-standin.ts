@@ -50,7 +50,11 @@ export interface StandInRequest {
  * `delayMs` (real time) and then answer normally, answer 200 with a malformed body, or nothing (undefined).
  */
 export type StandInFault =
-  { status: number; retryAfterSeconds?: number } | { delayMs: number } | { malformed: true } | undefined;
+  | { status: number; retryAfterSeconds?: number }
+  | { delayMs: number }
+  | { malformed: true }
+  | { data: string }
+  | undefined;
 
 export interface StandInOptions {
   /** The clock of token issue and expiry. @default systemClock */
@@ -307,6 +311,8 @@ export async function startStandInConsole(options: StandInOptions = {}): Promise
       return fail(fault.status, message, headers);
     } else if (fault !== undefined && 'malformed' in fault) {
       return send(200, operation === 'prisma:DownloadServerlessBundle' ? 'not a zip' : '{"data": "trunc');
+    } else if (fault !== undefined && 'data' in fault) {
+      return send(200, JSON.stringify({ data: fault.data })); // a well-formed answer with a value of the test's choosing
     }
 
     switch (operation) {

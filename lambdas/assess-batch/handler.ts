@@ -76,6 +76,7 @@ import {
 } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
 import { emitCounts, emitMetric, errorSummary, increment, recordSettings, withRetries } from '../shared/recording';
+import { keepInOutbox } from '../shared/notices';
 import { runtime, type Runtime } from '../shared/runtime';
 
 /** Thrown at the end of a batch some of whose decisions could not be written (the state machine retries it). */
@@ -390,8 +391,23 @@ class BatchRun {
     } catch (error) {
       logger.error('skip notification failed', { functionName: item.functionName, error: errorSummary(error) });
       emitMetric('NotificationsFailed', 1);
+      await this.keepRunInOutbox();
       return false;
     }
+  }
+
+  private keptInOutbox = false;
+
+  /**
+   * A notice SNS refused: the run goes in the outbox now (once per batch), so the next run's start sends it even if
+   * finish-run's drain cannot (cut short, or the byRun index not showing the item yet). shared/notices.ts.
+   */
+  private async keepRunInOutbox(): Promise<void> {
+    if (this.keptInOutbox) return;
+    this.keptInOutbox = true;
+    await keepInOutbox(this.rt, this.run.runId).catch((error: unknown) => {
+      logger.warn('run not kept in the outbox; finish-run drains it', { error: errorSummary(error) });
+    });
   }
 
   /** A function whose processing threw: recorded FAILED, the batch goes on. */

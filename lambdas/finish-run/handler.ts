@@ -10,7 +10,7 @@
 import type { Context } from 'aws-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { runItems } from '../shared/adapters/audit-store';
-import { keepInOutbox, sendOwed } from '../shared/notices';
+import { drainBudgetMs, keepInOutbox, owesNotice, releaseFromOutbox, sendOwed } from '../shared/notices';
 import { publishNotice } from '../shared/adapters/notifier';
 import { systemClock } from '../shared/adapters/rate-limiter';
 import { releaseLease } from '../shared/adapters/state-store';
@@ -101,15 +101,6 @@ export const handler = async (event: FinishRunInput, context?: Context): Promise
   try {
     const items = await withRetries("reading the run's decisions", () => runItems(rt.auditTableName, runId));
     const run = countRun(items);
-    // The outbox drain: notices this run's steps owed and could not send are sent now; what is still owed after
-    // that (SNS down) is left for the next run's start (lambdas/shared/notices.ts).
-    const notices = await sendOwed(rt, items);
-    if (notices.failed > 0) {
-      await keepInOutbox(rt, runId).catch((error: unknown) => {
-        emitMetric('NotificationsFailed', notices.failed);
-        logger.error('owed notices neither sent nor kept in the outbox', { error: errorSummary(error) });
-      });
-    }
     const now = systemClock.now();
     const finishedAt = new Date(now).toISOString();
     const summary: RunSummary = {
@@ -131,6 +122,27 @@ export const handler = async (event: FinishRunInput, context?: Context): Promise
       logger.error('run summary notification failed', { error: errorSummary(error) });
     });
 
+    // The outbox drain, after the summary (which must not wait on it): the notices this run's steps owed and could
+    // not send. The run is put in the outbox first and taken out only once nothing is owed, so a drain cut short
+    // (time budget, SNS down, the invocation killed) leaves it for the next run's start (lambdas/shared/notices.ts).
+    if (items.some((item) => owesNotice(item, rt.config.notifications.skips))) {
+      const kept = await keepInOutbox(rt, runId).then(
+        () => true,
+        (error: unknown) => {
+          logger.error('run not kept in the outbox; its owed notices are sent now or by a retry', {
+            error: errorSummary(error),
+          });
+          return false;
+        },
+      );
+      const notices = await sendOwed(rt, items, { deadline: systemClock.now() + drainBudgetMs(context) });
+      logger.info('owed notices of the run', { ...notices });
+      if (notices.failed === 0 && kept) {
+        await releaseFromOutbox(rt, runId).catch((error: unknown) => {
+          logger.warn('run left in the outbox; the next drain finds nothing owed', { error: errorSummary(error) });
+        });
+      }
+    }
     emitMetric(status === 'FAILED' ? RUN_METRICS.failed : RUN_METRICS.completed, 1);
     emitCounts(RUN_METRICS.decisions.name, RUN_METRICS.decisions.dimension, new Map(Object.entries(run.counts)));
     emitCounts(RUN_METRICS.skips.name, RUN_METRICS.skips.dimension, run.skips);
@@ -143,7 +155,6 @@ export const handler = async (event: FinishRunInput, context?: Context): Promise
       counts: run.counts,
       pending: run.pending,
       unfinished: run.unfinished.length,
-      notices,
     });
     return { runId, counts: run.counts, status };
   } finally {

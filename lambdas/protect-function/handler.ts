@@ -96,6 +96,7 @@ import {
 } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
 import { cutQuoted, recordSettings, withRetries } from '../shared/recording';
+import { keepInOutbox } from '../shared/notices';
 import { runtime, type Runtime } from '../shared/runtime';
 
 /** The run's protection counter outlives the run by this much (it is only read while the run lasts). */
@@ -328,8 +329,12 @@ class Recorder {
       try {
         await publishNotice(rt.skipTopicArn, decisionNotice(item));
       } catch (error) {
-        // The digest stays the previous one, so the next run finds this decision new and publishes it then.
-        this.log.error('skip notification not published; the next run sends it', { error: awsMessage(error) });
+        // Not marked sent (the digest stays the previous one): the outbox drain sends it (shared/notices.ts); the
+        // run goes in the outbox now, in case finish-run's drain cannot.
+        this.log.error('skip notification not published; the outbox drain sends it', { error: awsMessage(error) });
+        await keepInOutbox(rt, request.runId).catch((outboxError: unknown) => {
+          this.log.warn('run not kept in the outbox; finish-run drains it', { error: awsMessage(outboxError) });
+        });
         return { functionName: request.functionName, outcome: decision.outcome, reasons };
       }
     }

@@ -22,7 +22,7 @@ import { putUnrecorded, type UnrecordedDecision } from '../shared/adapters/unrec
 import { publishFailed, writeFailed, type FailedWrite } from '../shared/failure-record';
 import { lastDecisions } from '../shared/adapters/state-store';
 import type { AuditItem, InventoryItem, ProtectRequest } from '../shared/domain/types';
-import { markSent } from '../shared/notices';
+import { keepInOutbox, markSent } from '../shared/notices';
 import { logger, startInvocation } from '../shared/observability';
 import { emitMetric, errorSummary, failureDetail, withRetries } from '../shared/recording';
 import { runtime, type Runtime } from '../shared/runtime';
@@ -160,6 +160,7 @@ export const handler = async (event: RecordFailureInput, context?: Context): Pro
         functionName: target.functionName,
         error: errorSummary(error),
       });
+      await keepInOutbox(rt, event.runId).catch(() => undefined);
       continue;
     }
     await markSentNow(rt, written.item);

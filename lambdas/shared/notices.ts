@@ -22,8 +22,9 @@ import type { Config } from '../../lib/config';
 import { runItems } from './adapters/audit-store';
 import { dynamodb } from './adapters/clients';
 import { publishNotice } from './adapters/notifier';
-import { getStateItem, lastDecisions, putLastDecisions } from './adapters/state-store';
-import { nextDigest, type DecisionDigest } from './domain/audit';
+import { systemClock } from './adapters/rate-limiter';
+import { getStateItem, lastDecisions, putLastDecisions, type StoredDigest } from './adapters/state-store';
+import { nextDigest, sameDecision, type DecisionDigest } from './domain/audit';
 import { decisionNotice } from './domain/notice';
 import { stateKeys } from './domain/table-schema';
 import type { AuditItem } from './domain/types';
@@ -38,6 +39,8 @@ import type { Runtime } from './runtime';
  */
 export function owesNotice(item: AuditItem, skips: Config['notifications']['skips']): boolean {
   if (item.kind !== 'decision') return false;
+  // Without its decidedAt a decision cannot be told sent or not (its digest is the mark): never sent from here.
+  if (typeof item.decidedAt !== 'string' || item.decidedAt.length === 0) return false;
   if (item.outcome === 'FAILED') return true;
   if (item.outcome !== 'SKIPPED') return false;
   if (item.reconciled === true && item.reasons.length === 0) return false;
@@ -68,47 +71,81 @@ export interface OwedResult {
   /** Decisions that owed a notice not sent before. */
   owed: number;
   sent: number;
-  /** Still owed (SNS or the state table failing): the caller keeps them in the outbox. */
+  /** Still owed (SNS or the state table failing, or the time budget used up): the caller keeps their runs. */
   failed: number;
 }
 
+/** After this many publishes refused in a row, the rest waits for the next drain (SNS is down: stop early). */
+export const MAX_CONSECUTIVE_FAILURES = 3;
+
+export interface SendOptions {
+  /** Stop sending once the clock passes this (ms since the epoch): what is left counts as failed. */
+  deadline?: number;
+}
+
+const byDecidedAt = (a: AuditItem, b: AuditItem): number =>
+  a.decidedAt < b.decidedAt ? -1 : a.decidedAt > b.decidedAt ? 1 : 0;
+
 /**
- * Sends what `items` owe and was not sent yet (see the module doc), oldest first, then stores each digest. Never
- * throws: a notice that cannot be sent now counts in `failed`.
+ * Sends what `items` owe and was not sent yet (see the module doc), then stores each digest. Per function only its
+ * newest owing decision is sent (an older one of the same function, say from an earlier run that also could not
+ * send, is superseded by it), and a SKIPPED that repeats what the function's digest says was sent last is only
+ * marked (`notifications.skips: "changed"`). Bounded: stops after MAX_CONSECUTIVE_FAILURES refused publishes in a
+ * row or at `options.deadline`. Never throws: a notice that cannot be sent now counts in `failed`.
  */
-export async function sendOwed(rt: Runtime, items: readonly AuditItem[]): Promise<OwedResult> {
+export async function sendOwed(
+  rt: Runtime,
+  items: readonly AuditItem[],
+  options: SendOptions = {},
+): Promise<OwedResult> {
   const result: OwedResult = { owed: 0, sent: 0, failed: 0 };
-  const owing = items
-    .filter((item) => owesNotice(item, rt.config.notifications.skips))
-    .sort((a, b) => (a.decidedAt < b.decidedAt ? -1 : a.decidedAt > b.decidedAt ? 1 : 0));
+  const skips = rt.config.notifications.skips;
+  const newest = new Map<string, AuditItem>();
+  for (const item of items.filter((i) => owesNotice(i, skips)).sort(byDecidedAt)) newest.set(item.functionName, item);
+  const owing = [...newest.values()].sort(byDecidedAt);
   if (owing.length === 0) return result;
-  let digests: Map<string, DecisionDigest & { decidedAt?: string }>;
+  let digests: Map<string, StoredDigest>;
   try {
     digests = await withRetries('reading last-decision digests', () =>
-      lastDecisions(rt.stateTableName, [...new Set(owing.map((i) => i.functionName))]),
+      lastDecisions(rt.stateTableName, [...newest.keys()]),
     );
   } catch (error) {
     logger.error('last-decision digests unreadable; owed notices sent later', { error: errorSummary(error) });
     result.failed = owing.length;
     return result;
   }
-  for (const item of owing) {
+  let refusedInARow = 0;
+  for (const [index, item] of owing.entries()) {
     const previous = digests.get(item.functionName);
     if (previous?.decidedAt !== undefined && previous.decidedAt >= item.decidedAt) continue;
-    result.owed += 1;
-    try {
-      await publishNotice(rt.skipTopicArn, decisionNotice(item));
-    } catch (error) {
-      result.failed += 1;
-      emitMetric('NotificationsFailed', 1);
-      logger.error('owed notice not published; kept for later', {
-        functionName: item.functionName,
-        runId: item.runId,
-        error: errorSummary(error),
-      });
-      continue;
+    const outOfTime = options.deadline !== undefined && systemClock.now() >= options.deadline;
+    if (refusedInARow >= MAX_CONSECUTIVE_FAILURES || outOfTime) {
+      const left = owing.length - index;
+      logger.warn('owed notices left for the next drain', { left, refusedInARow, outOfTime });
+      result.owed += left;
+      result.failed += left;
+      break;
     }
-    result.sent += 1;
+    result.owed += 1;
+    const repeat =
+      item.outcome === 'SKIPPED' && skips === 'changed' && sameDecision(previous, digestOf(item, previous));
+    if (!repeat) {
+      try {
+        await publishNotice(rt.skipTopicArn, decisionNotice(item));
+        refusedInARow = 0;
+      } catch (error) {
+        refusedInARow += 1;
+        result.failed += 1;
+        emitMetric('NotificationsFailed', 1);
+        logger.error('owed notice not published; kept for later', {
+          functionName: item.functionName,
+          runId: item.runId,
+          error: errorSummary(error),
+        });
+        continue;
+      }
+      result.sent += 1;
+    }
     try {
       await markSent(rt, item, previous);
       digests.set(item.functionName, { ...digestOf(item, previous), decidedAt: item.decidedAt });
@@ -150,12 +187,34 @@ export function keepInOutbox(rt: Runtime, runId: string): Promise<void> {
   return updateOutbox(rt, 'ADD', runId);
 }
 
+/** Takes a run out of the outbox: it owes nothing any more. */
+export function releaseFromOutbox(rt: Runtime, runId: string): Promise<void> {
+  return updateOutbox(rt, 'DELETE', runId);
+}
+
 /**
- * start-run: sends what the outbox's runs and `more` (a killed run whose lease was taken over) still owe, and takes a
- * run out of the outbox once nothing is owed. Never throws.
+ * How long an outbox drain may take: the invocation's remaining time minus a margin for the rest of the step, or
+ * DRAIN_BUDGET_MS without a Lambda context. What is left waits for the next drain.
  */
-export async function drainOutbox(rt: Runtime, more: readonly string[]): Promise<OwedResult & { runs: number }> {
-  const total = { owed: 0, sent: 0, failed: 0, runs: 0 };
+export const DRAIN_BUDGET_MS = 60_000;
+const DRAIN_MARGIN_MS = 30_000;
+export function drainBudgetMs(context: { getRemainingTimeInMillis?: () => number } | undefined): number {
+  const remaining = context?.getRemainingTimeInMillis?.();
+  return typeof remaining === 'number' ? Math.max(0, remaining - DRAIN_MARGIN_MS) : DRAIN_BUDGET_MS;
+}
+
+/**
+ * start-run: sends what the outbox's runs, `more` (a killed run whose lease was taken over) and `written` (decisions
+ * this start just reconciled or replayed, passed as written: the byRun index is eventually consistent and may not
+ * show them yet) still owe, in one pass (so the newest decision of a function supersedes its older ones across
+ * runs), and takes the runs out of the outbox once nothing is owed; otherwise every one stays. Never throws.
+ */
+export async function drainOutbox(
+  rt: Runtime,
+  more: readonly string[],
+  written: readonly AuditItem[] = [],
+  options: SendOptions = {},
+): Promise<OwedResult & { runs: number }> {
   let runs: string[];
   try {
     runs = [...new Set([...(await outboxRuns(rt)), ...more])];
@@ -163,26 +222,28 @@ export async function drainOutbox(rt: Runtime, more: readonly string[]): Promise
     logger.error('outbox unreadable; drained next run', { error: errorSummary(error) });
     runs = [...more];
   }
+  const items = new Map<string, AuditItem>();
+  const unreadable: string[] = [];
   for (const runId of runs) {
-    let result: OwedResult;
     try {
-      result = await sendOwed(
-        rt,
-        await withRetries("reading a run's decisions", () => runItems(rt.auditTableName, runId)),
-      );
+      const found = await withRetries("reading a run's decisions", () => runItems(rt.auditTableName, runId));
+      for (const item of found) items.set(`${item.functionName}\u0000${item.sk}`, item);
     } catch (error) {
       logger.error("a run's decisions are unreadable; drained next run", { runId, error: errorSummary(error) });
-      await keepInOutbox(rt, runId).catch(() => undefined);
-      continue;
+      unreadable.push(runId);
     }
-    total.runs += 1;
-    total.owed += result.owed;
-    total.sent += result.sent;
-    total.failed += result.failed;
-    const action = result.failed === 0 ? 'DELETE' : 'ADD';
-    await updateOutbox(rt, action, runId).catch((error: unknown) => {
+  }
+  for (const item of written) items.set(`${item.functionName}\u0000${item.sk}`, item);
+  const writtenRuns = [...new Set(written.map((i) => i.runId))];
+  const result = await sendOwed(rt, [...items.values()], options);
+  const done = result.failed === 0;
+  for (const runId of new Set([...runs, ...writtenRuns])) {
+    const keep = !done || unreadable.includes(runId);
+    // A run only in `written` that has nothing left owing needs no outbox entry at all.
+    if (!keep && !runs.includes(runId)) continue;
+    await updateOutbox(rt, keep ? 'ADD' : 'DELETE', runId).catch((error: unknown) => {
       logger.warn('outbox not updated', { runId, error: errorSummary(error) });
     });
   }
-  return total;
+  return { ...result, runs: runs.length - unreadable.length };
 }

@@ -48,6 +48,8 @@ export interface ReconciledDecision {
 export interface ReconcileResult {
   /** Decisions written now for earlier runs. */
   reconciled: ReconciledDecision[];
+  /** Those decisions as written (start-run sends what they owe; the byRun index may not show them yet). */
+  items?: AuditItem[];
   /** PENDING items still without a decision (update in progress, function unreadable, or over the bound). */
   unfinished: Array<{ functionName: string; runId: string }>;
 }
@@ -163,7 +165,10 @@ export async function reconcilePending(rt: Runtime, now: number): Promise<Reconc
     }
     const outcome = await record(rt, item, verdict, now);
     if (outcome === undefined) result.unfinished.push(unfinished);
-    else if (outcome !== 'exists') result.reconciled.push({ ...unfinished, outcome: verdict.outcome });
+    else if (outcome !== 'exists') {
+      result.reconciled.push({ ...unfinished, outcome: verdict.outcome });
+      (result.items ??= []).push(outcome.item);
+    }
   }
   if (result.reconciled.length > 0) emitMetric(RECONCILED_METRIC, result.reconciled.length);
   logger.info('PENDING items reconciled', {
@@ -204,7 +209,7 @@ async function record(
   pending: AuditItem,
   verdict: Verdict,
   now: number,
-): Promise<'written' | 'exists' | undefined> {
+): Promise<{ item: AuditItem } | 'exists' | undefined> {
   const runStartedAt = runStartOf(pending) ?? pending.decidedAt;
   const item = decisionItem(
     {
@@ -243,7 +248,7 @@ async function record(
   });
   // Its notice (a FAILED, a FUNCTION_DELETED) is sent by start-run's outbox drain of the run (shared/notices.ts).
   if (verdict.outcome === 'PROTECTED') await rememberMacs(rt.config, rt.stateTableName, item);
-  return written;
+  return { item };
 }
 
 /** A reconciled PROTECTED: its digest keeps the MACs of what the engine wrote (issue 8 item 7). Best effort. */

@@ -11,6 +11,7 @@
  * start-run (after reconcilePending, so that a PENDING's reconciled decision wins over a FAILED that only says "the
  * protect step failed").
  */
+import type { AuditItem } from './domain/types';
 import { writeFailed } from './failure-record';
 import {
   deleteUnrecorded,
@@ -33,6 +34,8 @@ export interface ReplayResult {
   alreadyDecided: number;
   /** The runs of the decisions replayed: start-run sends what they owe (lambdas/shared/notices.ts). */
   runIds: string[];
+  /** The decisions written now, as written (the byRun index may not show them yet). */
+  items?: AuditItem[];
   /** Objects left for the next run (the table or S3 still failing, or over the per-call bound). */
   kept: number;
 }
@@ -85,7 +88,10 @@ async function replayOne(rt: Runtime, key: string, result: ReplayResult): Promis
       return false;
     }
     if (written.result === 'exists') result.alreadyDecided += 1;
-    else result.replayed += 1;
+    else {
+      result.replayed += 1;
+      (result.items ??= []).push(written.item);
+    }
   }
   // Its notice (if still owed) is sent by start-run's drain of the run (lambdas/shared/notices.ts).
   if (!result.runIds.includes(decision.runId)) result.runIds.push(decision.runId);

@@ -24,9 +24,9 @@ import {
   type LeaseRequest,
 } from '../shared/adapters/state-store';
 import { runItem } from '../shared/domain/run-items';
-import type { RunOutcome } from '../shared/domain/types';
+import type { AuditItem, RunOutcome } from '../shared/domain/types';
 import { logger, startInvocation } from '../shared/observability';
-import { drainOutbox } from '../shared/notices';
+import { drainBudgetMs, drainOutbox } from '../shared/notices';
 import { reconcilePending } from '../shared/reconcile';
 import { emitMetric, errorSummary, recordSettings } from '../shared/recording';
 import { replayUnrecorded } from '../shared/replay';
@@ -173,18 +173,21 @@ export const handler = async (event: StartRunInput, context?: Context): Promise<
   // Runs whose decisions may owe notices: a killed holder (its finish-run never drained), the runs of reconciled and
   // replayed decisions; drainOutbox adds the runs finish-run left in the outbox.
   const owing = new Set<string>(takenOverFrom !== undefined ? [takenOverFrom] : []);
+  const written: AuditItem[] = [];
   const replay = await maintain('replay of unrecorded decisions', async () => {
-    const result = await replayUnrecorded(rt, runId);
-    for (const id of result.runIds) owing.add(id);
+    const { items, ...result } = await replayUnrecorded(rt, runId);
+    written.push(...(items ?? []));
     return result;
   });
   const reconciliation = await maintain('reconciliation of pending changes', async () => {
-    const result = await reconcilePending(rt, now);
-    for (const decision of result.reconciled) owing.add(decision.runId);
+    const { items, ...result } = await reconcilePending(rt, now);
+    written.push(...(items ?? []));
     return result;
   });
   owing.delete(runId);
-  const notices = await maintain('sending owed notices', () => drainOutbox(rt, [...owing]));
+  const notices = await maintain('sending owed notices', () =>
+    drainOutbox(rt, [...owing], written, { deadline: now + drainBudgetMs(context) }),
+  );
   logger.info('run lease acquired', { leaseSeconds: LEASE_SECONDS, replay, reconciliation, notices });
   return { runId, startedAt, overlap: false };
 };

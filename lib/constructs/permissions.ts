@@ -223,6 +223,8 @@ export function grantAssessBatch(fn: HouseFunction, r: EngineResources, stack: S
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
   fn.allow('LastDecisions', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], [r.tables.stateTable.tableArn]);
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
+  // A notice SNS refused puts the run in the outbox (lambdas/shared/notices.ts).
+  allowOutbox(fn, r);
   // Dry-run resolves our SSM values read-only too (issue 8 item 9), so both modes decide alike.
   allowDefenderParameters(fn, r, stack);
   allowKey(fn, r);
@@ -295,8 +297,10 @@ export function grantRecordFailure(fn: HouseFunction, r: EngineResources): void 
   // When the audit table stays unreachable: the decisions, for the next run's start-run to replay (issue 9).
   fn.allow('KeepUnrecorded', ['s3:PutObject'], [r.inventoryBucket.arnForObjects(UNRECORDED_OBJECTS)]);
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
-  // A FAILED notice sent is marked in the function's last-decision digest (lambdas/shared/notices.ts).
+  // A FAILED notice sent is marked in the function's last-decision digest; one SNS refused puts the run in the
+  // outbox (lambdas/shared/notices.ts).
   fn.allow('LastDecisions', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], [r.tables.stateTable.tableArn]);
+  allowOutbox(fn, r);
   allowKey(fn, r);
 }
 

@@ -120,17 +120,47 @@ describe('sendOwed', () => {
     expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
   });
 
-  it("sends a function's owed notices oldest first, each compared with the mark the previous one left", async () => {
-    const older = decision('a', 'FAILED', { runId: 'run-0', decidedAt: '2025-06-01T10:00:05.000Z' });
+  it("sends only a function's newest owed notice: an older one (an earlier run that could not send) is superseded", async () => {
+    const older = decision('a', 'SKIPPED', { runId: 'run-0', decidedAt: '2025-06-01T10:00:05.000Z' });
     const newer = decision('a', 'SKIPPED', { decidedAt: '2025-06-01T11:00:05.000Z' });
 
     const result = await sendOwed(runtime(), [newer, older]);
 
-    expect(result).toEqual({ owed: 2, sent: 2, failed: 0 });
+    expect(result).toEqual({ owed: 1, sent: 1, failed: 0 });
     expect(mocks.sns.commandCalls(PublishCommand).map((c) => c.args[0].input.Subject)).toEqual([
-      'Zero-Impact FAILED a',
       'Zero-Impact SKIPPED a: MEMORY_LOW',
     ]);
+  });
+
+  it('marks without publishing a skip that repeats what the digest says was sent last', async () => {
+    mocks.ddb.on(BatchGetCommand).resolves({
+      Responses: { state: [{ ...digest('a', '2025-06-01T10:00:05.000Z'), reasons: ['MEMORY_LOW'] }] },
+    });
+
+    const result = await sendOwed(runtime(), [decision('a', 'SKIPPED')]);
+
+    expect(result).toEqual({ owed: 1, sent: 0, failed: 0 });
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 1);
+  });
+
+  it('stops after three refused publishes in a row, and at its deadline: the rest counts as owed', async () => {
+    mocks.sns.on(PublishCommand).rejects(new Error('down'));
+    const items = ['a', 'b', 'c', 'd', 'e'].map((name) => decision(name, 'FAILED'));
+
+    const refused = await sendOwed(runtime(), items);
+    expect(refused).toEqual({ owed: 5, sent: 0, failed: 5 });
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 3);
+
+    mocks.sns.reset();
+    mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
+    const late = await sendOwed(runtime(), items, { deadline: systemClock.now() - 1 });
+    expect(late).toEqual({ owed: 5, sent: 0, failed: 5 });
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+  });
+
+  it('owes nothing for a decision without its decidedAt (it could never be told sent)', () => {
+    expect(owesNotice(decision('a', 'FAILED', { decidedAt: undefined as unknown as string }), 'changed')).toBe(false);
   });
 
   it('reads nothing when nothing is owed (a run of repeats and protections costs no state read)', async () => {

@@ -356,6 +356,21 @@ describe('PrismaConsoleClient against the stand-in Console', () => {
     expectNoSecret(error, ['trunc']);
   });
 
+  it.each([
+    ['over 4 KB', 'A'.repeat(4097)],
+    ['with a control character', 'abc\u0000def'],
+    ['with spaces (an error page)', '<html> Service Unavailable </html>'],
+  ])('an encode answer whose data cannot be a TW_POLICY (%s) → malformed, never a value', async (_what, data) => {
+    const clock = virtualClock();
+    const c = await standIn({ clock, fault: (op) => (op === 'prisma:EncodeServerlessPolicy' ? { data } : undefined) });
+    const { client: api } = client(c.url, clock);
+
+    const error = await failure(api.encodePolicy('fn-a', 'eu-west-1'));
+
+    expect(error).toMatchObject({ kind: 'malformed', status: 200, operation: 'encode' });
+    expect(error.message).not.toContain(data.slice(0, 8));
+  });
+
   it('a malformed authenticate answer and a bundle that is not a ZIP → malformed', async () => {
     const clock = virtualClock();
     const faults: Partial<Record<string, StandInFault>> = { 'prisma:Authenticate': { malformed: true } };

@@ -243,7 +243,16 @@ describe('record-failure, issue 9', () => {
     const first = await replayUnrecorded(runtime(), 'run-4');
     const second = await replayUnrecorded(runtime(), 'run-4');
 
-    expect(first).toEqual({ replayed: 2, alreadyDecided: 0, runIds: ['run-3'], kept: 0 });
+    expect(first).toEqual({
+      replayed: 2,
+      alreadyDecided: 0,
+      runIds: ['run-3'],
+      kept: 0,
+      items: [
+        expect.objectContaining({ functionName: 'a', outcome: 'FAILED' }),
+        expect.objectContaining({ functionName: 'b', outcome: 'FAILED' }),
+      ],
+    });
     expect(second).toEqual({ replayed: 0, alreadyDecided: 0, runIds: [], kept: 0 });
     expect([...written]).toEqual([`a|${START}#run-3#1-decision`, `b|${START}#run-3#1-decision`]);
     expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);

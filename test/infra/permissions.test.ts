@@ -250,6 +250,8 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         Resource: r.state,
       },
       { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
+      // Issue 9: a refused notice keeps the run in the outbox.
+      { Sid: 'NoticeOutbox', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: r.state },
       // Issue 8 item 9: dry-run resolves our SSM values read-only too.
       ...defenderParameters(r),
       r.key,
@@ -329,13 +331,15 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
       { Sid: 'ReadRunPending', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: r.audit },
       { Sid: 'KeepUnrecorded', Effect: 'Allow', Action: 's3:PutObject', Resource: r.unrecordedObjects },
       { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
-      // Issue 9: a FAILED notice sent is marked in the function's last-decision digest.
+      // Issue 9: a FAILED notice sent is marked in the function's last-decision digest; a refused one keeps the run
+      // in the outbox.
       {
         Sid: 'LastDecisions',
         Effect: 'Allow',
         Action: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
         Resource: r.state,
       },
+      { Sid: 'NoticeOutbox', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: r.state },
       r.key,
     ]);
   });

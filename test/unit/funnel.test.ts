@@ -1335,3 +1335,37 @@ describe('issue 8 contract: engine-written values and the real variables size', 
     expect(result.reasons).toEqual(['ENV_QUOTA']);
   });
 });
+
+describe('issue 10: a TW_POLICY from the Console (defender.policySource)', () => {
+  const consoleConfig = (): Config =>
+    parseConfig(
+      {
+        defender: {
+          layerArn: LAYER,
+          environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER },
+          policySource: { console: 'https://eu-west-1.cloud.twistlock.com/eu-123456', credentialsSecret: 'zi/prisma' },
+        },
+      },
+      'test',
+    );
+
+  it("skips a function's own TW_POLICY as ENV_CONFLICT, not FACTS_MISSING every run, when its value is unknown", () => {
+    const facts = makeFacts({ Environment: { Variables: { TABLE_NAME: SECRET, TW_POLICY: 'their-own-policy' } } });
+
+    const result = assess(facts, { config: consoleConfig() });
+
+    expect(result.verdict).toBe('SKIP');
+    expect(result.reasons).toEqual(['ENV_CONFLICT']);
+  });
+
+  it('counts a TW_POLICY the engine wrote (recognised by its MAC) as ours although its current value is unknown', () => {
+    const facts = makeFacts({
+      Layers: [{ Arn: LAYER }],
+      Environment: { Variables: { TABLE_NAME: SECRET, TW_POLICY: 'written-by-us', AWS_LAMBDA_EXEC_WRAPPER: WRAPPER } },
+    });
+
+    const result = assess(facts, { config: consoleConfig(), engineWritten: new Set(['TW_POLICY']) });
+
+    expect(result.verdict).toBe('ALREADY_PROTECTED');
+  });
+});

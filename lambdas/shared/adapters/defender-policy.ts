@@ -196,7 +196,15 @@ export async function defenderPolicy(
   } catch (error) {
     stats.failed += 1;
     if (error instanceof CredentialsSecretError) return { ok: false, cause: 'secret', detail: error.message };
-    if (error instanceof ConsoleError) return { ok: false, cause: 'console', detail: consoleFailureDetail(error) };
+    if (error instanceof ConsoleError) {
+      // The keys were refused: the customer may have rotated them in the secret. Forget this container's copy and
+      // its client, so the next function reads the secret again instead of failing until the container is recycled.
+      if (error.operation === 'authenticate' && (error.kind === 'unauthorized' || error.kind === 'forbidden')) {
+        credentials = undefined;
+        client = undefined;
+      }
+      return { ok: false, cause: 'console', detail: consoleFailureDetail(error) };
+    }
     const name = error instanceof Error ? error.name : 'Error';
     return { ok: false, cause: 'client', detail: `the Prisma Cloud Console client failed (${name})` };
   }

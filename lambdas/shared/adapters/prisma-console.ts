@@ -56,6 +56,11 @@ export interface PrismaConsoleOptions {
   random?: () => number;
 }
 
+/** The most a TW_POLICY value can be: Lambda's limit on all of a function's variables together. */
+export const MAX_POLICY_BYTES = 4096;
+/** What an encoded policy is made of: printable ASCII without spaces (base64 and its URL-safe form, and JSON). */
+const POLICY_SHAPE = /^[\x21-\x7e]+$/;
+
 export type ConsoleFailureKind =
   'unreachable' | 'timeout' | 'unauthorized' | 'forbidden' | 'throttled' | 'server' | 'malformed';
 
@@ -256,6 +261,12 @@ export class PrismaConsoleClient {
     const data = parseJsonObject(answer.body)?.['data'];
     if (typeof data !== 'string' || data.length === 0) {
       throw new ConsoleError('encode', 'malformed', { status: answer.status, why: 'no "data" string in the answer' });
+    }
+    // An answer that cannot be a TW_POLICY value is the Console's fault, never the function's: over Lambda's 4 KB
+    // for all variables it would be blamed on the owner as ENV_QUOTA, and a control character or a space is not
+    // part of the encoded (base64-like) policy.
+    if (Buffer.byteLength(data, 'utf8') > MAX_POLICY_BYTES || !POLICY_SHAPE.test(data)) {
+      throw new ConsoleError('encode', 'malformed', { status: answer.status, why: 'the "data" is not a policy value' });
     }
     this.stats.encodes += 1;
     return data;

@@ -564,11 +564,17 @@ function ourSide(context: FunnelContext): Ours {
 
 /**
  * Set to our value, or to a value the engine wrote earlier; an unresolved SSM value counts as ours when the
- * variable is present (gate 16 then says "value not resolved").
+ * variable is present (gate 16 then says "value not resolved"); an unresolved Console value only when the engine
+ * wrote it.
  */
 function isOurValue(variables: ReadonlyMap<string, string>, name: string, ours: Ours): boolean {
   const existing = variables.get(name);
   const our = ours.values.get(name);
+  // The Console's TW_POLICY is written only by this tool (per function, recognised by its keyed MAC): an unresolved
+  // one the engine did not write is the function's own variable, a conflict, not "value not resolved" every run.
+  if (our === undefined && isConsoleVariable(ours.config, name)) {
+    return existing !== undefined && ours.engineWritten.has(name);
+  }
   return existing !== undefined && (our === undefined || existing === our || ours.engineWritten.has(name));
 }
 

@@ -10,11 +10,12 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { isRecord } from '../lambdas/shared/domain/types';
 import { Config, ConfigError, deployProblems, parseConfig } from '../lib/config';
 import { stackProblems, ZeroImpactStack } from '../lib/zero-impact-stack';
+import { STACK_NAME } from './stack-name';
 
 /** The context key holding the configuration. */
 export const CONTEXT_KEY = 'zeroImpact';
 /** The stack's name; the engine's own functions are named `<stack name>-...`. */
-export const STACK_NAME = 'ZeroImpactProtect';
+export { STACK_NAME } from './stack-name';
 
 const CDK_JSON = path.join(__dirname, '..', 'cdk.json');
 const SOURCE = `cdk.json context ${CONTEXT_KEY}`;

@@ -9,6 +9,7 @@ import { awsMessage } from '../../lambdas/shared/adapters/function-update';
 import { deleteExclusion } from '../../lambdas/shared/adapters/state-store';
 import { Option, type Command } from 'commander';
 import { newCommand, runCommand, UsageError } from './common';
+import { outputsFor, stackOption } from './stack';
 import { applyRegion, tableName } from './rollback';
 
 /** The options of `include` (the flags, parsed; environment fallbacks applied). */
@@ -16,10 +17,11 @@ export interface IncludeOptions {
   function?: string;
   region?: string;
   stateTable?: string;
+  stack?: string;
 }
 
 export function command(): Command {
-  return newCommand<IncludeOptions>(
+  const cmd = newCommand<IncludeOptions>(
     {
       name: 'include',
       summary: 'lift the persistent exclusion a rollback added (changes no function)',
@@ -34,6 +36,7 @@ export function command(): Command {
     .option('--function <name>', 'the function to include again')
     .option('--region <region>', 'AWS region (default: the environment variable AWS_REGION)')
     .addOption(new Option('--state-table <table>', "the stack's state table").env('STATE_TABLE_NAME'));
+  return stackOption(cmd);
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -49,7 +52,13 @@ export async function includeCommand(flags: IncludeOptions): Promise<number> {
     );
   }
   applyRegion('include', flags.region);
-  const stateTable = tableName('include', flags.stateTable, 'STATE_TABLE_NAME', '--state-table');
+  const outputs = await outputsFor('include', flags.stack, flags.stateTable === undefined ? ['StateTableName'] : []);
+  const stateTable = tableName(
+    'include',
+    flags.stateTable ?? outputs.StateTableName,
+    'STATE_TABLE_NAME',
+    '--state-table',
+  );
   let lifted: boolean;
   try {
     lifted = await deleteExclusion(stateTable, name);

@@ -40,6 +40,7 @@ import type { AuditItem, ConfigurationImage, Outcome } from '../../lambdas/share
 import { EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE } from '../../lib/config';
 import { Option, type Command } from 'commander';
 import { loadConfig, newCommand, packageVersion, runCommand, UsageError } from './common';
+import { outputsFor, stackOption } from './stack';
 
 const USAGE =
   'usage: zero-impact rollback --function NAME | --run RUN_ID [--region R] [--yes] [--audit-table T] [--state-table T] [--mac-key KEY] [--config FILE]';
@@ -394,10 +395,11 @@ export interface RollbackOptions {
   stateTable?: string;
   macKey?: string;
   config?: string;
+  stack?: string;
 }
 
 export function command(): Command {
-  return newCommand<RollbackOptions>(
+  const cmd = newCommand<RollbackOptions>(
     {
       name: 'rollback',
       summary: 'remove exactly what protection added to a function (or to every function a run changed)',
@@ -410,6 +412,7 @@ export function command(): Command {
         'zero-impact rollback --function orders-api',
         'zero-impact rollback --function orders-api --yes',
         'zero-impact rollback --run 2025-03-01T10:00:00Z-abc --yes --region eu-west-1',
+        'zero-impact rollback --function orders-api --stack ZeroImpactProtect-prod',
       ],
     },
     rollbackCommand,
@@ -422,6 +425,7 @@ export function command(): Command {
     .addOption(new Option('--state-table <table>', "the stack's state table").env('STATE_TABLE_NAME'))
     .addOption(new Option('--mac-key <key>', "the stack's MacKey (id, ARN or alias)").env('MAC_KEY_ID'))
     .option('--config <file>', 'the configuration the stack was deployed with (its variable names, retention)');
+  return stackOption(cmd);
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -434,12 +438,17 @@ export async function rollbackCommand(flags: RollbackOptions): Promise<number> {
     throw new UsageError(`rollback: give exactly one of --function NAME or --run RUN_ID (${USAGE})`);
   }
   applyRegion('rollback', flags.region);
+  const outputs = await outputsFor('rollback', flags.stack, [
+    ...(flags.auditTable === undefined ? (['AuditTableName'] as const) : []),
+    ...(flags.stateTable === undefined ? (['StateTableName'] as const) : []),
+    ...(flags.macKey === undefined ? (['MacKeyArn'] as const) : []),
+  ]);
   const target: Target = {
-    auditTable: tableName('rollback', flags.auditTable, 'AUDIT_TABLE_NAME', '--audit-table'),
-    stateTable: tableName('rollback', flags.stateTable, 'STATE_TABLE_NAME', '--state-table'),
+    auditTable: tableName('rollback', flags.auditTable ?? outputs.AuditTableName, 'AUDIT_TABLE_NAME', '--audit-table'),
+    stateTable: tableName('rollback', flags.stateTable ?? outputs.StateTableName, 'STATE_TABLE_NAME', '--state-table'),
   };
   const bucket = new TokenBucket({ ratePerSecond: ROLLBACK_CALLS_PER_SECOND, clock: systemClock });
-  const macKeyId = flags.macKey ?? process.env['MAC_KEY_ID'];
+  const macKeyId = flags.macKey ?? outputs.MacKeyArn;
   if (macKeyId === undefined || macKeyId.length === 0) {
     throw new UsageError(
       "rollback: --mac-key KEY (or the environment variable MAC_KEY_ID) is required: the stack's MacKey",

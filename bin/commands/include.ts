@@ -9,6 +9,7 @@ import { awsMessage } from '../../lambdas/shared/adapters/function-update';
 import { deleteExclusion } from '../../lambdas/shared/adapters/state-store';
 import { Option, type Command } from 'commander';
 import { newCommand, runCommand, UsageError } from './common';
+import { onKeptSession } from './kept';
 import { outputsFor, stackOption } from './stack';
 import { applyRegion, tableName } from './rollback';
 
@@ -18,6 +19,7 @@ export interface IncludeOptions {
   region?: string;
   stateTable?: string;
   stack?: string;
+  local?: string;
 }
 
 export function command(): Command {
@@ -36,7 +38,10 @@ export function command(): Command {
     .option('--function <name>', 'the function to include again')
     .option('--region <region>', 'AWS region (default: the environment variable AWS_REGION)')
     .addOption(new Option('--state-table <table>', "the stack's state table").env('STATE_TABLE_NAME'));
-  return stackOption(cmd);
+  return stackOption(cmd).option(
+    '--local <dir>',
+    'act on the simulated account and tables `zero-impact local-run --keep DIR` kept (no AWS call)',
+  );
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -45,6 +50,10 @@ export async function run(argv: string[]): Promise<number> {
 
 /** Deletes the exclusion; 0 done or nothing to lift, 1 the table could not be changed. */
 export async function includeCommand(flags: IncludeOptions): Promise<number> {
+  if (flags.local !== undefined) {
+    const { local, region: _region, ...rest } = flags;
+    return onKeptSession('include', local, (env) => includeCommand({ ...rest, stateTable: env['STATE_TABLE_NAME'] }));
+  }
   const name = flags.function;
   if (name === undefined || name.length === 0) {
     throw new UsageError(

@@ -12,14 +12,23 @@
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../lib/config';
-import { EstateError, loadEstateFile } from '../../local/estate';
+import { EstateError, loadEstateFile, type Estate } from '../../local/estate';
 import {
   LocalRunError,
   localRun,
+  type LocalSession,
   missingParameters,
   stopAllSessions,
   type LocalRunReport,
 } from '../../local/local-runner';
+import {
+  hasKeptSession,
+  keepSession,
+  KeptSessionError,
+  readKeptSession,
+  restoreKeptSession,
+  type KeptSession,
+} from '../../local/kept-session';
 import type { RunSummary } from '../../local/run-summary';
 import { loadScenarioFile, ScenarioError, type Scenario } from '../../local/scenario';
 import type { Command } from 'commander';
@@ -39,6 +48,7 @@ export interface LocalRunOptions {
   json?: boolean;
   scenario?: string;
   checkInvariants?: boolean;
+  keep?: string;
 }
 
 export function command(): Command {
@@ -55,6 +65,7 @@ export function command(): Command {
         'zero-impact local-run',
         'zero-impact local-run --mode protect --runs 2 --config local/example-config.json --out /tmp/zi',
         'zero-impact local-run --scenario test/scenarios/throttling-30.json --check-invariants',
+        'zero-impact local-run --mode protect --keep /tmp/zi-account   # then: zero-impact rollback --local /tmp/zi-account ...',
       ],
     },
     localRunCommand,
@@ -65,7 +76,11 @@ export function command(): Command {
     .option('--runs <n>', 'consecutive runs, one schedule interval apart (1 to 100)', '1')
     .option('--out <dir>', 'write audit.jsonl, sns.jsonl, functions.json, summary.json and logs.txt here')
     .option('--scenario <file>', 'apply a scenario file (faults and events)')
-    .option('--check-invariants', 'exit 1 when an invariant of the run is violated');
+    .option('--check-invariants', 'exit 1 when an invariant of the run is violated')
+    .option(
+      '--keep <dir>',
+      'keep the simulated account and the tables in DIR (resumed when DIR has them) for rollback/include --local DIR',
+    );
   return formatOptions(cmd, 'table');
 }
 
@@ -203,14 +218,35 @@ export async function localRunCommand(flags: LocalRunOptions): Promise<number> {
       throw error;
     }
   }
-  let estate;
+  let kept: KeptSession | undefined;
+  if (flags.keep !== undefined && hasKeptSession(flags.keep)) {
+    if (flags.estate !== undefined) {
+      throw new UsageError(
+        `local-run: --estate: ${flags.keep} already holds a kept account; drop --estate to resume it`,
+      );
+    }
+    try {
+      kept = readKeptSession(flags.keep);
+    } catch (error) {
+      if (error instanceof KeptSessionError) throw new UsageError(`local-run: --keep: ${error.message}`);
+      throw error;
+    }
+  }
+  let estate: Estate;
   try {
-    estate = loadEstateFile(flags.estate ?? DEFAULT_ESTATE);
+    estate = kept !== undefined ? kept.estate : loadEstateFile(flags.estate ?? DEFAULT_ESTATE);
   } catch (error) {
     if (error instanceof EstateError) throw new UsageError(`local-run: ${error.message}`);
     throw error;
   }
-  const config = loadConfig(flags.config, mode === undefined ? {} : { mode });
+  // A resumed account keeps its configuration unless --config gives another; --mode applies either way.
+  const config =
+    kept !== undefined && flags.config === undefined
+      ? mode === undefined || mode === kept.config.mode
+        ? kept.config
+        : { ...kept.config, mode: mode as Config['mode'] }
+      : loadConfig(flags.config, mode === undefined ? {} : { mode });
+  const keepDir = flags.keep ?? '';
   const missing = missingParameters(config, estate);
   if (missing.length > 0) {
     throw new UsageError(
@@ -241,12 +277,23 @@ export async function localRunCommand(flags: LocalRunOptions): Promise<number> {
       virtualTime: true,
       ...(scenario !== undefined ? { scenario } : {}),
       progress: (line) => console.error(line),
+      // The kept template only for the kept configuration (a protect stack has a function a dry-run one lacks).
+      ...(kept?.template !== undefined && config === kept.config ? { template: kept.template } : {}),
+      ...(kept !== undefined ? { afterStart: (session: LocalSession) => restoreKeptSession(session, kept) } : {}),
+      ...(flags.keep !== undefined
+        ? { beforeStop: (session: LocalSession) => keepSession(keepDir, session, estate, config) }
+        : {}),
     });
   } catch (error) {
     if (error instanceof LocalRunError) throw new UsageError(`local-run: ${error.message}`);
     throw error;
   } finally {
     process.removeListener('SIGINT', onSigint);
+  }
+  if (flags.keep !== undefined) {
+    console.error(
+      `zero-impact local-run: kept the account and tables in ${flags.keep} (zero-impact rollback --local ${flags.keep} --function NAME)`,
+    );
   }
   if (flags.out !== undefined) {
     const written = writeOutputs(flags.out, report, { scenario: scenario !== undefined });

@@ -40,6 +40,7 @@ import type { AuditItem, ConfigurationImage, Outcome } from '../../lambdas/share
 import { EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE } from '../../lib/config';
 import { Option, type Command } from 'commander';
 import { loadConfig, newCommand, packageVersion, runCommand, UsageError } from './common';
+import { onKeptSession } from './kept';
 import { outputsFor, stackOption } from './stack';
 
 const USAGE =
@@ -396,6 +397,7 @@ export interface RollbackOptions {
   macKey?: string;
   config?: string;
   stack?: string;
+  local?: string;
 }
 
 export function command(): Command {
@@ -425,7 +427,10 @@ export function command(): Command {
     .addOption(new Option('--state-table <table>', "the stack's state table").env('STATE_TABLE_NAME'))
     .addOption(new Option('--mac-key <key>', "the stack's MacKey (id, ARN or alias)").env('MAC_KEY_ID'))
     .option('--config <file>', 'the configuration the stack was deployed with (its variable names, retention)');
-  return stackOption(cmd);
+  return stackOption(cmd).option(
+    '--local <dir>',
+    'act on the simulated account and tables `zero-impact local-run --keep DIR` kept (no AWS call)',
+  );
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -434,6 +439,17 @@ export async function run(argv: string[]): Promise<number> {
 
 /** Plans (and with --yes applies) the rollback; 0 done or planned, 1 a rollback failed, UsageError for bad usage. */
 export async function rollbackCommand(flags: RollbackOptions): Promise<number> {
+  if (flags.local !== undefined) {
+    const { local, region: _region, ...rest } = flags;
+    return onKeptSession('rollback', local, (env) =>
+      rollbackCommand({
+        ...rest,
+        auditTable: env['AUDIT_TABLE_NAME'],
+        stateTable: env['STATE_TABLE_NAME'],
+        macKey: env['MAC_KEY_ID'],
+      }),
+    );
+  }
   if ((flags.function === undefined) === (flags.run === undefined)) {
     throw new UsageError(`rollback: give exactly one of --function NAME or --run RUN_ID (${USAGE})`);
   }

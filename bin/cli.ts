@@ -8,6 +8,7 @@
  */
 import { Command } from 'commander';
 import * as assess from './commands/assess';
+import * as configCommand from './commands/config';
 import { packageVersion } from './commands/common';
 import * as defender from './commands/defender';
 import * as include from './commands/include';
@@ -25,6 +26,7 @@ const COMMANDS: Record<string, CommandModule> = {
   rollback,
   include,
   defender,
+  config: configCommand,
 };
 
 /** The top-level program: every command with its summary (for `--help`). */

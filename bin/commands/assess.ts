@@ -119,7 +119,10 @@ export function command(): Command {
   );
   cmd
     .option('--facts <file>', 'a facts document (one object or an array of them)')
-    .option('--config <file>', 'configuration file (default: the zeroImpact context of cdk.json)');
+    .option(
+      '--config <file>',
+      'configuration file, merged over the zeroImpact context of cdk.json (see `zero-impact config show`)',
+    );
   return formatOptions(cmd, 'json');
 }
 

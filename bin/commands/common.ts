@@ -6,10 +6,10 @@
  * examples, all shown by `--help`), a typed options object and the function that does the work on it, and
  * `run(argv)`, which parses argv with the command and calls that function. bin/cli.ts only dispatches.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { ConfigError, parseConfig, type Config } from '../../lib/config';
+import { ConfigError, mergeConfigLayers, parseConfig, type Config, type ConfigLayer } from '../../lib/config';
 
 /** A problem with the user's input: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -168,33 +168,62 @@ export function readJsonFile(path: string): unknown {
   }
 }
 
+/** Where the layered configuration came from (`config show` prints the source of each key). */
+export interface LoadedConfig {
+  config: Config;
+  layers: ConfigLayer[];
+}
+
+/** The cdk.json of the project this command runs in: the current directory's, else the project's own. */
+function cdkJsonPath(): string {
+  const here = join(process.cwd(), 'cdk.json');
+  return existsSync(here) ? here : join(PROJECT_ROOT, 'cdk.json');
+}
+
 /**
- * The configuration from `--config FILE`, or else the worked example in cdk.json (context key `zeroImpact`).
- * @throws UsageError naming the file and every bad key
+ * The configuration, layered (issue 13 item 4): the schema's defaults ← cdk.json context `zeroImpact` ← `--config
+ * FILE` ← flags (`--mode`), one deep merge (lib/config.ts mergeConfigLayers). A partial file is enough.
+ * @throws UsageError naming the file (the --config file when given, else cdk.json) and every bad key
  */
-export function loadConfig(path: string | undefined, overrides: Partial<Pick<Config, 'mode'>> = {}): Config {
-  let input: unknown;
-  let source: string;
-  let prefix = '';
+export function loadConfigLayers(
+  path: string | undefined,
+  overrides: Partial<Pick<Config, 'mode'>> = {},
+): LoadedConfig {
+  const cdkJsonFile = cdkJsonPath();
+  const cdkJson = readJsonFile(cdkJsonFile) as { context?: { zeroImpact?: unknown } } | null;
+  const layers: ConfigLayer[] = [
+    { source: `${cdkJsonFile} (context zeroImpact)`, value: cdkJson?.context?.zeroImpact },
+  ];
+  let source = layers[0]?.source ?? 'cdk.json';
+  let prefix = 'zeroImpact';
   if (path !== undefined) {
-    input = readJsonFile(path);
+    const file = readJsonFile(path);
+    if (file === null || typeof file !== 'object' || Array.isArray(file)) {
+      throw new UsageError(`${path}: (root): expected a configuration object`);
+    }
+    layers.push({ source: path, value: file });
     source = path;
-  } else {
-    const cdkJsonPath = join(PROJECT_ROOT, 'cdk.json');
-    const cdkJson = readJsonFile(cdkJsonPath) as { context?: { zeroImpact?: unknown } };
-    input = cdkJson.context?.zeroImpact;
-    source = `${cdkJsonPath} (context)`;
-    prefix = 'zeroImpact';
+    prefix = '';
   }
-  if (input !== null && typeof input === 'object' && !Array.isArray(input)) {
-    input = { ...(input as Record<string, unknown>), ...overrides };
+  if (Object.keys(overrides).length > 0) {
+    layers.push({
+      source: Object.keys(overrides)
+        .map((k) => `--${k}`)
+        .join(', '),
+      value: overrides,
+    });
   }
   try {
-    return parseConfig(input, source, prefix);
+    return { config: parseConfig(mergeConfigLayers(layers), source, prefix), layers };
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(`${source}: ${error.problems.join('; ')}`);
     throw error;
   }
+}
+
+/** The layered configuration (see loadConfigLayers). */
+export function loadConfig(path: string | undefined, overrides: Partial<Pick<Config, 'mode'>> = {}): Config {
+  return loadConfigLayers(path, overrides).config;
 }
 
 /** Runs a command body, turning UsageError into one line on stderr and exit code 2. */

@@ -71,7 +71,10 @@ export function command(): Command {
     localRunCommand,
   )
     .option('--estate <file>', "the simulated functions (default: the project's local/example-estate.json)")
-    .option('--config <file>', 'configuration file (default: the zeroImpact context of cdk.json)')
+    .option(
+      '--config <file>',
+      'configuration file, merged over the zeroImpact context of cdk.json (see `zero-impact config show`)',
+    )
     .option('--mode <mode>', "dry-run or protect (default: the configuration's mode)")
     .option('--runs <n>', 'consecutive runs, one schedule interval apart (1 to 100)', '1')
     .option('--out <dir>', 'write audit.jsonl, sns.jsonl, functions.json, summary.json and logs.txt here')

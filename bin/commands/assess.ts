@@ -118,7 +118,7 @@ export function command(): Command {
     assessCommand,
   );
   cmd
-    .option('--facts <file>', 'a facts document (one object or an array of them)')
+    .option('--facts <file>', 'a facts document (one object or an array of them); - reads standard input')
     .option(
       '--config <file>',
       'configuration file, merged over the zeroImpact context of cdk.json (see `zero-impact config show`)',

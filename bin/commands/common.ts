@@ -6,8 +6,8 @@
  * examples, all shown by `--help`), a typed options object and the function that does the work on it, and
  * `run(argv)`, which parses argv with the command and calls that function. bin/cli.ts only dispatches.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, mergeConfigLayers, parseConfig, type Config, type ConfigLayer } from '../../lib/config';
 
@@ -150,11 +150,33 @@ export function formatOf(name: string, flags: FormatFlags, fallback: Format): Fo
   return alias ?? format;
 }
 
+/**
+ * Checks an output directory before any work (issue 13 item 5): it exists or can be created, is a directory and
+ * writable; pseudo file systems (/proc, /sys, /dev) are refused at once. A UsageError (one line, exit 2) otherwise.
+ */
+export function checkOutputDir(command: string, flag: string, dir: string): void {
+  const absolute = resolvePath(dir);
+  if (/^\/(proc|sys|dev)(\/|$)/.test(absolute)) {
+    throw new UsageError(`${command}: ${flag}: ${dir} is on a pseudo file system; give a directory to write to`);
+  }
+  if (existsSync(dir) && !statSync(dir).isDirectory()) {
+    throw new UsageError(`${command}: ${flag}: ${dir} exists and is not a directory`);
+  }
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unwritable';
+    throw new UsageError(`${command}: ${flag}: cannot write to ${dir} (${code})`);
+  }
+}
+
 /** Reads and parses a JSON file; a missing file or bad JSON is a UsageError naming the file. */
 export function readJsonFile(path: string): unknown {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    // "-" is standard input (file descriptor 0), as for most command-line tools.
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new UsageError(`${path}: cannot read file (${code})`);

@@ -9,7 +9,7 @@
  * flag and file checked before anything starts). The local servers are stopped and the SDK restored on every path,
  * Ctrl-C included.
  */
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../lib/config';
 import { EstateError, loadEstateFile, type Estate } from '../../local/estate';
@@ -32,7 +32,16 @@ import {
 import type { RunSummary } from '../../local/run-summary';
 import { loadScenarioFile, ScenarioError, type Scenario } from '../../local/scenario';
 import type { Command } from 'commander';
-import { formatOf, formatOptions, loadConfig, newCommand, PROJECT_ROOT, runCommand, UsageError } from './common';
+import {
+  checkOutputDir,
+  formatOf,
+  formatOptions,
+  loadConfig,
+  newCommand,
+  PROJECT_ROOT,
+  runCommand,
+  UsageError,
+} from './common';
 
 export const DEFAULT_ESTATE = join(PROJECT_ROOT, 'local', 'example-estate.json');
 
@@ -209,9 +218,8 @@ export async function localRunCommand(flags: LocalRunOptions): Promise<number> {
   if (!Number.isInteger(runs) || runs < 1 || runs > 100) {
     throw new UsageError(`local-run: --runs: expected a whole number from 1 to 100, got "${flags.runs}"`);
   }
-  if (flags.out !== undefined && existsSync(flags.out) && !statSync(flags.out).isDirectory()) {
-    throw new UsageError(`local-run: --out: ${flags.out} exists and is not a directory`);
-  }
+  if (flags.out !== undefined) checkOutputDir('local-run', '--out', flags.out);
+  if (flags.keep !== undefined) checkOutputDir('local-run', '--keep', flags.keep);
   let scenario: Scenario | undefined;
   if (flags.scenario !== undefined) {
     try {

@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createDefu } from 'defu';
+import stableStringify from 'safe-stable-stringify';
 import { z } from 'zod';
 
 /** The variable that names the Lambda exec wrapper. */
@@ -342,16 +343,9 @@ export function deployProblems(config: Config, prefix = ''): string[] {
   return problems;
 }
 
-/** Stable JSON: object keys sorted, so equal configurations hash equally. */
+/** Stable JSON: object keys sorted, undefined members dropped, so equal configurations hash equally (safe-stable-stringify). */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
+  return stableStringify(value) ?? 'undefined';
 }
 
 /** A short hash of the effective configuration, stored on every audit item (`configHash`). */

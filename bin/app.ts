@@ -8,25 +8,28 @@ import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { isRecord } from '../lambdas/shared/domain/types';
-import { Config, ConfigError, deployProblems, parseConfig } from '../lib/config';
+import { Config, ConfigError, deployProblems, mergeConfigLayers, parseConfig } from '../lib/config';
 import { stackProblems, ZeroImpactStack } from '../lib/zero-impact-stack';
+import { STACK_NAME } from './stack-name';
 
 /** The context key holding the configuration. */
 export const CONTEXT_KEY = 'zeroImpact';
 /** The stack's name; the engine's own functions are named `<stack name>-...`. */
-export const STACK_NAME = 'ZeroImpactProtect';
+export { STACK_NAME } from './stack-name';
 
 const CDK_JSON = path.join(__dirname, '..', 'cdk.json');
 const SOURCE = `cdk.json context ${CONTEXT_KEY}`;
 
-type JsonObject = Record<string, unknown>;
-
-/** Deep merge: objects merge key by key, anything else (arrays included) in `override` replaces `base`. */
+/**
+ * Deep merge: objects merge key by key, anything else (arrays and `defender.environment` included) in `override`
+ * replaces `base`. The one merge of configuration layers (lib/config.ts mergeConfigLayers, on defu).
+ */
 export function deepMerge(base: unknown, override: unknown): unknown {
   if (!isRecord(base) || !isRecord(override)) return override;
-  const merged: JsonObject = { ...base };
-  for (const [key, value] of Object.entries(override)) merged[key] = deepMerge(base[key], value);
-  return merged;
+  return mergeConfigLayers([
+    { source: 'base', value: base },
+    { source: 'override', value: override },
+  ]);
 }
 
 /** cdk.json's `context.zeroImpact`, or undefined when the file or the key is missing. */

@@ -1,51 +1,98 @@
 /**
- * The `zero-impact` command line: argument dispatch and printing only. Each command lives in bin/commands/.
+ * The `zero-impact` command line: dispatch and the top-level help only. Each command lives in bin/commands/ and
+ * exports `command()` (its commander definition: flags, defaults, environment fallbacks, examples) and `run(argv)`.
+ *
+ * `zero-impact --help` lists the commands, `zero-impact <command> --help` (or `zero-impact help <command>`) shows
+ * one command's flags; `--version` prints package.json's version. No command: the usage on stdout, exit 2. An unknown
+ * command: one line with the nearest command, exit 2.
  */
-import { run as assess } from './commands/assess';
-import { run as defender } from './commands/defender';
-import { run as include } from './commands/include';
-import { run as localRun } from './commands/local-run';
-import { run as rollback } from './commands/rollback';
+import { Command } from 'commander';
+import * as assess from './commands/assess';
+import * as configCommand from './commands/config';
+import { packageVersion } from './commands/common';
+import * as defender from './commands/defender';
+import * as include from './commands/include';
+import * as localRun from './commands/local-run';
+import * as rollback from './commands/rollback';
 
-type Command = (argv: string[]) => Promise<number>;
+interface CommandModule {
+  command(): Command;
+  run(argv: string[]): Promise<number>;
+}
 
-const COMMANDS: Record<string, { run: Command; summary: string }> = {
-  assess: {
-    run: assess,
-    summary: 'assess --facts FILE [--config FILE] [--human]   run the safety funnel on facts documents',
-  },
-  rollback: {
-    run: rollback,
-    summary: 'rollback --function NAME | --run RUN_ID [--region R] [--yes]   remove exactly what protection added',
-  },
-  include: { run: include, summary: 'include --function NAME [--region R]   lift a rollback exclusion' },
-  defender: {
-    run: defender,
-    summary:
-      "defender publish-layer --runtime RUNTIME [--region R] [--yes] [--config FILE]   publish the Console's Defender layer",
-  },
-  'local-run': {
-    run: localRun,
-    summary:
-      'local-run [--estate FILE] [--config FILE] [--mode dry-run|protect] [--runs N] [--out DIR] [--json]   the hourly job on a simulated account',
-  },
+const COMMANDS: Record<string, CommandModule> = {
+  assess,
+  'local-run': localRun,
+  rollback,
+  include,
+  defender,
+  config: configCommand,
 };
 
+/** The top-level program: every command with its summary (for `--help`). */
+export function program(): Command {
+  const root = new Command('zero-impact')
+    .description(
+      'Roll the Prisma Cloud Defender onto every Lambda function of an account without breaking any of them.',
+    )
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .usage('<command> [options]')
+    .configureOutput({ writeOut: (text) => process.stdout.write(text) })
+    .addHelpText('after', '\nRun `zero-impact <command> --help` for the flags of one command, with examples.');
+  for (const module of Object.values(COMMANDS)) root.addCommand(module.command());
+  return root;
+}
+
 export function usage(): string {
-  return ['usage: zero-impact <command> [options]', '', ...Object.values(COMMANDS).map((c) => `  ${c.summary}`)].join(
-    '\n',
-  );
+  return program().helpInformation().trimEnd();
+}
+
+/** The command nearest to a mistyped name (edit distance at most 2), as commander suggests flags. */
+export function nearestCommand(name: string): string | undefined {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+    for (let i = 1; i <= a.length; i += 1) {
+      let previous = row[0] ?? 0;
+      row[0] = i;
+      for (let j = 1; j <= b.length; j += 1) {
+        const current = row[j] ?? 0;
+        row[j] = Math.min(current + 1, (row[j - 1] ?? 0) + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+        previous = current;
+      }
+    }
+    return row[b.length] ?? Number.MAX_SAFE_INTEGER;
+  };
+  const ranked = Object.keys(COMMANDS)
+    .map((candidate) => ({ candidate, d: distance(name, candidate) }))
+    .filter(({ d }) => d <= 2)
+    .sort((a, b) => a.d - b.d);
+  return ranked[0]?.candidate;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === undefined || name === '--help' || name === '-h') {
     console.log(usage());
     return name === undefined ? 2 : 0;
   }
+  if (name === '--version' || name === '-V') {
+    console.log(packageVersion());
+    return 0;
+  }
+  if (name === 'help') {
+    const target = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
+    if (target === undefined) {
+      console.log(usage());
+      return rest[0] === undefined ? 0 : 2;
+    }
+    return target.run([...rest.slice(1), '--help']);
+  }
   const command = COMMANDS[name];
   if (command === undefined) {
-    console.error(`zero-impact: unknown command "${name}"\n${usage()}`);
+    const near = nearestCommand(name);
+    console.error(
+      `zero-impact: unknown command "${name}"${near !== undefined ? ` (did you mean ${near}?)` : ''}; see zero-impact --help`,
+    );
     return 2;
   }
   try {

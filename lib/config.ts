@@ -8,6 +8,8 @@
  * Pure: no AWS SDK, no process.env, no file system.
  */
 import { createHash } from 'node:crypto';
+import { createDefu } from 'defu';
+import stableStringify from 'safe-stable-stringify';
 import { z } from 'zod';
 
 /** The variable that names the Lambda exec wrapper. */
@@ -341,19 +343,63 @@ export function deployProblems(config: Config, prefix = ''): string[] {
   return problems;
 }
 
-/** Stable JSON: object keys sorted, so equal configurations hash equally. */
+/** Stable JSON: object keys sorted, undefined members dropped, so equal configurations hash equally (safe-stable-stringify). */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
+  return stableStringify(value) ?? 'undefined';
 }
 
 /** A short hash of the effective configuration, stored on every audit item (`configHash`). */
 export function configHash(config: Config): string {
   return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Keys whose value is replaced, never merged, by a higher layer: a map of variables is one setting (merging
+ * `defender.environment` of a file over cdk.json's would add variables nobody wrote in the file).
+ */
+const LEAF_KEYS: ReadonlySet<string> = new Set(['defender.environment']);
+
+/** A layer of the configuration, lowest first: its name (for `config show`) and its partial value. */
+export interface ConfigLayer {
+  source: string;
+  value: unknown;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * defu (the leftmost argument wins) with arrays and LEAF_KEYS replaced instead of merged (defu would concatenate
+ * arrays). defu's merger gets the dotted path of the parent object as its namespace.
+ */
+const mergeOver = createDefu((object, key, value, namespace) => {
+  const path = namespace === '' || namespace === '.' ? String(key) : `${namespace}.${String(key)}`;
+  if (!Array.isArray(value) && !LEAF_KEYS.has(path)) return false;
+  (object as Record<string, unknown>)[key as string] = value;
+  return true;
+});
+
+/**
+ * One deep merge of configuration layers, lowest first (defaults ← cdk.json context ← --config file ← flags):
+ * objects merge key by key, arrays and `defender.environment` are replaced whole. A layer that is not an object
+ * (absent) adds nothing.
+ */
+export function mergeConfigLayers(layers: readonly ConfigLayer[]): Record<string, unknown> {
+  const objects = layers.map((layer) => layer.value).filter(isPlainObject);
+  return mergeOver({}, ...objects.reverse()) as Record<string, unknown>;
+}
+
+/** The layer that set each leaf key (dotted path) last; keys no layer set come from the schema's defaults. */
+export function keySources(layers: readonly ConfigLayer[]): Map<string, string> {
+  const sources = new Map<string, string>();
+  const walk = (value: unknown, path: string, source: string): void => {
+    if (!isPlainObject(value) || LEAF_KEYS.has(path)) {
+      for (const key of [...sources.keys()]) if (key.startsWith(`${path}.`)) sources.delete(key);
+      sources.set(path, source);
+      return;
+    }
+    for (const [key, child] of Object.entries(value)) walk(child, path === '' ? key : `${path}.${key}`, source);
+  };
+  for (const layer of layers) if (isPlainObject(layer.value)) walk(layer.value, '', layer.source);
+  return sources;
 }

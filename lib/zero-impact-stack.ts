@@ -2,7 +2,7 @@
  * The Zero-Impact Protect stack: wires the constructs together. No business rules here: the configuration is parsed
  * and validated before (bin/app.ts), the gates live in the Lambdas.
  */
-import { Duration, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -29,6 +29,22 @@ import {
 } from './constructs/permissions';
 import { Workflow } from './constructs/workflow';
 import packageJson from '../package.json';
+
+/**
+ * The stack's outputs (CloudFormation `Outputs`, each exported as `<stack name>-<key>`): what the README's steps and
+ * the commands need (`zero-impact rollback --stack NAME` reads them with DescribeStacks). The keys are a contract.
+ */
+export const STACK_OUTPUTS = {
+  StateMachineArn: 'the state machine of the hourly run (start a run: aws stepfunctions start-execution)',
+  AuditTableName: 'the audit table (--audit-table)',
+  StateTableName: 'the state table (--state-table)',
+  SkipTopicArn: 'the SNS topic of skip notices',
+  AlarmTopicArn: 'the SNS topic of the alarms',
+  DashboardUrl: 'the CloudWatch dashboard',
+  Mode: 'the mode the stack was deployed in (dry-run or protect)',
+  MacKeyArn: 'the HMAC key of the audit images (--mac-key)',
+} as const;
+export type StackOutputKey = keyof typeof STACK_OUTPUTS;
 
 /** The tag value marking the engine's own resources (under the configured exclusion tag key). */
 export const ENGINE_TAG_VALUE = 'engine';
@@ -270,7 +286,25 @@ export class ZeroImpactStack extends Stack {
         ? { policyUnavailableThreshold: POLICY_UNAVAILABLE_ALARM_THRESHOLD }
         : {}),
     });
-    new EngineDashboard(this, 'Dashboard', { stateMachine: this.stateMachine });
+    const dashboard = new EngineDashboard(this, 'Dashboard', { stateMachine: this.stateMachine });
+
+    const values: Record<StackOutputKey, string> = {
+      StateMachineArn: this.stateMachine.stateMachineArn,
+      AuditTableName: this.auditTable.tableName,
+      StateTableName: this.stateTable.tableName,
+      SkipTopicArn: this.skipTopic.topicArn,
+      AlarmTopicArn: this.alarmTopic.topicArn,
+      DashboardUrl: `https://${this.region}.console.aws.amazon.com/cloudwatch/home?region=${this.region}#dashboards/dashboard/${dashboard.dashboard.dashboardName}`,
+      Mode: config.mode,
+      MacKeyArn: this.macKey.keyArn,
+    };
+    for (const [key, value] of Object.entries(values)) {
+      new CfnOutput(this, key, {
+        value,
+        description: STACK_OUTPUTS[key as StackOutputKey],
+        exportName: `${this.stackName}-${key}`,
+      });
+    }
 
     // The engine never touches its own functions: they carry the exclusion tag (and the name prefix).
     Tags.of(this).add(config.exclusions.tagKey, ENGINE_TAG_VALUE);

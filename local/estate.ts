@@ -337,7 +337,9 @@ export function loadEstateFile(path: string): Estate {
   try {
     input = JSON.parse(text) as unknown;
   } catch (error) {
-    throw new EstateError(`${path}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+    // Never echo the parser's message: it quotes the file's text, which may hold a secret (issue 13 item 6).
+    const position = /position (\d+)/.exec(String((error as { message?: unknown }).message))?.[1];
+    throw new EstateError(`${path}: not valid JSON${position === undefined ? '' : ` (at byte ${position})`}`);
   }
   return parseEstate(input, path);
 }

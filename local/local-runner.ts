@@ -234,6 +234,8 @@ export async function stopAllSessions(): Promise<void> {
 export class LocalSession {
   account!: SimulatedAccount;
   prepared!: PreparedStateMachine;
+  /** The stack template the session runs (given, or synthesized from the configuration). */
+  template: CfnTemplate | undefined;
   /** The handlers' environment (also set in process.env while the session runs). */
   environment: Record<string, string> = {};
   private dynamo: LocalDynamo | undefined;
@@ -328,6 +330,7 @@ export class LocalSession {
       const { synthesizeTemplate } = await import('./stack-template');
       template = synthesizeTemplate(config);
     }
+    this.template = template;
     this.prepared = prepareStateMachine(template, this.naming, handlerNames());
     this.environment = this.handlerEnvironment(template);
 
@@ -651,6 +654,12 @@ export class LocalSession {
     }
   }
 
+  /** Every item of the table the handlers' variable names (AUDIT_TABLE_NAME or STATE_TABLE_NAME). */
+  async dynamoScan(variable: 'AUDIT_TABLE_NAME' | 'STATE_TABLE_NAME'): Promise<Array<Record<string, unknown>>> {
+    if (this.dynamo === undefined) throw new Error('the local session has not started');
+    return this.dynamo.scan(this.environment[variable] as string);
+  }
+
   /** Moves the virtual clock on (e.g. past a lease, mid-run). Only with `virtualTime`. */
   advanceClock(ms: number): void {
     if (this.virtualClock === undefined) throw new Error('advanceClock needs a session with virtualTime');
@@ -797,12 +806,22 @@ export class LocalSession {
   }
 }
 
+/** Hooks of `localRun` around the runs (local-run --keep DIR: load a kept session first, keep it after). */
+export interface LocalRunHooks {
+  /** After the session started, before the first run. */
+  afterStart?: (session: LocalSession) => Promise<void>;
+  /** After the last run, before the session stops. */
+  beforeStop?: (session: LocalSession) => Promise<void>;
+}
+
 /** Runs the job `runs` times on a fresh session and reports; the session is always stopped. */
-export async function localRun(options: SessionOptions & { runs: number }): Promise<LocalRunReport> {
+export async function localRun(options: SessionOptions & { runs: number } & LocalRunHooks): Promise<LocalRunReport> {
   const session = await LocalSession.start(options);
   try {
+    await options.afterStart?.(session);
     const runs: RunSummary[] = [];
     for (let i = 0; i < options.runs; i += 1) runs.push(await session.run());
+    await options.beforeStop?.(session);
     return {
       runs,
       auditItems: await session.auditItems(),

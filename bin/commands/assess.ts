@@ -1,5 +1,5 @@
 /**
- * `zero-impact assess --facts FILE [--config FILE] [--human]`: runs the safety funnel on facts documents.
+ * `zero-impact assess --facts FILE [--config FILE] [--format table|json] [--human] [--json]`: runs the safety funnel on facts documents.
  *
  * Prints one JSON line per function, in input order (or a readable table with --human), and exits 0. Bad input
  * (unreadable file, not JSON, an entry that is not an object, a bad config) is one line naming the file and the JSON
@@ -12,7 +12,8 @@
  */
 import { assess } from '../../lambdas/shared/domain/funnel';
 import { isRecord, type Assessment } from '../../lambdas/shared/domain/types';
-import { guarded, loadConfig, parseFlags, readJsonFile, UsageError } from './common';
+import type { Command } from 'commander';
+import { formatOf, formatOptions, loadConfig, newCommand, readJsonFile, runCommand, UsageError } from './common';
 
 /** The facts documents in FILE: one object, or an array of them. */
 function factsDocuments(path: string): unknown[] {
@@ -81,19 +82,50 @@ export function humanTable(assessments: readonly Assessment[]): string {
   return [format(header), ...rows.map(format), ...details, '', counts.join(', ')].join('\n');
 }
 
+/** The options of `assess` (the flags, parsed). */
+export interface AssessOptions {
+  facts?: string;
+  config?: string;
+  format?: string;
+  human?: boolean;
+  json?: boolean;
+}
+
+/** Runs the funnel on the facts and prints the result; 0, or a UsageError for bad input. */
+export async function assessCommand(options: AssessOptions): Promise<number> {
+  if (options.facts === undefined) throw new UsageError('assess: --facts FILE is required');
+  const format = formatOf('assess', options, 'json');
+  const documents = factsDocuments(options.facts);
+  const config = loadConfig(options.config);
+  const assessments = documents.map((facts) => assess(facts, { config }));
+  if (format === 'table') console.log(humanTable(assessments));
+  else for (const a of assessments) console.log(jsonLine(a));
+  return 0;
+}
+
+export function command(): Command {
+  const cmd = newCommand<AssessOptions>(
+    {
+      name: 'assess',
+      summary: 'run the safety funnel on facts documents (reads nothing from AWS)',
+      details:
+        'Prints one JSON line per function, in input order (--format json), or a table with the failing checks and their remediation (--format table).\nExit codes: 0 assessed, 2 bad input (one line naming the file and the JSON path).',
+      examples: [
+        'zero-impact assess --facts test/fixtures/facts/scenarios.json --human',
+        'zero-impact assess --facts facts.json --config my-config.json',
+      ],
+    },
+    assessCommand,
+  );
+  cmd
+    .option('--facts <file>', 'a facts document (one object or an array of them); - reads standard input')
+    .option(
+      '--config <file>',
+      'configuration file, merged over the zeroImpact context of cdk.json (see `zero-impact config show`)',
+    );
+  return formatOptions(cmd, 'json');
+}
+
 export async function run(argv: string[]): Promise<number> {
-  return guarded(async () => {
-    const flags = parseFlags('assess', argv, {
-      facts: { type: 'string' },
-      config: { type: 'string' },
-      human: { type: 'boolean', default: false },
-    });
-    if (flags.facts === undefined) throw new UsageError('assess: --facts FILE is required');
-    const documents = factsDocuments(flags.facts);
-    const config = loadConfig(flags.config);
-    const assessments = documents.map((facts) => assess(facts, { config }));
-    if (flags.human === true) console.log(humanTable(assessments));
-    else for (const a of assessments) console.log(jsonLine(a));
-    return 0;
-  });
+  return runCommand('assess', command(), argv);
 }

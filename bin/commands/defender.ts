@@ -28,7 +28,8 @@ import {
   type ConsoleCredentials,
 } from '../../lambdas/shared/adapters/prisma-console';
 import { EXEC_WRAPPER_VARIABLE, type Config } from '../../lib/config';
-import { guarded, loadConfig, parseFlags, UsageError } from './common';
+import type { Command } from 'commander';
+import { guarded, loadConfig, newCommand, runCommand, UsageError } from './common';
 import { applyRegion } from './rollback';
 
 const USAGE =
@@ -182,14 +183,40 @@ function printPlan(plan: LayerPlan): void {
   for (const note of plan.notes) console.log(`note: ${note}`);
 }
 
-async function publishLayer(argv: string[]): Promise<number> {
-  const flags = parseFlags('defender publish-layer', argv, {
-    runtime: { type: 'string' },
-    region: { type: 'string' },
-    yes: { type: 'boolean', default: false },
-    config: { type: 'string' },
-    'layer-name': { type: 'string' },
-  });
+/** The options of `defender publish-layer` (the flags, parsed). */
+export interface PublishLayerOptions {
+  runtime?: string;
+  region?: string;
+  yes?: boolean;
+  config?: string;
+  layerName?: string;
+}
+
+export function publishLayerCommand(): Command {
+  return newCommand<PublishLayerOptions>(
+    {
+      name: 'defender publish-layer',
+      summary: "publish the Prisma Cloud Console's Defender layer for a runtime as a new layer version",
+      details: [
+        'Reads defender.policySource (console, credentialsSecret) from the configuration; prints the plan and changes',
+        'nothing without --yes; with --yes prints the LayerVersionArn to put in defender.layerArn.',
+        'Exit codes: 0 planned or published, 1 the secret, the Console or Lambda failed, 2 bad usage.',
+      ].join('\n'),
+      examples: [
+        'zero-impact defender publish-layer --runtime python3.12 --config my-config.json',
+        'zero-impact defender publish-layer --runtime nodejs20.x --config my-config.json --region eu-west-1 --yes',
+      ],
+    },
+    publishLayer,
+  )
+    .option('--runtime <runtime>', 'a Lambda runtime the Console ships a layer for (e.g. python3.12, nodejs20.x)')
+    .option('--region <region>', 'AWS region (default: the environment variable AWS_REGION)')
+    .option('--yes', 'publish (without it nothing is changed)', false)
+    .option('--config <file>', 'configuration file with defender.policySource')
+    .option('--layer-name <name>', 'layer name (default: the name in defender.layerArn)');
+}
+
+async function publishLayer(flags: PublishLayerOptions): Promise<number> {
   const runtime = flags.runtime;
   if (runtime === undefined || runtime.length === 0) {
     throw new UsageError(`defender publish-layer: --runtime RUNTIME is required (${USAGE})`);
@@ -207,7 +234,7 @@ async function publishLayer(argv: string[]): Promise<number> {
   }
   const config = loadConfig(flags.config);
   const source = policySourceOf(config);
-  const layerName = flags['layer-name'] ?? LAYER_NAME_OF_ARN.exec(config.defender.layerArn)?.[1];
+  const layerName = flags.layerName ?? LAYER_NAME_OF_ARN.exec(config.defender.layerArn)?.[1];
   if (layerName === undefined || !/^[A-Za-z0-9_-]{1,140}$/.test(layerName)) {
     throw new UsageError('defender publish-layer: --layer-name: expected a layer name (letters, digits, - and _)');
   }
@@ -271,13 +298,23 @@ async function publishLayer(argv: string[]): Promise<number> {
   return 0;
 }
 
-const SUBCOMMANDS: Record<string, (argv: string[]) => Promise<number>> = { 'publish-layer': publishLayer };
+/** `defender` groups the Defender's own commands; today `publish-layer`. */
+export function command(): Command {
+  return newCommand<Record<string, never>>(
+    {
+      name: 'defender',
+      summary: "the Defender's own commands (publish-layer)",
+      examples: ['zero-impact defender publish-layer --runtime python3.12 --config my-config.json'],
+    },
+    async () => {
+      throw new UsageError(`defender: unknown or missing subcommand (${USAGE})`);
+    },
+  ).addCommand(publishLayerCommand());
+}
 
 export async function run(argv: string[]): Promise<number> {
-  return guarded(async () => {
-    const [sub, ...rest] = argv;
-    const command = sub === undefined ? undefined : SUBCOMMANDS[sub];
-    if (command === undefined) throw new UsageError(`defender: unknown or missing subcommand (${USAGE})`);
-    return command(rest);
-  });
+  const [sub, ...rest] = argv;
+  if (sub === 'publish-layer') return runCommand('defender publish-layer', publishLayerCommand(), rest);
+  if (sub === '--help' || sub === '-h') return runCommand('defender', command(), argv);
+  return guarded(() => Promise.reject(new UsageError(`defender: unknown or missing subcommand (${USAGE})`)));
 }

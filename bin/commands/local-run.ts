@@ -9,33 +9,92 @@
  * flag and file checked before anything starts). The local servers are stopped and the SDK restored on every path,
  * Ctrl-C included.
  */
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../lib/config';
-import { EstateError, loadEstateFile } from '../../local/estate';
+import { EstateError, loadEstateFile, type Estate } from '../../local/estate';
 import {
   LocalRunError,
   localRun,
+  type LocalSession,
   missingParameters,
   stopAllSessions,
   type LocalRunReport,
 } from '../../local/local-runner';
+import {
+  hasKeptSession,
+  keepSession,
+  KeptSessionError,
+  readKeptSession,
+  restoreKeptSession,
+  type KeptSession,
+} from '../../local/kept-session';
 import type { RunSummary } from '../../local/run-summary';
 import { loadScenarioFile, ScenarioError, type Scenario } from '../../local/scenario';
-import { guarded, loadConfig, parseFlags, PROJECT_ROOT, UsageError } from './common';
+import type { Command } from 'commander';
+import {
+  checkOutputDir,
+  formatOf,
+  formatOptions,
+  loadConfig,
+  newCommand,
+  PROJECT_ROOT,
+  runCommand,
+  UsageError,
+} from './common';
 
 export const DEFAULT_ESTATE = join(PROJECT_ROOT, 'local', 'example-estate.json');
 
-const OPTIONS = {
-  estate: { type: 'string' },
-  config: { type: 'string' },
-  mode: { type: 'string' },
-  runs: { type: 'string' },
-  out: { type: 'string' },
-  json: { type: 'boolean' },
-  scenario: { type: 'string' },
-  'check-invariants': { type: 'boolean' },
-} as const;
+/** The options of `local-run` (the flags, parsed). */
+export interface LocalRunOptions {
+  estate?: string;
+  config?: string;
+  mode?: string;
+  runs?: string;
+  out?: string;
+  format?: string;
+  human?: boolean;
+  json?: boolean;
+  scenario?: string;
+  checkInvariants?: boolean;
+  keep?: string;
+}
+
+export function command(): Command {
+  const cmd = newCommand<LocalRunOptions>(
+    {
+      name: 'local-run',
+      summary: 'the hourly job, end to end, on a simulated account (nothing leaves this machine)',
+      details: [
+        'Progress goes to stderr; the summary of each run to stdout (--format json: summary.json).',
+        'Exit codes: 0 every run succeeded (with --scenario: ended as the scenario made it end), 1 a run failed or,',
+        'with --check-invariants, an invariant was violated, 2 bad input (checked before anything starts).',
+      ].join('\n'),
+      examples: [
+        'zero-impact local-run',
+        'zero-impact local-run --mode protect --runs 2 --config local/example-config.json --out /tmp/zi',
+        'zero-impact local-run --scenario test/scenarios/throttling-30.json --check-invariants',
+        'zero-impact local-run --mode protect --keep /tmp/zi-account   # then: zero-impact rollback --local /tmp/zi-account ...',
+      ],
+    },
+    localRunCommand,
+  )
+    .option('--estate <file>', "the simulated functions (default: the project's local/example-estate.json)")
+    .option(
+      '--config <file>',
+      'configuration file, merged over the zeroImpact context of cdk.json (see `zero-impact config show`)',
+    )
+    .option('--mode <mode>', "dry-run or protect (default: the configuration's mode)")
+    .option('--runs <n>', 'consecutive runs, one schedule interval apart (1 to 100)', '1')
+    .option('--out <dir>', 'write audit.jsonl, sns.jsonl, functions.json, summary.json and logs.txt here')
+    .option('--scenario <file>', 'apply a scenario file (faults and events)')
+    .option('--check-invariants', 'exit 1 when an invariant of the run is violated')
+    .option(
+      '--keep <dir>',
+      'keep the simulated account and the tables in DIR (resumed when DIR has them) for rollback/include --local DIR',
+    );
+  return formatOptions(cmd, 'table');
+}
 
 /** summary.json: `{"runs":[{"runId","outcomes":{...},"apiCalls":{...}}]}`. */
 export function summaryJson(runs: readonly RunSummary[]): {
@@ -145,84 +204,118 @@ export function exitCode(
 }
 
 export async function run(argv: string[]): Promise<number> {
-  return guarded(async () => {
-    const flags = parseFlags('local-run', argv, OPTIONS);
-    const mode = flags.mode;
-    if (mode !== undefined && mode !== 'dry-run' && mode !== 'protect') {
-      throw new UsageError(`local-run: --mode: expected "dry-run" or "protect", got "${mode}"`);
-    }
-    const runs = flags.runs === undefined ? 1 : Number(flags.runs);
-    if (!Number.isInteger(runs) || runs < 1 || runs > 100) {
-      throw new UsageError(`local-run: --runs: expected a whole number from 1 to 100, got "${flags.runs}"`);
-    }
-    if (flags.out !== undefined && existsSync(flags.out) && !statSync(flags.out).isDirectory()) {
-      throw new UsageError(`local-run: --out: ${flags.out} exists and is not a directory`);
-    }
-    let scenario: Scenario | undefined;
-    if (flags.scenario !== undefined) {
-      try {
-        scenario = loadScenarioFile(flags.scenario);
-      } catch (error) {
-        if (error instanceof ScenarioError) throw new UsageError(`local-run: --scenario: ${error.message}`);
-        throw error;
-      }
-    }
-    let estate;
+  return runCommand('local-run', command(), argv);
+}
+
+/** Runs the hourly job on the simulated account; the exit code as the module comment says. */
+export async function localRunCommand(flags: LocalRunOptions): Promise<number> {
+  const format = formatOf('local-run', flags, 'table');
+  const mode = flags.mode;
+  if (mode !== undefined && mode !== 'dry-run' && mode !== 'protect') {
+    throw new UsageError(`local-run: --mode: expected "dry-run" or "protect", got "${mode}"`);
+  }
+  const runs = flags.runs === undefined ? 1 : Number(flags.runs);
+  if (!Number.isInteger(runs) || runs < 1 || runs > 100) {
+    throw new UsageError(`local-run: --runs: expected a whole number from 1 to 100, got "${flags.runs}"`);
+  }
+  if (flags.out !== undefined) checkOutputDir('local-run', '--out', flags.out);
+  if (flags.keep !== undefined) checkOutputDir('local-run', '--keep', flags.keep);
+  let scenario: Scenario | undefined;
+  if (flags.scenario !== undefined) {
     try {
-      estate = loadEstateFile(flags.estate ?? DEFAULT_ESTATE);
+      scenario = loadScenarioFile(flags.scenario);
     } catch (error) {
-      if (error instanceof EstateError) throw new UsageError(`local-run: ${error.message}`);
+      if (error instanceof ScenarioError) throw new UsageError(`local-run: --scenario: ${error.message}`);
       throw error;
     }
-    const config = loadConfig(flags.config, mode === undefined ? {} : { mode });
-    const missing = missingParameters(config, estate);
-    if (missing.length > 0) {
+  }
+  let kept: KeptSession | undefined;
+  if (flags.keep !== undefined && hasKeptSession(flags.keep)) {
+    if (flags.estate !== undefined) {
       throw new UsageError(
-        `local-run: the configuration reads SSM parameter ${missing.join(', ')}: give its value in the estate file ({ "functions": [...], "ssmParameters": { "${missing[0]}": "..." } }) or use a literal in --config`,
+        `local-run: --estate: ${flags.keep} already holds a kept account; drop --estate to resume it`,
       );
     }
-    const onSigint = (): void => {
-      // Work still in flight fails once the local DynamoDB server closes under it; we are exiting anyway, so those
-      // late errors must not turn the interruption into a crash (exit 1 with a stack trace).
-      process.on('uncaughtException', () => undefined);
-      process.on('unhandledRejection', () => undefined);
-      // Stop first: that also gives the terminal back its stdout/stderr.
-      void stopAllSessions().finally(() => {
-        console.error('\nzero-impact local-run: interrupted; the local servers are stopped');
-        process.exit(130);
-      });
-    };
-    process.once('SIGINT', onSigint);
-    let report: LocalRunReport;
     try {
-      console.error(
-        `zero-impact local-run: ${plural(estate.functions.length, 'function')} in ${estate.account}/${estate.region}, mode ${config.mode}, ${plural(runs, 'run')}`,
-      );
-      report = await localRun({
-        estate,
-        config,
-        runs,
-        virtualTime: true,
-        ...(scenario !== undefined ? { scenario } : {}),
-        progress: (line) => console.error(line),
-      });
+      kept = readKeptSession(flags.keep);
     } catch (error) {
-      if (error instanceof LocalRunError) throw new UsageError(`local-run: ${error.message}`);
+      if (error instanceof KeptSessionError) throw new UsageError(`local-run: --keep: ${error.message}`);
       throw error;
-    } finally {
-      process.removeListener('SIGINT', onSigint);
     }
-    if (flags.out !== undefined) {
-      const written = writeOutputs(flags.out, report, { scenario: scenario !== undefined });
-      console.error(`zero-impact local-run: wrote ${written.join(', ')} to ${flags.out}`);
-    }
-    if (flags.json === true) {
-      console.log(JSON.stringify(summaryJson(report.runs), null, 2));
-    } else {
-      console.log(report.runs.map((r, i) => formatRun(r, i, report.runs.length, config.mode)).join('\n\n'));
-    }
-    const checkInvariants = flags['check-invariants'] === true;
-    if (checkInvariants) console.error(`zero-impact local-run: ${formatInvariants(report)}`);
-    return exitCode(report, { scenario: scenario !== undefined, checkInvariants });
-  });
+  }
+  let estate: Estate;
+  try {
+    estate = kept !== undefined ? kept.estate : loadEstateFile(flags.estate ?? DEFAULT_ESTATE);
+  } catch (error) {
+    if (error instanceof EstateError) throw new UsageError(`local-run: ${error.message}`);
+    throw error;
+  }
+  // A resumed account keeps its configuration unless --config gives another; --mode applies either way.
+  const config =
+    kept !== undefined && flags.config === undefined
+      ? mode === undefined || mode === kept.config.mode
+        ? kept.config
+        : { ...kept.config, mode: mode as Config['mode'] }
+      : loadConfig(flags.config, mode === undefined ? {} : { mode });
+  const keepDir = flags.keep ?? '';
+  const missing = missingParameters(config, estate);
+  if (missing.length > 0) {
+    throw new UsageError(
+      `local-run: the configuration reads SSM parameter ${missing.join(', ')}: give its value in the estate file ({ "functions": [...], "ssmParameters": { "${missing[0]}": "..." } }) or use a literal in --config`,
+    );
+  }
+  const onSigint = (): void => {
+    // Work still in flight fails once the local DynamoDB server closes under it; we are exiting anyway, so those
+    // late errors must not turn the interruption into a crash (exit 1 with a stack trace).
+    process.on('uncaughtException', () => undefined);
+    process.on('unhandledRejection', () => undefined);
+    // Stop first: that also gives the terminal back its stdout/stderr.
+    void stopAllSessions().finally(() => {
+      console.error('\nzero-impact local-run: interrupted; the local servers are stopped');
+      process.exit(130);
+    });
+  };
+  process.once('SIGINT', onSigint);
+  let report: LocalRunReport;
+  try {
+    console.error(
+      `zero-impact local-run: ${plural(estate.functions.length, 'function')} in ${estate.account}/${estate.region}, mode ${config.mode}, ${plural(runs, 'run')}`,
+    );
+    report = await localRun({
+      estate,
+      config,
+      runs,
+      virtualTime: true,
+      ...(scenario !== undefined ? { scenario } : {}),
+      progress: (line) => console.error(line),
+      // The kept template only for the kept configuration (a protect stack has a function a dry-run one lacks).
+      ...(kept?.template !== undefined && config === kept.config ? { template: kept.template } : {}),
+      ...(kept !== undefined ? { afterStart: (session: LocalSession) => restoreKeptSession(session, kept) } : {}),
+      ...(flags.keep !== undefined
+        ? { beforeStop: (session: LocalSession) => keepSession(keepDir, session, estate, config) }
+        : {}),
+    });
+  } catch (error) {
+    if (error instanceof LocalRunError) throw new UsageError(`local-run: ${error.message}`);
+    throw error;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+  if (flags.keep !== undefined) {
+    console.error(
+      `zero-impact local-run: kept the account and tables in ${flags.keep} (zero-impact rollback --local ${flags.keep} --function NAME)`,
+    );
+  }
+  if (flags.out !== undefined) {
+    const written = writeOutputs(flags.out, report, { scenario: scenario !== undefined });
+    console.error(`zero-impact local-run: wrote ${written.join(', ')} to ${flags.out}`);
+  }
+  if (format === 'json') {
+    console.log(JSON.stringify(summaryJson(report.runs), null, 2));
+  } else {
+    console.log(report.runs.map((r, i) => formatRun(r, i, report.runs.length, config.mode)).join('\n\n'));
+  }
+  const checkInvariants = flags.checkInvariants === true;
+  if (checkInvariants) console.error(`zero-impact local-run: ${formatInvariants(report)}`);
+  return exitCode(report, { scenario: scenario !== undefined, checkInvariants });
 }

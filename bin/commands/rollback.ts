@@ -20,7 +20,6 @@
  * Exit codes: 0 done or planned, 1 a rollback failed, 2 bad usage. One line per problem, never a stack trace.
  */
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
 import { putAuditItem, functionHistory, runItems } from '../../lambdas/shared/adapters/audit-store';
 import { macKey } from '../../lambdas/shared/adapters/mac-key';
 import { readRestore } from '../../lambdas/shared/adapters/restore-store';
@@ -39,7 +38,10 @@ import { ourVariableNames, type MacContext } from '../../lambdas/shared/domain/m
 import { configurationImage, planRollback, scrubValues, type RefreshRestore } from '../../lambdas/shared/domain/plan';
 import type { AuditItem, ConfigurationImage, Outcome } from '../../lambdas/shared/domain/types';
 import { EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE } from '../../lib/config';
-import { guarded, loadConfig, parseFlags, PROJECT_ROOT, readJsonFile, UsageError } from './common';
+import { Option, type Command } from 'commander';
+import { loadConfig, newCommand, packageVersion, runCommand, UsageError } from './common';
+import { onKeptSession } from './kept';
+import { outputsFor, stackOption } from './stack';
 
 const USAGE =
   'usage: zero-impact rollback --function NAME | --run RUN_ID [--region R] [--yes] [--audit-table T] [--state-table T] [--mac-key KEY] [--config FILE]';
@@ -77,11 +79,6 @@ function caller(): string {
   } catch {
     return 'cli';
   }
-}
-
-function engineVersion(): string {
-  const pkg = readJsonFile(join(PROJECT_ROOT, 'package.json')) as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
 }
 
 /**
@@ -389,74 +386,128 @@ async function functionsOfRun(target: Target, runId: string): Promise<string[]> 
   return [...new Set(changed.map((item) => item.functionName))];
 }
 
+/** The options of `rollback` (the flags, parsed; environment fallbacks applied). */
+export interface RollbackOptions {
+  function?: string;
+  run?: string;
+  region?: string;
+  yes?: boolean;
+  auditTable?: string;
+  stateTable?: string;
+  macKey?: string;
+  config?: string;
+  stack?: string;
+  local?: string;
+}
+
+export function command(): Command {
+  const cmd = newCommand<RollbackOptions>(
+    {
+      name: 'rollback',
+      summary: 'remove exactly what protection added to a function (or to every function a run changed)',
+      details: [
+        'Prints the plan and changes nothing without --yes. With --yes it applies the plan, records ROLLED_BACK in the',
+        'audit table and excludes the function from later runs (`zero-impact include` lifts that).',
+        'Exit codes: 0 done or planned, 1 a rollback failed, 2 bad usage.',
+      ].join('\n'),
+      examples: [
+        'zero-impact rollback --function orders-api',
+        'zero-impact rollback --function orders-api --yes',
+        'zero-impact rollback --run 2025-03-01T10:00:00Z-abc --yes --region eu-west-1',
+        'zero-impact rollback --function orders-api --stack ZeroImpactProtect-prod',
+      ],
+    },
+    rollbackCommand,
+  )
+    .option('--function <name>', 'the function to roll back')
+    .option('--run <runId>', 'roll back every function this run changed')
+    .option('--region <region>', 'AWS region (default: the environment variable AWS_REGION)')
+    .option('--yes', 'apply the plan (without it nothing is changed)', false)
+    .addOption(new Option('--audit-table <table>', "the stack's audit table").env('AUDIT_TABLE_NAME'))
+    .addOption(new Option('--state-table <table>', "the stack's state table").env('STATE_TABLE_NAME'))
+    .addOption(new Option('--mac-key <key>', "the stack's MacKey (id, ARN or alias)").env('MAC_KEY_ID'))
+    .option('--config <file>', 'the configuration the stack was deployed with (its variable names, retention)');
+  return stackOption(cmd).option(
+    '--local <dir>',
+    'act on the simulated account and tables `zero-impact local-run --keep DIR` kept (no AWS call)',
+  );
+}
+
 export async function run(argv: string[]): Promise<number> {
-  return guarded(async () => {
-    const flags = parseFlags('rollback', argv, {
-      function: { type: 'string' },
-      run: { type: 'string' },
-      region: { type: 'string' },
-      yes: { type: 'boolean', default: false },
-      'audit-table': { type: 'string' },
-      'state-table': { type: 'string' },
-      'mac-key': { type: 'string' },
-      config: { type: 'string' },
-    });
-    if ((flags.function === undefined) === (flags.run === undefined)) {
-      throw new UsageError(`rollback: give exactly one of --function NAME or --run RUN_ID (${USAGE})`);
-    }
-    applyRegion('rollback', flags.region);
-    const target: Target = {
-      auditTable: tableName('rollback', flags['audit-table'], 'AUDIT_TABLE_NAME', '--audit-table'),
-      stateTable: tableName('rollback', flags['state-table'], 'STATE_TABLE_NAME', '--state-table'),
-    };
-    const bucket = new TokenBucket({ ratePerSecond: ROLLBACK_CALLS_PER_SECOND, clock: systemClock });
-    const macKeyId = flags['mac-key'] ?? process.env['MAC_KEY_ID'];
-    if (macKeyId === undefined || macKeyId.length === 0) {
-      throw new UsageError(
-        "rollback: --mac-key KEY (or the environment variable MAC_KEY_ID) is required: the stack's MacKey",
-      );
-    }
-    const config = flags.config !== undefined ? loadConfig(flags.config) : undefined;
-    const retentionDays = config?.audit.retentionDays ?? DEFAULT_RETENTION_DAYS;
-    let derived: Promise<Uint8Array> | undefined;
-    const ctx: Context = {
-      target,
-      apply: flags.yes === true,
-      retentionDays,
-      actor: caller(),
-      version: engineVersion(),
-      pacing: { beforeCall: () => bucket.take(), sleep: (ms) => systemClock.sleep(ms) },
-      macKey: () =>
-        (derived ??= macKey(macKeyId)).catch((error: unknown) => {
-          derived = undefined;
-          throw error;
-        }),
-      ourNames: config !== undefined ? [...ourVariableNames(config)] : [],
-      ...(flags.run !== undefined ? { runId: flags.run } : {}),
-    };
+  return runCommand('rollback', command(), argv);
+}
 
-    let names: string[];
-    if (flags.function !== undefined) {
-      names = [flags.function];
-    } else {
-      const runId = flags.run ?? '';
-      try {
-        names = await functionsOfRun(target, runId);
-      } catch (error) {
-        console.error(
-          `zero-impact rollback: cannot read run ${runId} from ${target.auditTable} (${awsMessage(error)})`,
-        );
-        return 1;
-      }
-      if (names.length === 0) {
-        console.log(`run ${runId}: changed no function; nothing to roll back`);
-        return 0;
-      }
-      console.log(`run ${runId}: ${names.length} function(s) to roll back`);
-    }
+/** Plans (and with --yes applies) the rollback; 0 done or planned, 1 a rollback failed, UsageError for bad usage. */
+export async function rollbackCommand(flags: RollbackOptions): Promise<number> {
+  if (flags.local !== undefined) {
+    const { local, region: _region, ...rest } = flags;
+    return onKeptSession('rollback', local, (env) =>
+      rollbackCommand({
+        ...rest,
+        auditTable: env['AUDIT_TABLE_NAME'],
+        stateTable: env['STATE_TABLE_NAME'],
+        macKey: env['MAC_KEY_ID'],
+      }),
+    );
+  }
+  if ((flags.function === undefined) === (flags.run === undefined)) {
+    throw new UsageError(`rollback: give exactly one of --function NAME or --run RUN_ID (${USAGE})`);
+  }
+  applyRegion('rollback', flags.region);
+  const outputs = await outputsFor('rollback', flags.stack, [
+    ...(flags.auditTable === undefined ? (['AuditTableName'] as const) : []),
+    ...(flags.stateTable === undefined ? (['StateTableName'] as const) : []),
+    ...(flags.macKey === undefined ? (['MacKeyArn'] as const) : []),
+  ]);
+  const target: Target = {
+    auditTable: tableName('rollback', flags.auditTable ?? outputs.AuditTableName, 'AUDIT_TABLE_NAME', '--audit-table'),
+    stateTable: tableName('rollback', flags.stateTable ?? outputs.StateTableName, 'STATE_TABLE_NAME', '--state-table'),
+  };
+  const bucket = new TokenBucket({ ratePerSecond: ROLLBACK_CALLS_PER_SECOND, clock: systemClock });
+  const macKeyId = flags.macKey ?? outputs.MacKeyArn;
+  if (macKeyId === undefined || macKeyId.length === 0) {
+    throw new UsageError(
+      "rollback: --mac-key KEY (or the environment variable MAC_KEY_ID) is required: the stack's MacKey",
+    );
+  }
+  const config = flags.config !== undefined ? loadConfig(flags.config) : undefined;
+  const retentionDays = config?.audit.retentionDays ?? DEFAULT_RETENTION_DAYS;
+  let derived: Promise<Uint8Array> | undefined;
+  const ctx: Context = {
+    target,
+    apply: flags.yes === true,
+    retentionDays,
+    actor: caller(),
+    version: packageVersion(),
+    pacing: { beforeCall: () => bucket.take(), sleep: (ms) => systemClock.sleep(ms) },
+    macKey: () =>
+      (derived ??= macKey(macKeyId)).catch((error: unknown) => {
+        derived = undefined;
+        throw error;
+      }),
+    ourNames: config !== undefined ? [...ourVariableNames(config)] : [],
+    ...(flags.run !== undefined ? { runId: flags.run } : {}),
+  };
 
-    const results: Result[] = [];
-    for (const name of names) results.push(await rollbackOne(name, ctx));
-    return results.includes('failed') ? 1 : 0;
-  });
+  let names: string[];
+  if (flags.function !== undefined) {
+    names = [flags.function];
+  } else {
+    const runId = flags.run ?? '';
+    try {
+      names = await functionsOfRun(target, runId);
+    } catch (error) {
+      console.error(`zero-impact rollback: cannot read run ${runId} from ${target.auditTable} (${awsMessage(error)})`);
+      return 1;
+    }
+    if (names.length === 0) {
+      console.log(`run ${runId}: changed no function; nothing to roll back`);
+      return 0;
+    }
+    console.log(`run ${runId}: ${names.length} function(s) to roll back`);
+  }
+
+  const results: Result[] = [];
+  for (const name of names) results.push(await rollbackOne(name, ctx));
+  return results.includes('failed') ? 1 : 0;
 }

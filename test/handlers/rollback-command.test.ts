@@ -1,3 +1,4 @@
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DecryptCommand, GenerateMacCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
@@ -23,6 +24,8 @@ const lambda = mockClient(LambdaClient);
 const ddb = mockClient(DynamoDBDocumentClient);
 const kms = mockClient(KMSClient);
 mockClient(DynamoDBClient);
+// No stack named: the default-stack lookup (issue 13) finds none, as on a machine without the stack.
+const cfn = mockClient(CloudFormationClient);
 
 const ACCOUNT = '123456789012';
 const DEFENDER = `arn:aws:lambda:eu-west-1:${ACCOUNT}:layer:twistlock-defender:32`;
@@ -139,6 +142,10 @@ function puts(table: string): Array<Record<string, unknown>> {
 beforeEach(() => {
   lambda.reset();
   ddb.reset();
+  cfn.reset();
+  cfn
+    .on(DescribeStacksCommand)
+    .rejects(Object.assign(new Error('Stack with id ZeroImpactProtect does not exist'), { name: 'ValidationError' }));
   kms.reset();
   resetMacKey();
   kms.on(GenerateMacCommand).resolves({ Mac: KEY, KeyId: MAC_KEY_ARN, MacAlgorithm: 'HMAC_SHA_256' });
@@ -683,5 +690,52 @@ describe('zero-impact include', () => {
 
     expect(await include(['--function', 'orders-api'])).toBe(1);
     expect(err).toHaveLength(1);
+  });
+});
+
+describe('zero-impact rollback and include --stack (issue 13)', () => {
+  const outputs = [
+    { OutputKey: 'AuditTableName', OutputValue: 'stack-audit' },
+    { OutputKey: 'StateTableName', OutputValue: 'stack-state' },
+    { OutputKey: 'MacKeyArn', OutputValue: MAC_KEY_ARN },
+  ];
+
+  it('reads the tables and the MAC key from the stack outputs when no flag or variable names them', async () => {
+    delete process.env['AUDIT_TABLE_NAME'];
+    delete process.env['STATE_TABLE_NAME'];
+    delete process.env['MAC_KEY_ID'];
+    cfn.on(DescribeStacksCommand, { StackName: 'zi-prod' }).resolves({ Stacks: [{ Outputs: outputs } as never] });
+    ddb.on(QueryCommand).resolves({ Items: [pendingRecord(), protectedRecord()] });
+
+    const code = await rollback(['--function', 'orders-api', '--stack', 'zi-prod']);
+
+    expect(code).toBe(0);
+    expect(ddb).toHaveReceivedCommandWith(QueryCommand, { TableName: 'stack-audit' });
+    expect(kms).toHaveReceivedCommandWith(GenerateMacCommand, { KeyId: MAC_KEY_ARN });
+  });
+
+  it('prefers a flag, then the environment, to the stack output, and asks the stack only for what is missing', async () => {
+    delete process.env['STATE_TABLE_NAME'];
+    cfn.on(DescribeStacksCommand).resolves({ Stacks: [{ Outputs: outputs } as never] });
+    ddb.on(DeleteCommand).resolves({});
+
+    expect(await include(['--function', 'orders-api'])).toBe(0);
+    expect(ddb).toHaveReceivedCommandWith(DeleteCommand, { TableName: 'stack-state' });
+    expect(cfn).toHaveReceivedCommandWith(DescribeStacksCommand, { StackName: 'ZeroImpactProtect' });
+    cfn.resetHistory();
+    expect(await include(['--function', 'orders-api', '--state-table', 'flag-state'])).toBe(0);
+    expect(cfn).toHaveReceivedCommandTimes(DescribeStacksCommand, 0);
+  });
+
+  it('exits 2 with one line when the stack named does not exist', async () => {
+    delete process.env['AUDIT_TABLE_NAME'];
+
+    const code = await rollback(['--function', 'orders-api', '--stack', 'nope']);
+
+    expect(code).toBe(2);
+    expect(err).toEqual([
+      'zero-impact rollback: --stack nope: cannot read the stack (ValidationError: Stack with id ZeroImpactProtect does not exist)',
+    ]);
+    expect(lambda.calls()).toHaveLength(0);
   });
 });

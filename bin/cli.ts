@@ -5,6 +5,7 @@ import { run as assess } from './commands/assess';
 import { run as defender } from './commands/defender';
 import { run as include } from './commands/include';
 import { run as localRun } from './commands/local-run';
+import { run as report } from './commands/report';
 import { run as rollback } from './commands/rollback';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -23,6 +24,11 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: defender,
     summary:
       "defender publish-layer --runtime RUNTIME [--region R] [--yes] [--config FILE]   publish the Console's Defender layer",
+  },
+  report: {
+    run: report,
+    summary:
+      'report [--run RUN_ID | --latest] [--format table|csv|json|html] [--out FILE] [--fail-on OUTCOME,...] [--local DIR | --stack NAME | --audit-table T]   the estate as of a run',
   },
   'local-run': {
     run: localRun,

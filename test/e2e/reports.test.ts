@@ -1,0 +1,129 @@
+/**
+ * The reviewing commands against a local run of the example estate (protect mode, two runs): report, history,
+ * export and coverage, each through its command function and its `run(argv)` entry (exit codes, one-line errors).
+ */
+import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'csv-parse/sync';
+import { run as reportRun } from '../../bin/commands/report';
+import type { ReportModel } from '../../bin/reports/report-model';
+import { WIDTH } from '../../bin/reports/text';
+import { capture, protectTwice, type ReportsFixture } from './reports-fixture';
+
+let fixture: ReportsFixture;
+let runIds: string[];
+
+beforeAll(async () => {
+  fixture = await protectTwice();
+  runIds = fixture.report.runs.map((r) => r.runId);
+}, 180_000);
+
+const widest = (text: string): number => Math.max(...text.split('\n').map((l) => [...l].length));
+
+describe('report', () => {
+  it('gives the latest run: counts by outcome as the run summary has them, skips by reason and by team', async () => {
+    const { code, out, err } = await capture(() => reportRun(['--local', fixture.dir, '--format', 'json']));
+    expect({ code, err }).toEqual({ code: 0, err: '' });
+    const model = JSON.parse(out) as ReportModel;
+    const [first, second] = fixture.report.runs;
+    expect(model.runId).toBe(second?.runId);
+    expect(model.outcomes).toEqual(second?.outcomes);
+    expect(model.outcomes).toEqual({ ALREADY_PROTECTED: 17, SKIPPED: 31 });
+    expect(model.total).toBe(48);
+    // Skips by reason: the same groups and counts as the run summary's.
+    expect(Object.fromEntries(model.skips.map((s) => [s.reason, s.functions]))).toEqual(
+      Object.fromEntries((second?.skips ?? []).map((s) => [s.reason, s.functions])),
+    );
+    const memory = model.skips.find((s) => s.reason === 'MEMORY_LOW');
+    expect(memory).toMatchObject({ count: 3, remediation: 'raise MemorySize to 256 MB' });
+    // By team: the owner tag ("team"), "unowned" last when absent.
+    const teams = Object.fromEntries(model.teams.map((t) => [t.team, t.functions.map((f) => f.functionName)]));
+    expect(teams['integrations']).toEqual(['webhook-receiver']);
+    expect(teams['data']).toEqual(['metrics-unreadable', 'nightly-etl-monolith', 'report-exporter']);
+    const webhook = model.functions.find((f) => f.functionName === 'webhook-receiver');
+    expect(webhook?.fixes).toEqual([
+      { code: 'MEMORY_LOW', message: 'High Risk - OOM', remediation: 'raise MemorySize to 256 MB', observed: '128' },
+    ]);
+    // The first run protected 15; the second changed nothing; coverage went from 2 to 17 of 48.
+    expect(first?.outcomes['PROTECTED']).toBe(15);
+    expect(model.changes.filter((c) => c.from === 'PROTECTED' && c.to === 'ALREADY_PROTECTED')).toHaveLength(15);
+    expect(model.coverage.map((c) => [c.runId, c.protected, c.total])).toEqual([
+      [runIds[0], 17, 48],
+      [runIds[1], 17, 48],
+    ]);
+  });
+
+  it('--run gives an older run, and what it changed', async () => {
+    const { code, out } = await capture(() =>
+      reportRun(['--local', fixture.dir, '--run', runIds[0] ?? '', '--format', 'json']),
+    );
+    expect(code).toBe(0);
+    const model = JSON.parse(out) as ReportModel;
+    expect(model.outcomes).toEqual(fixture.report.runs[0]?.outcomes);
+    expect(model.changes.filter((c) => c.to === 'PROTECTED')).toHaveLength(15);
+    expect(model.changes.every((c) => c.from === null)).toBe(true);
+  });
+
+  it('prints an aligned table within 100 columns, with each team ready to paste into a ticket', async () => {
+    const { code, out } = await capture(() => reportRun(['--local', fixture.dir]));
+    expect(code).toBe(0);
+    expect(widest(out)).toBeLessThanOrEqual(WIDTH);
+    expect(out).toContain('Outcomes (48 functions)');
+    expect(out).toMatch(/ {2}SKIPPED {12}31 {9}64\.6%/);
+    expect(out).toContain('integrations: 1 of 2 function(s) need a change\n  - webhook-receiver (SKIPPED)\n');
+    expect(out).toContain('      MEMORY_LOW: raise MemorySize to 256 MB (found: 128)');
+    expect(out).toContain('Changed in this run (15)');
+  });
+
+  it('writes CSV (RFC 4180) that a CSV library reads back, one row per function', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'zi-csv-')), 'report.csv');
+    const { code } = await capture(() => reportRun(['--local', fixture.dir, '--format', 'csv', '--out', file]));
+    expect(code).toBe(0);
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('\r\n');
+    const rows = parse(text, { columns: true }) as Array<Record<string, string>>;
+    expect(rows).toHaveLength(48);
+    const legacy = rows.find((r) => r['function'] === 'many-problems-legacy');
+    expect(legacy?.['reasons']).toBe(
+      'ARCH_ARM64; RUNTIME_UNSUPPORTED; MEMORY_LOW; TIMEOUT_NEAR_LIMIT; RECENTLY_THROTTLED',
+    );
+    expect(legacy?.['what_to_change']?.split('\n')).toHaveLength(5);
+    expect(rows.filter((r) => r['outcome'] === 'SKIPPED')).toHaveLength(31);
+  });
+
+  it('exits 1 when --fail-on matches, 0 when it does not, 2 for a bad outcome or folder', async () => {
+    const failing = await capture(() =>
+      reportRun(['--local', fixture.dir, '--fail-on', 'skipped', '--format', 'json']),
+    );
+    expect(failing.code).toBe(1);
+    expect(failing.err).toBe('zero-impact report: --fail-on matched: SKIPPED 31\n');
+    expect((await capture(() => reportRun(['--local', fixture.dir, '--fail-on', 'FAILED,DEFERRED']))).code).toBe(0);
+    const bad = await capture(() => reportRun(['--local', fixture.dir, '--fail-on', 'BROKEN']));
+    expect(bad.code).toBe(2);
+    expect(bad.err.split('\n')).toHaveLength(2);
+    expect(bad.err).toMatch(/^zero-impact report: --fail-on: expected outcomes from PROTECTED, /);
+    const missing = await capture(() => reportRun(['--local', join(fixture.dir, 'nope')]));
+    expect(missing).toMatchObject({ code: 2 });
+    expect(missing.err).toMatch(/^zero-impact report: --local: .* is not a folder/);
+    const unknownRun = await capture(() => reportRun(['--local', fixture.dir, '--run', 'no-such-run']));
+    expect(unknownRun.err).toBe(`zero-impact report: run no-such-run is not in local run ${fixture.dir}\n`);
+  });
+
+  it('shows hostile names (control characters) escaped in the table', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zi-hostile-'));
+    const lines = readFileSync(join(fixture.dir, 'audit.jsonl'), 'utf8');
+    const item = JSON.parse(
+      lines.split('\n').find((l) => l.includes('"webhook-receiver"') && l.includes(runIds[1] ?? '')) ?? '{}',
+    );
+    appendFileSync(join(dir, 'audit.jsonl'), lines);
+    appendFileSync(
+      join(dir, 'audit.jsonl'),
+      `${JSON.stringify({ ...item, functionName: 'evil\u001b[2Jname', sk: item.sk.replace('1-decision', '1-decision'), owner: 'team\u0007x' })}\n`,
+    );
+    const { out } = await capture(() => reportRun(['--local', dir]));
+    expect(out).toContain('evil\\x1b[2Jname');
+    expect(out).toContain('team\\x07x');
+    expect(out).not.toContain('\u001b');
+  });
+});

@@ -6,6 +6,8 @@ import { run as defender } from './commands/defender';
 import { run as include } from './commands/include';
 import { run as localRun } from './commands/local-run';
 import { run as report } from './commands/report';
+import { run as history } from './commands/history';
+import { run as exportCmd } from './commands/export';
 import { run as rollback } from './commands/rollback';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -29,6 +31,16 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: report,
     summary:
       'report [--run RUN_ID | --latest] [--format table|csv|json|html] [--out FILE] [--fail-on OUTCOME,...] [--local DIR | --stack NAME | --audit-table T]   the estate as of a run',
+  },
+  history: {
+    run: history,
+    summary:
+      'history --function NAME [--format table|json] [--local DIR | --stack NAME | --audit-table T]   every decision for one function',
+  },
+  export: {
+    run: exportCmd,
+    summary:
+      'export --since DATE [--until DATE] --format csv|jsonl [--out FILE] [--local DIR | --stack NAME | --audit-table T]   audit items as evidence',
   },
   'local-run': {
     run: localRun,

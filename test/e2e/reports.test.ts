@@ -6,9 +6,13 @@ import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { run as exportRun } from '../../bin/commands/export';
+import { run as historyRun } from '../../bin/commands/history';
 import { run as reportRun } from '../../bin/commands/report';
+import type { HistoryEntry } from '../../bin/reports/history';
 import type { ReportModel } from '../../bin/reports/report-model';
 import { WIDTH } from '../../bin/reports/text';
+import { CANARY } from './e2e-helpers';
 import { capture, protectTwice, type ReportsFixture } from './reports-fixture';
 
 let fixture: ReportsFixture;
@@ -125,5 +129,98 @@ describe('report', () => {
     expect(out).toContain('evil\\x1b[2Jname');
     expect(out).toContain('team\\x07x');
     expect(out).not.toContain('\u001b');
+  });
+});
+
+describe('history', () => {
+  it('lists every decision for one function, newest first, with the before/after in names and sizes', async () => {
+    const { code, out } = await capture(() =>
+      historyRun(['--local', fixture.dir, '--function', 'orders-api', '--format', 'json']),
+    );
+    expect(code).toBe(0);
+    const { decisions } = JSON.parse(out) as { decisions: HistoryEntry[] };
+    expect(decisions.map((d) => [d.runId, d.outcome])).toEqual([
+      [runIds[1], 'ALREADY_PROTECTED'],
+      [runIds[0], 'PROTECTED'],
+      [runIds[0], 'PENDING'],
+    ]);
+    const change = decisions[1]?.change;
+    expect(change?.layersAdded).toEqual(['arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defender:32']);
+    expect(change?.variablesAdded).toEqual(['AWS_LAMBDA_EXEC_WRAPPER', 'TW_POLICY']);
+    expect(change?.variablesBytes.after).toBeGreaterThan(change?.variablesBytes.before ?? Infinity);
+    expect(out).not.toContain('ourValueMacs');
+    const table = await capture(() => historyRun(['--local', fixture.dir, '--function', 'orders-api']));
+    expect(table.out).toContain(`PROTECTED  protect  run ${runIds[0]}`);
+    expect(table.out).toContain('  layers added: arn:aws:lambda:eu-west-1:123456789012:layer:twistlock-defender:32');
+    expect(widest(table.out)).toBeLessThanOrEqual(WIDTH);
+    // No value of the estate's variables anywhere.
+    expect(table.out + out).not.toContain(CANARY);
+  });
+
+  it('says so, exit 2, for a function the audit table never saw', async () => {
+    const { code, err } = await capture(() => historyRun(['--local', fixture.dir, '--function', 'nobody']));
+    expect(code).toBe(2);
+    expect(err).toBe(`zero-impact history: no decision about nobody in local run ${fixture.dir}\n`);
+  });
+});
+
+describe('export', () => {
+  it('writes the period as CSV that a CSV library reads back, and as JSON Lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zi-export-'));
+    const all = fixture.report.auditItems;
+    const csvFile = join(dir, 'e.csv');
+    const args = ['--local', fixture.dir, '--since', '2000-01-01', '--quiet'];
+    expect((await capture(() => exportRun([...args, '--format', 'csv', '--out', csvFile]))).code).toBe(0);
+    const rows = parse(readFileSync(csvFile, 'utf8'), { columns: true }) as Array<Record<string, string>>;
+    expect(rows).toHaveLength(all.length);
+    const protectedRow = rows.find((r) => r['function'] === 'orders-api' && r['outcome'] === 'PROTECTED');
+    expect(protectedRow).toMatchObject({
+      actor: 'zero-impact engine 0.1.0',
+      mode: 'protect',
+      after_variable_names: expect.stringContaining('AWS_LAMBDA_EXEC_WRAPPER') as unknown,
+    });
+    const jsonl = join(dir, 'e.jsonl');
+    expect((await capture(() => exportRun([...args, '--format', 'jsonl', '--out', jsonl]))).code).toBe(0);
+    const lines = readFileSync(jsonl, 'utf8').trimEnd().split('\n');
+    expect(lines).toHaveLength(all.length);
+    expect(lines.every((l) => typeof (JSON.parse(l) as { functionName?: unknown }).functionName === 'string')).toBe(
+      true,
+    );
+    expect(readFileSync(jsonl, 'utf8')).not.toContain('ourValueMacs');
+    expect(readFileSync(jsonl, 'utf8') + readFileSync(csvFile, 'utf8')).not.toContain(CANARY);
+  });
+
+  it('keeps only [since, until): the second run alone', async () => {
+    const second = fixture.report.auditItems.filter((i) => i.runId === runIds[1]);
+    const since = [...second].sort((a, b) => a.decidedAt.localeCompare(b.decidedAt))[0]?.decidedAt ?? '';
+    const { code, out } = await capture(() =>
+      exportRun(['--local', fixture.dir, '--since', since, '--format', 'jsonl', '--quiet']),
+    );
+    expect(code).toBe(0);
+    expect(out.trimEnd().split('\n')).toHaveLength(second.length);
+    const none = await capture(() =>
+      exportRun([
+        '--local',
+        fixture.dir,
+        '--since',
+        '2000-01-01',
+        '--until',
+        '2000-01-02',
+        '--format',
+        'csv',
+        '--quiet',
+      ]),
+    );
+    expect(none.out.split('\r\n').filter((l) => l.length > 0)).toHaveLength(1);
+  });
+
+  it('refuses a bad date or a missing --format in one line, exit 2', async () => {
+    const bad = await capture(() => exportRun(['--local', fixture.dir, '--since', 'last week', '--format', 'csv']));
+    expect(bad).toMatchObject({ code: 2 });
+    expect(bad.err).toBe(
+      'zero-impact export: --since: expected a date (YYYY-MM-DD) or an ISO 8601 time, got "last week"\n',
+    );
+    const noFormat = await capture(() => exportRun(['--local', fixture.dir, '--since', '2026-01-01']));
+    expect(noFormat.err).toBe('zero-impact export: --format csv|jsonl is required\n');
   });
 });

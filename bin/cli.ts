@@ -8,6 +8,7 @@ import { run as localRun } from './commands/local-run';
 import { run as report } from './commands/report';
 import { run as history } from './commands/history';
 import { run as exportCmd } from './commands/export';
+import { run as coverage } from './commands/coverage';
 import { run as rollback } from './commands/rollback';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -41,6 +42,11 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: exportCmd,
     summary:
       'export --since DATE [--until DATE] --format csv|jsonl [--out FILE] [--local DIR | --stack NAME | --audit-table T]   audit items as evidence',
+  },
+  coverage: {
+    run: coverage,
+    summary:
+      'coverage [--format table|json|csv] [--function NAME] [--local DIR] [--config FILE] [--region R]   true coverage: aliases and the versions they serve',
   },
   'local-run': {
     run: localRun,

@@ -9,6 +9,7 @@ import { run as report } from './commands/report';
 import { run as history } from './commands/history';
 import { run as exportCmd } from './commands/export';
 import { run as coverage } from './commands/coverage';
+import { run as audit } from './commands/audit';
 import { run as rollback } from './commands/rollback';
 
 type Command = (argv: string[]) => Promise<number>;
@@ -47,6 +48,11 @@ const COMMANDS: Record<string, { run: Command; summary: string }> = {
     run: coverage,
     summary:
       'coverage [--format table|json|csv] [--function NAME] [--local DIR] [--config FILE] [--region R]   true coverage: aliases and the versions they serve',
+  },
+  audit: {
+    run: audit,
+    summary:
+      'audit [--function NAME] [--format table|csv|json|html] [--out FILE] [--fail-on OUTCOME,...] [--config FILE]   read-only assessment of the live account',
   },
   'local-run': {
     run: localRun,

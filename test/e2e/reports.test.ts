@@ -2,14 +2,19 @@
  * The reviewing commands against a local run of the example estate (protect mode, two runs): report, history,
  * export and coverage, each through its command function and its `run(argv)` entry (exit codes, one-line errors).
  */
-import { appendFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { PNG } from 'pngjs';
 import { parse } from 'csv-parse/sync';
 import { run as exportRun } from '../../bin/commands/export';
 import { run as historyRun } from '../../bin/commands/history';
 import { run as reportRun } from '../../bin/commands/report';
 import type { HistoryEntry } from '../../bin/reports/history';
+import { COVERAGE_COLOUR, OUTCOME_COLOURS, SKIP_COLOUR } from '../../bin/reports/render-html';
 import type { ReportModel } from '../../bin/reports/report-model';
 import { WIDTH } from '../../bin/reports/text';
 import { CANARY } from './e2e-helpers';
@@ -223,4 +228,77 @@ describe('export', () => {
     const noFormat = await capture(() => exportRun(['--local', fixture.dir, '--since', '2026-01-01']));
     expect(noFormat.err).toBe('zero-impact export: --format csv|jsonl is required\n');
   });
+});
+
+/** Debian's chromium (installed by .ci/run when missing); undefined when this machine has none. */
+function chromium(): string | undefined {
+  for (const candidate of ['/usr/bin/chromium', '/usr/bin/chromium-browser'])
+    if (existsSync(candidate)) return candidate;
+  return undefined;
+}
+
+function headless(browser: string, args: string[]): Promise<string> {
+  return promisify(execFile)(
+    browser,
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--hide-scrollbars',
+      '--no-first-run',
+      '--allow-file-access-from-files',
+      ...args,
+    ],
+    { timeout: 60_000, maxBuffer: 32 * 1024 * 1024 },
+  ).then((r) => r.stdout);
+}
+
+function countColour(png: PNG, hex: string): number {
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  let count = 0;
+  for (let i = 0; i < png.data.length; i += 4) {
+    if (png.data[i] === r && png.data[i + 1] === g && png.data[i + 2] === b) count += 1;
+  }
+  return count;
+}
+
+describe('report --format html', () => {
+  const HOSTILE = '<img src=x onerror=alert(1)>';
+
+  it('is one self-contained file: both charts draw in headless Chromium and hostile names show as text', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'zi-html-'));
+    const lines = readFileSync(join(fixture.dir, 'audit.jsonl'), 'utf8');
+    const skipped = lines
+      .split('\n')
+      .find((l) => l.includes('"webhook-receiver"') && l.includes(runIds[1] ?? '') && l.includes('1-decision'));
+    const item = JSON.parse(skipped ?? '{}') as Record<string, unknown>;
+    writeFileSync(
+      join(dir, 'audit.jsonl'),
+      `${lines}${JSON.stringify({ ...item, functionName: HOSTILE, owner: '<script>document.title="pwned"</script>' })}\n`,
+    );
+    const html = join(dir, 'report.html');
+    expect((await capture(() => reportRun(['--local', dir, '--format', 'html', '--out', html]))).code).toBe(0);
+    const text = readFileSync(html, 'utf8');
+    expect(text).not.toMatch(/<img/i);
+    expect(text).toContain('&#60;img src=x onerror=alert(1)&#62;');
+    expect(text).not.toMatch(/\b(https?:)?\/\/[a-z]/i); // nothing to fetch at view time
+    const browser = chromium();
+    if (browser === undefined) {
+      console.warn('reports.test.ts: chromium is not installed (apt-get install chromium): the HTML was not rendered');
+      return;
+    }
+    const shot = join(dir, 'shot.png');
+    await headless(browser, ['--window-size=1300,1400', `--screenshot=${shot}`, pathToFileURL(html).href]);
+    const png = PNG.sync.read(readFileSync(shot));
+    // The outcomes chart (SKIPPED bar), the skip-reasons chart and the coverage chart each painted their bars.
+    expect(countColour(png, OUTCOME_COLOURS['SKIPPED'] ?? '')).toBeGreaterThan(500);
+    expect(countColour(png, OUTCOME_COLOURS['ALREADY_PROTECTED'] ?? '')).toBeGreaterThan(500);
+    expect(countColour(png, SKIP_COLOUR)).toBeGreaterThan(2000);
+    expect(countColour(png, COVERAGE_COLOUR)).toBeGreaterThan(500);
+    // After the page's own script ran: the name is a text node, no <img> element exists, no script of ours ran.
+    const dom = await headless(browser, ['--dump-dom', pathToFileURL(html).href]);
+    expect(dom).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(dom).not.toMatch(/<img/i);
+    expect(dom).not.toContain('<title>pwned');
+  }, 120_000);
 });

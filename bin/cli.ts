@@ -14,10 +14,27 @@ import * as defender from './commands/defender';
 import * as include from './commands/include';
 import * as localRun from './commands/local-run';
 import * as rollback from './commands/rollback';
+import { run as auditRun } from './commands/audit';
+import { run as coverageRun } from './commands/coverage';
+import { run as exportRun } from './commands/export';
+import { run as historyRun } from './commands/history';
+import { run as reportRun } from './commands/report';
 
 interface CommandModule {
   command(): Command;
   run(argv: string[]): Promise<number>;
+}
+
+/**
+ * The reviewing commands (issue 12) parse their own flags (each prints its usage on a bad flag, exit 2); commander
+ * only lists them in the top-level help and hands them their arguments untouched.
+ */
+function ownParser(name: string, summary: string, run: (argv: string[]) => Promise<number>): CommandModule {
+  return {
+    command: () =>
+      new Command(name).description(summary).helpOption(false).allowUnknownOption(true).allowExcessArguments(true),
+    run,
+  };
 }
 
 const COMMANDS: Record<string, CommandModule> = {
@@ -27,6 +44,31 @@ const COMMANDS: Record<string, CommandModule> = {
   include,
   defender,
   config: configCommand,
+  report: ownParser(
+    'report',
+    'report [--run RUN_ID | --latest] [--format table|csv|json|html] [--out FILE] [--fail-on OUTCOME,...] [--local DIR | --stack NAME | --audit-table T]   the estate as of a run',
+    reportRun,
+  ),
+  history: ownParser(
+    'history',
+    'history --function NAME [--format table|json] [--local DIR | --stack NAME | --audit-table T]   every decision for one function',
+    historyRun,
+  ),
+  export: ownParser(
+    'export',
+    'export --since DATE [--until DATE] --format csv|jsonl [--out FILE] [--local DIR | --stack NAME | --audit-table T]   audit items as evidence',
+    exportRun,
+  ),
+  coverage: ownParser(
+    'coverage',
+    'coverage [--format table|json|csv] [--function NAME] [--local DIR] [--config FILE] [--region R]   true coverage: aliases and the versions they serve',
+    coverageRun,
+  ),
+  audit: ownParser(
+    'audit',
+    'audit [--function NAME] [--format table|csv|json|html] [--out FILE] [--fail-on OUTCOME,...] [--config FILE]   read-only assessment of the live account',
+    auditRun,
+  ),
 };
 
 /** The top-level program: every command with its summary (for `--help`). */

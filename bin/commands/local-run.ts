@@ -111,11 +111,51 @@ export function summaryJson(runs: readonly RunSummary[]): {
   };
 }
 
+/** One function's published versions and aliases in versions.json (names and layers only, never a value). */
+export interface VersionsEntry {
+  functionName: string;
+  versions: Array<{ version: string; layers: string[]; variableNames: string[] }>;
+  aliases: Array<{ name: string; functionVersion: string; additionalVersionWeights?: Record<string, number> }>;
+}
+
+/**
+ * versions.json: the estate's published versions and aliases (what `zero-impact coverage --local DIR` reads). The
+ * engine never publishes a version or moves an alias (an update changes only $LATEST, Lambda Developer Guide,
+ * "Function versions"), so the estate's are still the account's after the runs; $LATEST is in functions.json.
+ */
+export function versionsJson(estate: Pick<Estate, 'functions'>): VersionsEntry[] {
+  return estate.functions
+    .filter((fn) => (fn.versions ?? []).length > 0 || (fn.aliases ?? []).length > 0)
+    .map((fn) => {
+      const latestLayers = (fn.configuration.Layers ?? []).flatMap((l) => (typeof l.Arn === 'string' ? [l.Arn] : []));
+      const latestNames = Object.keys(fn.configuration.Environment?.Variables ?? {});
+      return {
+        functionName: String(fn.configuration.FunctionName),
+        versions: (fn.versions ?? []).map((v) => ({
+          version: v.version,
+          layers: v.layers ?? latestLayers,
+          variableNames: v.variables !== undefined ? Object.keys(v.variables) : latestNames,
+        })),
+        aliases: (fn.aliases ?? []).map((a) => ({
+          name: a.name,
+          functionVersion: a.functionVersion,
+          ...(a.routingConfig !== undefined
+            ? { additionalVersionWeights: a.routingConfig.additionalVersionWeights }
+            : {}),
+        })),
+      };
+    });
+}
+
 /**
  * Writes audit.jsonl, sns.jsonl, functions.json, summary.json (and logs.txt, the handlers' log lines) to `dir`;
  * with `scenario`, also faults.jsonl and invariants.json.
  */
-export function writeOutputs(dir: string, report: LocalRunReport, options: { scenario?: boolean } = {}): string[] {
+export function writeOutputs(
+  dir: string,
+  report: LocalRunReport,
+  options: { scenario?: boolean; estate?: Pick<Estate, 'functions'> } = {},
+): string[] {
   mkdirSync(dir, { recursive: true });
   const lines = (values: readonly unknown[]): string => values.map((v) => `${JSON.stringify(v)}\n`).join('');
   const files: Array<[string, string]> = [
@@ -130,6 +170,8 @@ export function writeOutputs(dir: string, report: LocalRunReport, options: { sce
     ['summary.json', `${JSON.stringify(summaryJson(report.runs), null, 2)}\n`],
     ['logs.txt', report.logs.map((l) => `${l}\n`).join('')],
   ];
+  if (options.estate !== undefined)
+    files.push(['versions.json', `${JSON.stringify(versionsJson(options.estate), null, 2)}\n`]);
   if (options.scenario === true) {
     files.push(['faults.jsonl', lines(report.faults)]);
     files.push(['invariants.json', `${JSON.stringify(report.invariants, null, 2)}\n`]);
@@ -307,7 +349,7 @@ export async function localRunCommand(flags: LocalRunOptions): Promise<number> {
     );
   }
   if (flags.out !== undefined) {
-    const written = writeOutputs(flags.out, report, { scenario: scenario !== undefined });
+    const written = writeOutputs(flags.out, report, { scenario: scenario !== undefined, estate });
     console.error(`zero-impact local-run: wrote ${written.join(', ')} to ${flags.out}`);
   }
   if (format === 'json') {

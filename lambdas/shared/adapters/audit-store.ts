@@ -3,7 +3,14 @@
  * nothing here updates or deletes. Reads serve the run summary, the rollback command, the idempotency checks of
  * the writers (a retried task finds its run's items by their deterministic keys) and reconciliation.
  */
-import { GetCommand, PutCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  type QueryCommandInput,
+  type ScanCommandOutput,
+} from '@aws-sdk/lib-dynamodb';
 import { AUDIT_STAGE, auditSortKey } from '../domain/audit';
 import { AUDIT_TABLE } from '../domain/table-schema';
 import type { AuditItem } from '../domain/types';
@@ -112,4 +119,55 @@ export function changesSince(tableName: string, since: string, maxPages: number)
     },
     maxPages,
   );
+}
+
+/**
+ * The items decided in [since, until) (ISO 8601), one Scan page (up to 1 MB) at a time: a year of records never has
+ * to fit in memory (`zero-impact export`). A Scan reads the whole table (no index covers every decision by time);
+ * the filter only drops what is returned. Order: the table's, by function, each function's items oldest first.
+ */
+export async function* auditPages(
+  tableName: string,
+  since: string,
+  until: string | undefined,
+): AsyncGenerator<AuditItem[]> {
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page: ScanCommandOutput = await dynamodb.send(
+      new ScanCommand({
+        TableName: tableName,
+        FilterExpression: until === undefined ? '#d >= :s' : '#d >= :s AND #d < :u',
+        ExpressionAttributeNames: { '#d': 'decidedAt' },
+        ExpressionAttributeValues: { ':s': since, ...(until !== undefined ? { ':u': until } : {}) },
+        ExclusiveStartKey,
+      }),
+    );
+    if ((page.Items ?? []).length > 0) yield (page.Items ?? []) as AuditItem[];
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey !== undefined);
+}
+
+/**
+ * Every run id in the table with its start (the sort key's first field), from a Scan projecting only `runId` and
+ * `sk`: for finding the latest runs when the state machine (whose executions name the runs) is not known.
+ */
+export async function runIdsByScan(tableName: string): Promise<Array<{ runId: string; startedAt: string }>> {
+  const runs = new Map<string, string>();
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page: ScanCommandOutput = await dynamodb.send(
+      new ScanCommand({
+        TableName: tableName,
+        ProjectionExpression: 'runId, sk, kind',
+        ExclusiveStartKey,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      const { runId, sk, kind } = item as { runId?: unknown; sk?: unknown; kind?: unknown };
+      if (typeof runId !== 'string' || typeof sk !== 'string' || kind !== 'decision' || runs.has(runId)) continue;
+      runs.set(runId, sk.split('#')[0] ?? '');
+    }
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey !== undefined);
+  return [...runs.entries()].map(([runId, startedAt]) => ({ runId, startedAt }));
 }

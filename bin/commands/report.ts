@@ -1,0 +1,134 @@
+/**
+ * `zero-impact report [--run RUN_ID | --latest] [--format table|csv|json|html] [--out FILE] [--fail-on OUTCOME,...]
+ *  [--local DIR | --stack NAME | --audit-table T [--state-machine ARN]] [--region R] [--runs N] [--quiet]`:
+ * the estate as of a run (bin/reports/report-model.ts), from a deployed stack's audit table or a local run's folder.
+ * Without --run, the latest run. Exit 1 when an outcome of --fail-on occurs in the run (a CI gate).
+ */
+import { DEFAULT_STACK_NAME as STACK_NAME, openSource, type AuditSource, type SourceOptions } from '../reports/source';
+import { buildReport, failOnMatches, type ReportModel } from '../reports/report-model';
+import { reportCsv, reportJson, reportTable } from '../reports/report-render';
+import { reportHtml } from '../reports/render-html';
+import {
+  applyRegion,
+  emit,
+  EXIT,
+  parseFailOn,
+  parseFormat,
+  progressBar,
+  reviewGuard,
+  SOURCE_FLAGS,
+} from '../reports/cli-support';
+import { parseFlags, UsageError } from './common';
+import type { AuditItem } from '../../lambdas/shared/domain/types';
+import { systemClock } from '../../lambdas/shared/adapters/rate-limiter';
+
+export const REPORT_FORMATS = ['table', 'csv', 'json', 'html'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+export interface ReportOptions extends SourceOptions {
+  /** A run id; undefined: the latest run. */
+  run?: string;
+  format: ReportFormat;
+  out?: string;
+  failOn: string[];
+  /** How many runs the coverage trend shows. @default 10 */
+  trendRuns: number;
+  quiet: boolean;
+}
+
+/** The model of one run, with the run before it and the coverage trend. */
+export async function loadReport(
+  source: AuditSource,
+  runId: string | undefined,
+  trendRuns: number,
+  quiet: boolean,
+): Promise<ReportModel> {
+  const recent = await source.runIds(Math.max(trendRuns, 2) + 1);
+  const target = runId ?? recent[0];
+  if (target === undefined) throw new UsageError(`report: ${source.label} holds no run yet`);
+  const items = await source.runItems(target);
+  if (items.length === 0) throw new UsageError(`report: run ${target} is not in ${source.label}`);
+  const index = recent.indexOf(target);
+  // The runs up to and including this one, newest first (a run not in the recent list: its own trend only).
+  const window = index === -1 ? [target] : recent.slice(index, index + trendRuns);
+  const previousId = index === -1 ? undefined : recent[index + 1];
+  const bar = progressBar('Reading runs', window.length, quiet);
+  const history: Array<{ runId: string; items: AuditItem[] }> = [];
+  for (const id of [...window].reverse()) {
+    history.push({ runId: id, items: id === target ? items : await source.runItems(id) });
+    bar.increment();
+  }
+  bar.stop();
+  const previous =
+    previousId === undefined
+      ? undefined
+      : (history.find((h) => h.runId === previousId)?.items ?? (await source.runItems(previousId)));
+  return buildReport(target, items, previous, history);
+}
+
+export function renderReport(model: ReportModel, format: ReportFormat): string {
+  switch (format) {
+    case 'csv':
+      return reportCsv(model);
+    case 'json':
+      return reportJson(model);
+    case 'html':
+      return reportHtml(model, new Date(systemClock.now()).toISOString());
+    default:
+      return reportTable(model);
+  }
+}
+
+export async function reportCommand(options: ReportOptions): Promise<number> {
+  const source = await openSource(options, STACK_NAME);
+  const model = await loadReport(source, options.run, options.trendRuns, options.quiet);
+  emit(renderReport(model, options.format), options.out);
+  const matched = failOnMatches(model, options.failOn);
+  if (matched.length > 0) {
+    console.error(
+      `zero-impact report: --fail-on matched: ${matched.map((o) => `${o} ${model.outcomes[o]}`).join(', ')}`,
+    );
+    return EXIT.failOn;
+  }
+  return EXIT.ok;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let what = 'the audit table';
+  return reviewGuard(
+    'report',
+    () => what,
+    async () => {
+      const flags = parseFlags('report', argv, {
+        ...SOURCE_FLAGS,
+        run: { type: 'string' },
+        latest: { type: 'boolean' },
+        format: { type: 'string' },
+        out: { type: 'string' },
+        'fail-on': { type: 'string' },
+        runs: { type: 'string' },
+      });
+      if (flags.run !== undefined && flags.latest === true) {
+        throw new UsageError('report: give --run RUN_ID or --latest, not both');
+      }
+      const trendRuns = flags.runs === undefined ? 10 : Number(flags.runs);
+      if (!Number.isInteger(trendRuns) || trendRuns < 1 || trendRuns > 100) {
+        throw new UsageError(`report: --runs: expected a whole number from 1 to 100, got "${flags.runs}"`);
+      }
+      applyRegion('report', flags.region);
+      what = flags['audit-table'] ?? `stack ${flags.stack ?? STACK_NAME}`;
+      return reportCommand({
+        ...(flags.local !== undefined ? { local: flags.local } : {}),
+        ...(flags.stack !== undefined ? { stack: flags.stack } : {}),
+        ...(flags['audit-table'] !== undefined ? { auditTable: flags['audit-table'] } : {}),
+        ...(flags['state-machine'] !== undefined ? { stateMachineArn: flags['state-machine'] } : {}),
+        ...(flags.run !== undefined ? { run: flags.run } : {}),
+        ...(flags.out !== undefined ? { out: flags.out } : {}),
+        format: parseFormat('report', flags.format, REPORT_FORMATS, 'table'),
+        failOn: parseFailOn('report', flags['fail-on']),
+        trendRuns,
+        quiet: flags.quiet === true,
+      });
+    },
+  );
+}

@@ -111,6 +111,10 @@ export interface SessionOptions {
   onInvoke?: (event: InvokeEvent) => void;
   /** Faults and events to apply during the runs (local/scenario.ts). */
   scenario?: Scenario;
+  /** Called on every state the parent execution enters or exits (the benchmark counts Standard transitions). */
+  onState?: (event: { type: string; state: string }) => void;
+  /** Called when a Distributed Map child execution (a batch) ends. */
+  onBatch?: (event: { state: string; index: number; total: number; failed: boolean }) => void;
   /** Run on a virtual clock (see the module comment): runs an hour apart, sleeps cost nothing. @default true */
   virtualTime?: boolean;
   /**
@@ -251,6 +255,8 @@ export class LocalSession {
   private virtualClock: VirtualClock | undefined;
   private driver: ScenarioDriver | undefined;
   private readonly inFlight = new Set<Promise<unknown>>();
+  /** Invocations per handler so far, with their summed duration on the session's clock and memory (the benchmark). */
+  readonly invocations = new Map<string, { count: number; ms: number; memoryMb: number }>();
   private readonly runInputs: RunInput[] = [];
   private initialConfigurations: FunctionConfiguration[] = [];
   private lastRunStart: number | undefined;
@@ -469,7 +475,16 @@ export class LocalSession {
       const handler = module.handler as LambdaHandler;
       // Each invocation runs as its function's role: the simulated account checks its calls against that policy.
       handlers[fn.handlerName] = (event, context) => {
+        const started = this.clock.now();
         const invocation = runAsCaller(fn.handlerName, () => handler(event, context));
+        const meter = (): void => {
+          const stats = this.invocations.get(fn.handlerName) ?? { count: 0, ms: 0, memoryMb: fn.memorySize };
+          stats.count += 1;
+          // Lambda bills duration in 1 ms increments (https://aws.amazon.com/lambda/pricing/).
+          stats.ms += Math.max(1, Math.ceil(this.clock.now() - started));
+          this.invocations.set(fn.handlerName, stats);
+        };
+        invocation.then(meter, meter);
         this.inFlight.add(invocation);
         const forget = (): void => void this.inFlight.delete(invocation);
         invocation.then(forget, forget);
@@ -572,10 +587,13 @@ export class LocalSession {
                 }
               : {}),
             onState: (event) => {
+              this.options.onState?.(event);
               if (event.type === 'StateEntered') this.progress(`  ${event.state}`);
             },
-            onBatch: (event) =>
-              this.progress(`    batch ${event.index + 1} of ${event.total} ${event.failed ? 'FAILED' : 'done'}`),
+            onBatch: (event) => {
+              this.options.onBatch?.(event);
+              this.progress(`    batch ${event.index + 1} of ${event.total} ${event.failed ? 'FAILED' : 'done'}`);
+            },
           },
         },
       );

@@ -247,8 +247,29 @@ export interface SimulatedAccountOptions {
   topicArns?: string[];
   /** Buckets that exist; other buckets are NoSuchBucket. @default any bucket exists */
   buckets?: string[];
-  /** Requests per one-second window across the four rate-limited control-plane operations. @default 15 */
+  /** Requests per one-second window across the rate-limited control-plane operations. @default 15 */
   controlPlaneRateLimit?: number;
+  /**
+   * Which operations share `controlPlaneRateLimit`. `core` (default): the four the engine paces (ListFunctions,
+   * GetFunctionConfiguration, UpdateFunctionConfiguration, ListProvisionedConcurrencyConfigs). `quota`: as the
+   * Lambda quota is written, every Lambda API call except invocation, GetFunction and GetPolicy ("Remainder of the
+   * control plane API requests (excludes invocation, GetFunction, and GetPolicy requests): 15 requests per
+   * second"), e.g. also ListTags, ListAliases, GetFunctionConcurrency, GetFunctionCodeSigningConfig,
+   * GetLayerVersion. *Source:* Lambda Developer Guide, Lambda quotas, "API requests". The benchmark uses `quota`.
+   */
+  controlPlaneScope?: 'core' | 'quota';
+  /**
+   * Per-operation limits (`service:Operation` → requests in any one-second window), enforced like the control
+   * plane's: above, the service's throttling error (Lambda `TooManyRequestsException`, CloudWatch `Throttling`).
+   * AWS: GetFunction 100/s (Lambda quotas, "GetFunction API requests"); GetMetricData 50 TPS per Region (CloudWatch
+   * service quotas, "GetMetricData: 50 transactions per second"). @default none (the benchmark sets both)
+   */
+  operationRateLimits?: Record<string, number>;
+  /**
+   * Latency of each answer, on a clock that can sleep (the local run's virtual clock): `ms(operation)` milliseconds
+   * pass between a call's arrival (where limits are counted) and its answer. @default none (answers at once)
+   */
+  latency?: { sleep(ms: number): Promise<void>; ms(operation: string): number };
   /**
    * What `vpcEgress: "unknown"` looks like. `transit-gateway` (default): the subnet's default route goes to a transit
    * gateway, which the account cannot follow to a NAT (as with a central egress VPC). `denied`: DescribeRouteTables
@@ -309,6 +330,14 @@ export const CONTROL_PLANE_OPERATIONS: ReadonlySet<string> = new Set([
   'lambda:GetFunctionConfiguration',
   'lambda:UpdateFunctionConfiguration',
   'lambda:ListProvisionedConcurrencyConfigs',
+]);
+
+/** Lambda calls outside the shared control-plane quota (Lambda quotas: "excludes invocation, GetFunction, and GetPolicy"). */
+export const QUOTA_EXEMPT_OPERATIONS: ReadonlySet<string> = new Set([
+  'lambda:GetFunction',
+  'lambda:GetPolicy',
+  'lambda:Invoke',
+  'lambda:InvokeWithResponseStream',
 ]);
 
 const MIDDLEWARE_NAME = 'zeroImpactSimulatedAccount';
@@ -568,6 +597,11 @@ export class SimulatedAccount {
   private readonly throttled = new Map<string, number>();
   private controlPlaneWindow: number[] = [];
   private demandWindow: number[] = [];
+  private readonly operationWindows = new Map<string, number[]>();
+  private readonly controlPlaneScope: 'core' | 'quota';
+  private readonly operationRateLimits: Record<string, number>;
+  private readonly latency: SimulatedAccountOptions['latency'];
+  private readonly metricsRequested = { count: 0 };
   private peakRate = 0;
   private readonly faults = new Set<ActiveFault>();
   private readonly listeners = new Set<(event: CallEvent) => void>();
@@ -594,6 +628,9 @@ export class SimulatedAccount {
     this.topics = options.topicArns === undefined ? undefined : new Set(options.topicArns);
     this.buckets = options.buckets === undefined ? undefined : new Set(options.buckets);
     this.rateLimit = options.controlPlaneRateLimit ?? 15;
+    this.controlPlaneScope = options.controlPlaneScope ?? 'core';
+    this.operationRateLimits = options.operationRateLimits ?? {};
+    this.latency = options.latency;
     this.settleReads = options.updateSettle?.reads ?? (options.updateSettle?.afterMs === undefined ? 1 : Infinity);
     // An update AWS accepted settles on its own, whether anyone reads the function or not ("Lambda function states":
     // LastUpdateStatus goes from InProgress to Successful or Failed, typically in seconds, a VPC function's ENI work
@@ -663,12 +700,15 @@ export class SimulatedAccount {
         const operation = (context.commandName ?? 'Unknown').replace(/Command$/, '');
         const input = args.input ?? {};
         let output: Record<string, unknown>;
+        const latency = this.latency;
         try {
           output = this.dispatch(service, operation, input);
         } catch (error) {
+          if (latency !== undefined) await latency.sleep(latency.ms(`${service.prefix}:${operation}`));
           this.callEnded({ operation: `${service.prefix}:${operation}`, input, ok: false, error: errorName(error) });
           throw error;
         }
+        if (latency !== undefined) await latency.sleep(latency.ms(`${service.prefix}:${operation}`));
         this.callEnded({ operation: `${service.prefix}:${operation}`, input, ok: true });
         return {
           output: { ...output, $metadata: this.metadata(200) },
@@ -701,6 +741,18 @@ export class SimulatedAccount {
     this.counters.clear();
     this.throttled.clear();
     this.peakRate = 0;
+    this.metricsRequested.count = 0;
+  }
+
+  /** Metrics requested so far: MetricDataQueries of GetMetricData, one per GetMetricStatistics (what CloudWatch bills). */
+  metricsRequestedCount(): number {
+    return this.metricsRequested.count;
+  }
+
+  /** Whether `key` (`service:Operation`) counts against the control-plane rate limit (see `controlPlaneScope`). */
+  isControlPlane(key: string): boolean {
+    if (this.controlPlaneScope === 'core') return CONTROL_PLANE_OPERATIONS.has(key);
+    return key.startsWith('lambda:') && !QUOTA_EXEMPT_OPERATIONS.has(key);
   }
 
   injectFault(rule: FaultRule): FaultHandle {
@@ -903,7 +955,9 @@ export class SimulatedAccount {
       );
     }
     this.authorize(service, key, input);
-    if (CONTROL_PLANE_OPERATIONS.has(key)) this.admitControlPlane(service, key);
+    if (this.isControlPlane(key)) this.admitControlPlane(service, key);
+    const operationLimit = this.operationRateLimits[key];
+    if (operationLimit !== undefined) this.admitOperation(service, key, operationLimit);
     const handler = this.operations[key];
     if (handler === undefined) {
       throw this.error(
@@ -1046,6 +1100,19 @@ export class SimulatedAccount {
       });
     }
     this.controlPlaneWindow.push(now);
+  }
+
+  /** A per-operation limit (`operationRateLimits`): requests in any one-second window, like the control plane's. */
+  private admitOperation(service: ServiceBinding, key: string, limit: number): void {
+    const now = this.clock.now();
+    const window = (this.operationWindows.get(key) ?? []).filter((t) => t > now - 1000);
+    this.operationWindows.set(key, window);
+    if (window.length >= limit) {
+      this.throttled.set(key, (this.throttled.get(key) ?? 0) + 1);
+      const name = service.prefix === 'cloudwatch' ? 'Throttling' : 'TooManyRequestsException';
+      throw this.error(service, name, 'Rate exceeded', {}, 429);
+    }
+    window.push(now);
   }
 
   private metadata(httpStatusCode: number): ResponseMetadata {
@@ -1485,6 +1552,28 @@ export class SimulatedAccount {
           CodeSigningPolicies: { UntrustedArtifactOnDeployment: policy },
           LastModified: '2024-09-01T00:00:00.000+0000',
         },
+      };
+    },
+    'cloudwatch:GetMetricStatistics': (input) => {
+      // One metric a call (CloudWatch API Reference, GetMetricStatistics); answers the estate's Throttles Sum and
+      // ConcurrentExecutions Maximum for a FunctionName dimension, else no datapoints.
+      this.metricsRequested.count += 1;
+      const dimensions = (input['Dimensions'] as Array<{ Name?: string; Value?: string }> | undefined) ?? [];
+      const name = dimensions.find((d) => d.Name === 'FunctionName')?.Value;
+      const fn = name === undefined || input['Namespace'] !== 'AWS/Lambda' ? undefined : this.functions.get(name);
+      const metric = String(input['MetricName']);
+      const value =
+        fn === undefined
+          ? undefined
+          : metric === 'Throttles'
+            ? fn.throttles
+            : metric === 'ConcurrentExecutions'
+              ? fn.peak
+              : undefined;
+      const end = input['EndTime'] instanceof Date ? input['EndTime'] : new Date(String(input['EndTime']));
+      return {
+        Label: metric,
+        Datapoints: typeof value === 'number' ? [{ Timestamp: end, Sum: value, Maximum: value, Unit: 'Count' }] : [],
       };
     },
     'lambda:GetFunctionConcurrency': (input, service) => {
@@ -2174,6 +2263,7 @@ export class SimulatedAccount {
         'The collection MetricDataQueries must not be empty and must contain at most 500 elements',
       );
     }
+    this.metricsRequested.count += queries.length;
     const ids = new Set<string>();
     for (const query of queries) {
       if (query.Id === undefined || !/^[a-z][a-zA-Z0-9_]*$/.test(query.Id) || query.Id.length > 255) {

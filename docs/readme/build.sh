@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 {
-  for f in 00-top toc local-run stack funnel actions-gather actions-protect audit reviewing runbook config design layout; do
+  for f in 00-top toc local-run stack funnel actions-gather actions-protect audit reviewing runbook config performance design layout; do
     cat "$f.md"
     echo
   done

@@ -7,9 +7,9 @@
  *    (SSM GetParameter through Powertools, cached in the container), so that dry-run decides as protect does
  *    (issue 8 item 9); the values stay in memory: only the funnel sees them, no record, log or payload carries them;
  *    a value that cannot be read makes gate 16 say "value not resolved" (FACTS_MISSING) where it matters;
- * 2. Throttles and ConcurrentExecutions for the whole batch in one GetMetricData call (250 functions per call);
- * 3. the funnel on these facts (domain/screening.ts); only functions it does not already skip or find protected
- *    are candidates for the expensive reads: DescribeRouteTables (VPC functions, cached per subnet for the run),
+ * 2. the funnel on the inventory's facts (domain/screening.ts); only functions it does not already skip or find
+ *    protected are candidates for the expensive reads: Throttles and ConcurrentExecutions (one GetMetricData call
+ *    per 250 candidates; issue 11: never for the others), DescribeRouteTables (VPC functions, cached per subnet for the run),
  *    ListProvisionedConcurrencyConfigs, GetFunctionCodeSigningConfig and GetCodeSigningConfig (cached per config)
  *    (paced by this worker's share of the control plane), GetFunction (its own quota), and the candidates' back-off
  *    records (state table REJECT# items, one BatchGetItem per 100 candidates);
@@ -447,14 +447,6 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     logger.warn('previous decisions unreadable; every decision counts as new', { error: errorSummary(error) });
     return new Map<string, DecisionDigest>();
   });
-  const measured = await functionMetrics({
-    functionNames: names.filter((n) => n !== UNNAMED),
-    lookbackHours: config.funnel.throttleLookbackHours,
-    now: systemClock.now(),
-  });
-  if (measured.errors.length > 0) {
-    logger.warn('metrics unreadable; those facts are missing', { errors: measured.errors });
-  }
 
   const resolvedEnvironment = await resolveOurParameters(config);
   const funnel: FunnelContext = {
@@ -476,9 +468,6 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     if (typeof item?.lambdaEdge === 'boolean') cheap.lambdaEdge = item.lambdaEdge;
     if (typeof item?.variablesBytes === 'number') cheap.variablesBytes = item.variablesBytes;
     if (Array.isArray(item?.unreadable)) cheap.unreadable = item.unreadable.filter((u) => typeof u === 'string');
-    const m = measured.byFunction.get(name);
-    if (m?.throttles !== undefined) cheap.throttles24h = m.throttles;
-    if (m?.peakConcurrency !== undefined) cheap.peakConcurrency = m.peakConcurrency;
     const written = engineWrittenOf(item, previous.get(name));
     return {
       item,
@@ -550,6 +539,31 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     assessment.warnings.includes('DEFENDER_CONFIG_OUTDATED') &&
     config.mode === 'protect' &&
     run.protectionAllowed;
+  // Issue 11: the metrics only for the candidates (an already-protected or skipped function costs no metric), read
+  // before any control-plane call so that a throttled function costs none; the candidates are screened again on them.
+  const measuredFor = screened.filter((s) => s.screening.candidate || refreshable(s.screening)).map((s) => s.entry);
+  let getMetricDataCalls = 0;
+  if (measuredFor.length > 0) {
+    const measured = await functionMetrics({
+      functionNames: measuredFor.map((c) => c.name).filter((n) => n !== UNNAMED),
+      lookbackHours: config.funnel.throttleLookbackHours,
+      now: systemClock.now(),
+    });
+    getMetricDataCalls = measured.calls;
+    if (measured.errors.length > 0) {
+      logger.warn('metrics unreadable; those facts are missing', { errors: measured.errors });
+    }
+    for (const candidate of measuredFor) {
+      const m = measured.byFunction.get(candidate.name);
+      for (const facts of new Set([candidate.cheap, candidate.view])) {
+        facts.metricsRead = true;
+        if (m?.throttles !== undefined) facts.throttles24h = m.throttles;
+        if (m?.peakConcurrency !== undefined) facts.peakConcurrency = m.peakConcurrency;
+      }
+    }
+    const again = new Set(measuredFor);
+    for (const s of screened) if (again.has(s.entry)) s.screening = screen(s.entry.view, s.entry.funnel);
+  }
   const candidates = screened.filter((s) => s.screening.candidate || refreshable(s.screening)).map((s) => s.entry);
   const egressOf = await resolveEgress(
     run.runId,
@@ -618,7 +632,7 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     functions: items.length,
     candidates: candidates.length,
     eligible: batch.eligible.length,
-    getMetricDataCalls: measured.calls,
+    getMetricDataCalls,
     controlPlaneCalls: batch.controlPlaneCalls,
     getFunctionCalls: batch.getFunctionCalls,
   });

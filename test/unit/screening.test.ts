@@ -53,12 +53,22 @@ describe('screen', () => {
     const notGathered = screening.assessment.checks.filter(
       (c) => c.observed === 'not gathered: skipped by other gates',
     );
-    expect(notGathered.map((c) => c.gate)).toEqual([7, 9, 13, 15, 21, 22]);
+    expect(notGathered.map((c) => c.gate)).toEqual([7, 9, 10, 13, 15, 21, 22]);
     expect(notGathered.every((c) => c.status === 'not_evaluated')).toBe(true);
   });
 
-  it('keeps a missing metric as FACTS_MISSING (never a candidate)', () => {
+  it('makes a function without metrics a candidate before they are read (issue 11: metrics for candidates only)', () => {
     const facts = cheap();
+    delete facts.throttles24h;
+    delete facts.peakConcurrency;
+
+    const screening = screen(facts, context);
+
+    expect(screening.candidate).toBe(true);
+  });
+
+  it('keeps a metric missing after the read as FACTS_MISSING (never a candidate)', () => {
+    const facts = { ...cheap(), metricsRead: true };
     delete facts.throttles24h;
 
     const screening = screen(facts, context);

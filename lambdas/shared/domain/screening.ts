@@ -1,9 +1,11 @@
 /**
  * Gathering in two steps, so the expensive reads are made only where they can change the decision. PURE.
  *
- * Step 1 (every function): the inventory's configuration, tags, the run-level Lambda@Edge signal and the batched
- * metrics. The funnel runs on these with optimistic stand-ins for the facts not read yet (no provisioned
- * concurrency, egress `nat`, no reserved concurrency, readiness not reported, no code signing config, no back-off).
+ * Step 1 (every function): the inventory's configuration, tags and the run-level Lambda@Edge signal. The funnel runs
+ * on these with optimistic stand-ins for the facts not read yet (no provisioned concurrency, egress `nat`, no
+ * throttles and no concurrency peak, no reserved concurrency, readiness not reported, no code signing config, no
+ * back-off). Issue 11: the CloudWatch metrics are step-2 facts too (read in one GetMetricData call per 250
+ * candidates), so an already-protected or configuration-skipped function costs no metric.
  * Those stand-ins can only make their gates pass, never fail, so:
  * - ELIGIBLE → a candidate: step 2 reads the real facts and the funnel decides again on them;
  * - SKIP or ALREADY_PROTECTED → already decided without the expensive facts. That decision is recorded with the
@@ -18,12 +20,13 @@ import { assess, type FunnelContext } from './funnel';
 import type { Assessment, FunctionConfiguration, FunctionFacts, VpcEgress } from './types';
 
 /**
- * Gates whose facts are read only for candidates: VPC egress, provisioned concurrency, readiness, headroom, code
- * signing, back-off.
+ * Gates whose facts are read only for candidates: VPC egress, provisioned concurrency, recent throttles (issue 11:
+ * the metrics are read only for candidates), readiness, headroom, code signing, back-off.
  */
-export const CANDIDATE_ONLY_GATES: ReadonlySet<number> = new Set([7, 9, 13, 15, 21, 22]);
+export const CANDIDATE_ONLY_GATES: ReadonlySet<number> = new Set([7, 9, 10, 13, 15, 21, 22]);
 const VPC_GATE = 7;
 const READINESS_GATE = 13;
+const THROTTLE_GATE = 10;
 
 /** The facts every function gets (step 1). Metric facts are undefined when they could not be read. */
 export interface CheapFacts {
@@ -37,6 +40,11 @@ export interface CheapFacts {
   unreadable?: string[];
   /** The real size of the variables map (the inventory's values are fixed-width placeholders). */
   variablesBytes?: number;
+  /**
+   * True once the metrics were read for this function (a candidate): a missing metric is then missing (FACTS_MISSING),
+   * no longer stood in for. @default false
+   */
+  metricsRead?: boolean;
 }
 
 export interface Screening {
@@ -66,6 +74,16 @@ export function cheapFactsDocument(cheap: CheapFacts): FunctionFacts {
   return facts;
 }
 
+/** Step 1's facts document: metrics not read yet stand in as no throttles and no concurrency (they only pass). */
+function optimisticMetrics(cheap: CheapFacts): FunctionFacts {
+  if (cheap.metricsRead === true) return cheapFactsDocument(cheap);
+  return {
+    ...cheapFactsDocument(cheap),
+    throttles24h: cheap.throttles24h ?? 0,
+    peakConcurrency: cheap.peakConcurrency ?? 0,
+  };
+}
+
 /** Step 1: decides whether the function needs the expensive facts. */
 export function screen(cheap: CheapFacts, context: FunnelContext): Screening {
   const {
@@ -77,7 +95,7 @@ export function screen(cheap: CheapFacts, context: FunnelContext): Screening {
   } = cheap.configuration;
   // Stand-ins: codeSigning and previousRejection absent = "no config" and "no back-off".
   const optimistic = assess(
-    { ...cheapFactsDocument(cheap), configuration, provisionedConcurrencyConfigs: [], vpcEgress: 'nat' },
+    { ...optimisticMetrics(cheap), configuration, provisionedConcurrencyConfigs: [], vpcEgress: 'nat' },
     context,
   );
   if (optimistic.verdict === 'ELIGIBLE') return { candidate: true, assessment: optimistic };
@@ -88,7 +106,9 @@ export function screen(cheap: CheapFacts, context: FunnelContext): Screening {
     assessment: {
       ...optimistic,
       checks: optimistic.checks.map((check) =>
-        CANDIDATE_ONLY_GATES.has(check.gate) && (check.gate !== VPC_GATE || vpc)
+        CANDIDATE_ONLY_GATES.has(check.gate) &&
+        (check.gate !== VPC_GATE || vpc) &&
+        (check.gate !== THROTTLE_GATE || cheap.metricsRead !== true)
           ? { ...check, status: 'not_evaluated', observed: `not gathered: ${why}` }
           : check,
       ),
@@ -121,7 +141,7 @@ export function protectedWithStatus(
   if (status.stateReason !== undefined) configuration.StateReason = status.stateReason;
   if (status.lastUpdateStatusReason !== undefined) configuration.LastUpdateStatusReason = status.lastUpdateStatusReason;
   const fresh = assess(
-    { ...cheapFactsDocument(cheap), configuration, provisionedConcurrencyConfigs: [], vpcEgress: 'nat' },
+    { ...optimisticMetrics(cheap), configuration, provisionedConcurrencyConfigs: [], vpcEgress: 'nat' },
     context,
   );
   if (fresh.verdict !== 'ALREADY_PROTECTED') return screening.assessment;

@@ -14,11 +14,6 @@ import * as defender from './commands/defender';
 import * as include from './commands/include';
 import * as localRun from './commands/local-run';
 import * as rollback from './commands/rollback';
-import { run as auditRun } from './commands/audit';
-import { run as coverageRun } from './commands/coverage';
-import { run as exportRun } from './commands/export';
-import { run as historyRun } from './commands/history';
-import { run as reportRun } from './commands/report';
 
 interface CommandModule {
   command(): Command;
@@ -27,7 +22,8 @@ interface CommandModule {
 
 /**
  * The reviewing commands (issue 12) parse their own flags (each prints its usage on a bad flag, exit 2); commander
- * only lists them in the top-level help and hands them their arguments untouched.
+ * only lists them in the top-level help and hands them their arguments untouched. They are loaded when run: `audit`
+ * loads the engine's handlers, whose loggers would otherwise be built (with the CLI's log level) by every command.
  */
 function ownParser(name: string, summary: string, run: (argv: string[]) => Promise<number>): CommandModule {
   return {
@@ -47,27 +43,27 @@ const COMMANDS: Record<string, CommandModule> = {
   report: ownParser(
     'report',
     'report [--run RUN_ID | --latest] [--format table|csv|json|html] [--out FILE] [--fail-on OUTCOME,...] [--local DIR | --stack NAME | --audit-table T]   the estate as of a run',
-    reportRun,
+    (argv) => import('./commands/report').then((m) => m.run(argv)),
   ),
   history: ownParser(
     'history',
     'history --function NAME [--format table|json] [--local DIR | --stack NAME | --audit-table T]   every decision for one function',
-    historyRun,
+    (argv) => import('./commands/history').then((m) => m.run(argv)),
   ),
   export: ownParser(
     'export',
     'export --since DATE [--until DATE] --format csv|jsonl [--out FILE] [--local DIR | --stack NAME | --audit-table T]   audit items as evidence',
-    exportRun,
+    (argv) => import('./commands/export').then((m) => m.run(argv)),
   ),
   coverage: ownParser(
     'coverage',
     'coverage [--format table|json|csv] [--function NAME] [--local DIR] [--config FILE] [--region R]   true coverage: aliases and the versions they serve',
-    coverageRun,
+    (argv) => import('./commands/coverage').then((m) => m.run(argv)),
   ),
   audit: ownParser(
     'audit',
     'audit [--function NAME] [--format table|csv|json|html] [--out FILE] [--fail-on OUTCOME,...] [--config FILE]   read-only assessment of the live account',
-    auditRun,
+    (argv) => import('./commands/audit').then((m) => m.run(argv)),
   ),
 };
 

@@ -357,7 +357,7 @@ export function configHash(config: Config): string {
  * Keys whose value is replaced, never merged, by a higher layer: a map of variables is one setting (merging
  * `defender.environment` of a file over cdk.json's would add variables nobody wrote in the file).
  */
-const LEAF_KEYS: ReadonlySet<string> = new Set(['defender.environment']);
+const LEAF_KEYS: ReadonlySet<string> = new Set<string>();
 
 /** A layer of the configuration, lowest first: its name (for `config show`) and its partial value. */
 export interface ConfigLayer {
@@ -381,13 +381,33 @@ const mergeOver = createDefu((object, key, value, namespace) => {
 
 /**
  * One deep merge of configuration layers, lowest first (defaults ← cdk.json context ← --config file ← flags):
- * objects merge key by key, arrays and `defender.environment` are replaced whole. A layer that is not an object
- * (absent) adds nothing.
+ * objects merge key by key (`defender.environment` too), arrays are replaced whole; a layer that sets
+ * `defender.policySource` drops a lower layer's `TW_POLICY`, and one that sets `TW_POLICY` a lower `policySource`.
+ * A layer that is not an object (absent) adds nothing.
  */
 export function mergeConfigLayers(layers: readonly ConfigLayer[]): Record<string, unknown> {
-  const objects = layers.map((layer) => layer.value).filter(isPlainObject);
-  return mergeOver({}, ...objects.reverse()) as Record<string, unknown>;
+  let merged: Record<string, unknown> = {};
+  for (const layer of layers.map((l) => l.value).filter(isPlainObject)) {
+    // A TW_POLICY source set by a higher layer replaces the lower layers' other source: policySource and a static
+    // TW_POLICY are exclusive, and a --config naming a Console must not inherit cdk.json's SSM TW_POLICY.
+    merged = JSON.parse(JSON.stringify(merged)) as Record<string, unknown>;
+    const mergedDefender = isPlainObject(merged['defender']) ? merged['defender'] : undefined;
+    const defender = isPlainObject(layer['defender']) ? layer['defender'] : undefined;
+    if (defender !== undefined && mergedDefender !== undefined) {
+      if ('policySource' in defender && isPlainObject(mergedDefender['environment'])) {
+        delete mergedDefender['environment'][POLICY_SOURCE_VARIABLE];
+      }
+      if (isPlainObject(defender['environment']) && POLICY_SOURCE_VARIABLE in defender['environment']) {
+        delete mergedDefender['policySource'];
+      }
+    }
+    merged = mergeOver(layer, merged) as Record<string, unknown>;
+  }
+  return merged;
 }
+
+/** The variable a Console policySource provides (the merge keeps one source of it). */
+const POLICY_SOURCE_VARIABLE = 'TW_POLICY';
 
 /** The layer that set each leaf key (dotted path) last; keys no layer set come from the schema's defaults. */
 export function keySources(layers: readonly ConfigLayer[]): Map<string, string> {
@@ -400,6 +420,15 @@ export function keySources(layers: readonly ConfigLayer[]): Map<string, string> 
     }
     for (const [key, child] of Object.entries(value)) walk(child, path === '' ? key : `${path}.${key}`, source);
   };
-  for (const layer of layers) if (isPlainObject(layer.value)) walk(layer.value, '', layer.source);
+  for (const layer of layers) {
+    if (!isPlainObject(layer.value)) continue;
+    const defender = isPlainObject(layer.value['defender']) ? layer.value['defender'] : undefined;
+    if (defender !== undefined && 'policySource' in defender)
+      sources.delete(`defender.environment.${POLICY_SOURCE_VARIABLE}`);
+    if (isPlainObject(defender?.['environment']) && POLICY_SOURCE_VARIABLE in (defender?.['environment'] as object)) {
+      for (const key of [...sources.keys()]) if (key.startsWith('defender.policySource')) sources.delete(key);
+    }
+    walk(layer.value, '', layer.source);
+  }
   return sources;
 }

@@ -71,10 +71,8 @@ const SKIPPED: Array<[string, string[]]> = [
   ['policy-conflict', ['ENV_CONFLICT']],
   ['metrics-unreadable', ['FACTS_MISSING']],
   ['legacy-node16', ['RUNTIME_UNSUPPORTED']],
-  [
-    'many-problems-legacy',
-    ['ARCH_ARM64', 'RUNTIME_UNSUPPORTED', 'MEMORY_LOW', 'TIMEOUT_NEAR_LIMIT', 'RECENTLY_THROTTLED'],
-  ],
+  // Its throttles are not read (issue 11: metrics only for candidates), so RECENTLY_THROTTLED is not among them.
+  ['many-problems-legacy', ['ARCH_ARM64', 'RUNTIME_UNSUPPORTED', 'MEMORY_LOW', 'TIMEOUT_NEAR_LIMIT']],
 ];
 
 describe('local run on the example estate (protect mode)', () => {
@@ -255,6 +253,8 @@ describe('local run on the example estate (protect mode)', () => {
       'S3 fallback replayed',
       'batch assessed',
       'inventory written',
+      // finish-run's outbox drain of the run (issue 9)
+      'owed notices of the run',
       'run finished',
       'run lease acquired',
     ]);

@@ -42,13 +42,30 @@ describe('configuration layers', () => {
     expect(config.exclusions.functions).toEqual(['break-glass-*']);
   });
 
-  it('replaces arrays and defender.environment whole, merges objects key by key', () => {
+  it('replaces arrays whole, merges objects (defender.environment too) key by key', () => {
     const merged = mergeConfigLayers([
       { source: 'a', value: { x: [1, 2], defender: { layerArn: 'L', environment: { A: '1', B: '2' } }, o: { p: 1 } } },
       { source: 'b', value: { x: [3], defender: { environment: { C: '3' } }, o: { q: 2 } } },
     ]);
 
-    expect(merged).toEqual({ x: [3], defender: { layerArn: 'L', environment: { C: '3' } }, o: { p: 1, q: 2 } });
+    expect(merged).toEqual({
+      x: [3],
+      defender: { layerArn: 'L', environment: { A: '1', B: '2', C: '3' } },
+      o: { p: 1, q: 2 },
+    });
+  });
+
+  it('keeps one source of TW_POLICY: a higher policySource drops a lower TW_POLICY, and the other way round', () => {
+    const ssm = { ssmParameter: '/zi/policy' };
+    const console = { console: 'https://x.cloud.twistlock.com/c', credentialsSecret: 's' };
+    const cdk = { source: 'cdk', value: { defender: { environment: { W: '/opt/w', TW_POLICY: ssm } } } };
+    const file = { source: 'file', value: { defender: { policySource: console } } };
+
+    expect(mergeConfigLayers([cdk, file])).toEqual({
+      defender: { environment: { W: '/opt/w' }, policySource: console },
+    });
+    expect(mergeConfigLayers([file, cdk])).toEqual({ defender: { environment: { W: '/opt/w', TW_POLICY: ssm } } });
+    expect(cdk.value.defender.environment.TW_POLICY).toBe(ssm); // the layers themselves are left alone
   });
 
   it('knows which layer set each key', () => {

@@ -29,7 +29,7 @@ import { ourVariableNames, type MacContext } from './domain/mac';
 import { configurationImage } from './domain/plan';
 import type { AuditItem, ConfigurationImage, Outcome, ReasonCode } from './domain/types';
 import { logger } from './observability';
-import { emitMetric, errorSummary, recordSettings, scrubMessage } from './recording';
+import { emitMetric, errorSummary, recordSettings, scrubMessage, withRetries } from './recording';
 import type { Runtime } from './runtime';
 
 /** PENDING items older than this are not reconciled any more (they stay listed by rollback's history). */
@@ -101,7 +101,10 @@ function verdictOf(pending: AuditItem, fresh: FreshFunction, mac: MacContext): V
 /** Finds the PENDING items of the window that have no decision in their run, oldest first. */
 async function undecidedPending(rt: Runtime, now: number): Promise<AuditItem[]> {
   const since = new Date(now - RECONCILE_WINDOW_MS).toISOString();
-  const changes = await changesSince(rt.auditTableName, since, MAX_QUERY_PAGES);
+  // Retried through a short outage: a run starting inside one must not leave the dead run's changes for a third run.
+  const changes = await withRetries('listing PENDING changes', () =>
+    changesSince(rt.auditTableName, since, MAX_QUERY_PAGES),
+  );
   const decided = new Set(
     changes.filter((item) => item.outcome !== 'PENDING').map((item) => `${item.functionName}\n${item.runId}`),
   );
@@ -131,7 +134,10 @@ export async function reconcilePending(rt: Runtime, now: number): Promise<Reconc
   for (const item of pending) {
     const sk = decisionKeyOf(item) ?? '';
     try {
-      if ((await getAuditItem(rt.auditTableName, item.functionName, sk)) === undefined) open.push(item);
+      const decision = await withRetries("reading a PENDING's decision", () =>
+        getAuditItem(rt.auditTableName, item.functionName, sk),
+      );
+      if (decision === undefined) open.push(item);
     } catch (error) {
       logger.warn('decision of a PENDING unreadable; tried next run', {
         functionName: item.functionName,
@@ -234,7 +240,7 @@ async function record(
   );
   let written: 'written' | 'exists';
   try {
-    written = await putAuditItem(rt.auditTableName, item);
+    written = await withRetries('writing a reconciled decision', () => putAuditItem(rt.auditTableName, item));
   } catch (error) {
     logger.error('reconciled decision not written; tried next run', {
       functionName: pending.functionName,

@@ -191,6 +191,8 @@ class BatchRun {
     private readonly rt: Runtime,
     private readonly run: RunContext,
     private readonly previous: ReadonlyMap<string, DecisionDigest>,
+    /** False when the previous digests could not be read: no notice is published (or marked) from this batch. */
+    private readonly previousKnown = true,
   ) {
     this.config = rt.config;
     this.settings = recordSettings(rt);
@@ -370,6 +372,11 @@ class BatchRun {
     const notify =
       outcome === 'FAILED' ||
       (outcome === 'SKIPPED' && (this.config.notifications.skips === 'always' || !sameDecision(previous, digest)));
+    if (!this.previousKnown) {
+      // Repeat or new cannot be told: the item owes its notice (repeat false) and the outbox drain decides.
+      await this.keepRunInOutbox();
+      return;
+    }
     if (!notify) {
       this.digests.push({ functionName: entry.name, digest, decidedAt });
       return;
@@ -443,10 +450,17 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
   const items = Array.isArray(event.Items) ? event.Items : [];
   const names = items.map(nameOf);
 
-  const previous = await lastDecisions(rt.stateTableName, names).catch((error: unknown) => {
-    logger.warn('previous decisions unreadable; every decision counts as new', { error: errorSummary(error) });
-    return new Map<string, DecisionDigest>();
-  });
+  // Retried through a short outage. Still unreadable: every decision counts as new in its record, but nothing is
+  // published from here (a repeat would be sent again): the outbox drain sends what is owed, comparing each decision
+  // with the digest once the table answers (shared/notices.ts).
+  let previousKnown = true;
+  const previous = await withRetries('reading previous decisions', () => lastDecisions(rt.stateTableName, names)).catch(
+    (error: unknown) => {
+      previousKnown = false;
+      logger.warn('previous decisions unreadable; notices left to the outbox drain', { error: errorSummary(error) });
+      return new Map<string, DecisionDigest>();
+    },
+  );
 
   const resolvedEnvironment = await resolveOurParameters(config);
   const funnel: FunnelContext = {
@@ -457,7 +471,7 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     ),
     engineFunctionPrefix: rt.engineFunctionPrefix,
   };
-  const batch = new BatchRun(rt, run, previous);
+  const batch = new BatchRun(rt, run, previous, previousKnown);
 
   const entries: Entry[] = items.map((item, i) => {
     const name = names[i] ?? UNNAMED;

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-lambda';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { GetParameterCommand } from '@aws-sdk/client-ssm';
-import { BatchGetCommand, BatchWriteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { AuditWriteError, handler } from '../../lambdas/assess-batch/handler';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { redactConfiguration } from '../../lambdas/shared/domain/redact';
@@ -684,6 +684,27 @@ describe('assess-batch, issue 9: exactly one decision per function per run', () 
       .flatMap((c) => c.args[0].input.RequestItems?.['state'] ?? [])
       .map((r) => r.PutRequest?.Item?.['functionName']);
     expect(digested).toEqual(['media']);
+  });
+
+  it('previous decisions unreadable: nothing is published from the batch, the run goes in the outbox', async () => {
+    // Prepare: the state table refuses the digest read on every retry (a repeat could not be told from a new skip).
+    useRuntime();
+    healthyAws();
+    mocks.ddb.on(BatchGetCommand).rejects(Object.assign(new Error('down'), { name: 'ServiceUnavailable' }));
+    mocks.ddb.on(UpdateCommand).resolves({});
+
+    // Act
+    await handler({ Items: [item(lowMemory())], BatchInput: RUN });
+
+    // Assess: the skip is recorded (repeat false: owed), not published, not marked; the outbox names the run.
+    expect(auditOf('thumbnails')).toMatchObject({ outcome: 'SKIPPED', repeat: false });
+    expect(mocks.sns).toHaveReceivedCommandTimes(PublishCommand, 0);
+    expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
+    expect(mocks.ddb).toHaveReceivedCommandWith(UpdateCommand, {
+      Key: { pk: 'OUTBOX' },
+      UpdateExpression: 'ADD runIds :run',
+      ExpressionAttributeValues: { ':run': new Set([RUN.runId]) },
+    });
   });
 
   it('SNS down: the digest of an unpublished skip is not stored, and the next run publishes it', async () => {

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { Annotations, App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { isRecord } from '../lambdas/shared/domain/types';
 import { Config, ConfigError, deployProblems, mergeConfigLayers, parseConfig } from '../lib/config';
@@ -82,13 +82,40 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: Zero
   const config = resolveConfig(base, app.node.tryGetContext(CONTEXT_KEY));
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const stack = createStack(app, config);
+  for (const key of misspeltContextKeys(app.node.getAllContext())) {
+    Annotations.of(stack).addWarningV2(
+      'zero-impact:context-key',
+      `context key "${key}" is ignored: the configuration is read from "${CONTEXT_KEY}" only (-c ${CONTEXT_KEY}='{"mode":"protect"}')`,
+    );
+  }
   return { app, stack, config };
+}
+
+/**
+ * Context keys that look like a misspelt `zeroImpact` (another case, or a dotted path such as `zeroImpact.mode`,
+ * which the CDK CLI passes as its own key): silently ignored otherwise (issue 13 item 10).
+ */
+export function misspeltContextKeys(context: Record<string, unknown>): string[] {
+  return Object.keys(context).filter(
+    (key) =>
+      key !== CONTEXT_KEY &&
+      (key.toLowerCase() === CONTEXT_KEY.toLowerCase() ||
+        key.toLowerCase().startsWith(`${CONTEXT_KEY.toLowerCase()}.`) ||
+        key.toLowerCase().replace(/[-_]/g, '') === CONTEXT_KEY.toLowerCase()),
+  );
+}
+
+/** The one line synth prints: which mode and which Defender layer it built (issue 13 item 10). */
+export function synthLine(config: Config): string {
+  return `zero-impact: built ${STACK_NAME} in ${config.mode} mode, Defender layer ${config.defender.layerArn}`;
 }
 
 /** Entry point of `npx cdk synth|deploy`. */
 export function main(): void {
   try {
-    buildApp().app.synth();
+    const { app, config } = buildApp();
+    app.synth();
+    console.error(synthLine(config));
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`zero-impact: ${error.message}`);

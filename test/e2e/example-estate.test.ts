@@ -86,6 +86,8 @@ describe('local run on the example estate (protect mode)', () => {
   /** UpdateFunctionConfiguration calls per run (index), by function name. */
   const updates: string[][] = [[], [], []];
   let running = 0;
+  /** What the rollback command printed. */
+  const rollbackOutput: string[] = [];
 
   beforeAll(async () => {
     session = await LocalSession.start({
@@ -106,10 +108,18 @@ describe('local run on the example estate (protect mode)', () => {
     runs.push(await session.run());
     running = 2;
     afterRun2 = byName(session.account.functionConfigurations());
-    rollbackCodes = [
-      await main(['rollback', '--function', 'orders-api', '--yes']),
-      await main(['rollback', '--function', 'search-indexer-4-layers', '--yes']),
-    ];
+    // The rollback command's output is kept (checked for secrets below), not printed: tests print nothing on success.
+    const printed = jest.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
+      rollbackOutput.push(args.map(String).join(' '));
+    });
+    try {
+      rollbackCodes = [
+        await main(['rollback', '--function', 'orders-api', '--yes']),
+        await main(['rollback', '--function', 'search-indexer-4-layers', '--yes']),
+      ];
+    } finally {
+      printed.mockRestore();
+    }
     runs.push(await session.run());
     items = await session.auditItems();
   }, 150_000);
@@ -220,11 +230,13 @@ describe('local run on the example estate (protect mode)', () => {
       sns: JSON.stringify(session.messages()),
       payloads: payloads.join('\n'),
       logs: logs.join('\n'),
+      rollback: rollbackOutput.join('\n'),
     };
 
     // Assess
     expect(logs.length).toBeGreaterThan(50);
     expect(payloads.length).toBeGreaterThan(20);
+    expect(rollbackOutput.length).toBeGreaterThan(2);
     for (const [place, text] of Object.entries(places)) {
       expect([place, text.includes(CANARY), text.includes(POLICY)]).toEqual([place, false, false]);
     }

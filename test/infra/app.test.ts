@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { buildApp, deepMerge, readCdkJsonConfig, resolveConfig } from '../../bin/app';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { buildApp, deepMerge, misspeltContextKeys, readCdkJsonConfig, resolveConfig, synthLine } from '../../bin/app';
 import { ConfigError } from '../../lib/config';
 import { synth } from './synth';
 
@@ -139,5 +140,34 @@ describe('cdk-nag AwsSolutions', () => {
 
     // Assess
     expect(act).toThrow(/AwsSolutions-SNS3/);
+  });
+});
+
+describe('issue 13 item 10: what synth built, and context keys that would be silently ignored', () => {
+  it('names misspelt zeroImpact keys (other case, dotted path), never the right one or unrelated keys', () => {
+    expect(
+      misspeltContextKeys({
+        zeroImpact: '{}',
+        zeroimpact: '{}',
+        'zeroImpact.mode': 'protect',
+        'zero-impact': '{}',
+        '@aws-cdk/core:newStyleStackSynthesis': true,
+        'aws:cdk:bundling-stacks': [],
+      }),
+    ).toEqual(['zeroimpact', 'zeroImpact.mode', 'zero-impact']);
+  });
+
+  it('warns on the stack (CDK Annotations) for such a key, and says mode and layer in one line', () => {
+    // Act
+    const { stack, config } = buildApp({
+      context: { 'aws:cdk:bundling-stacks': [], 'zeroImpact.mode': 'protect' },
+      outdir: fs.mkdtempSync(path.join(os.tmpdir(), 'zero-impact-ctx-')),
+    });
+
+    // Assess
+    Annotations.fromStack(stack).hasWarning('*', Match.stringLikeRegexp('context key "zeroImpact.mode" is ignored'));
+    expect(synthLine(config)).toBe(
+      `zero-impact: built ZeroImpactProtect in dry-run mode, Defender layer ${config.defender.layerArn}`,
+    );
   });
 });

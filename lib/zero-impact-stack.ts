@@ -2,7 +2,7 @@
  * The Zero-Impact Protect stack: wires the constructs together. No business rules here: the configuration is parsed
  * and validated before (bin/app.ts), the gates live in the Lambdas.
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
+import { Aws, CfnOutput, CfnRule, Duration, Fn, RemovalPolicy, Stack, StackProps, Tags } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -306,6 +306,8 @@ export class ZeroImpactStack extends Stack {
       });
     }
 
+    refuseWrongLayerAtDeploy(this, config.defender.layerArn);
+
     // The engine never touches its own functions: they carry the exclusion tag (and the name prefix).
     Tags.of(this).add(config.exclusions.tagKey, ENGINE_TAG_VALUE);
 
@@ -315,4 +317,31 @@ export class ZeroImpactStack extends Stack {
       inventoryBucket: this.inventoryBucket,
     });
   }
+}
+
+/** The account id of AWS's documentation examples (and of this project's example configuration and local run). */
+export const PLACEHOLDER_ACCOUNT = '123456789012';
+
+/**
+ * CloudFormation Rules that refuse the deploy (before any resource is created) when `defender.layerArn` is the
+ * example's placeholder account, or a layer in another region than the stack's (Lambda attaches only layers of the
+ * function's own region: "Layers must be in the same Region as the function", Lambda Developer Guide, Adding layers).
+ * At deploy, not at synth: the stack is environment-agnostic (its region is known only then), and `cdk synth`, the
+ * tests and the local run keep working with the example configuration. Template Rules: AWS CloudFormation User
+ * Guide, "Rules" (Fn::Equals, Fn::Not, the pseudo parameter AWS::Region).
+ */
+function refuseWrongLayerAtDeploy(stack: Stack, layerArn: string): void {
+  const [, , , region = '', account = ''] = layerArn.split(':');
+  new CfnRule(stack, 'DefenderLayerRule', {
+    assertions: [
+      {
+        assert: Fn.conditionNot(Fn.conditionEquals(account, PLACEHOLDER_ACCOUNT)),
+        assertDescription: `defender.layerArn names the placeholder account ${PLACEHOLDER_ACCOUNT}: set the ARN of your Defender layer (npx zero-impact defender publish-layer prints it)`,
+      },
+      {
+        assert: Fn.conditionEquals(region, Aws.REGION),
+        assertDescription: `defender.layerArn is a layer of ${region}: deploy the stack in ${region}, or publish the Defender layer in the stack's region`,
+      },
+    ],
+  });
 }

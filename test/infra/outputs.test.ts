@@ -20,3 +20,20 @@ describe('stack outputs', () => {
     expect(outputs['Mode']?.Value).toBe('protect');
   });
 });
+
+describe('issue 13 item 10: a wrong Defender layer is refused at deploy (CloudFormation Rules)', () => {
+  it('asserts the layer is not the placeholder account and is in the stack region', () => {
+    const rules = synth().template.toJSON()['Rules'] as Record<string, { Assertions: Array<Record<string, unknown>> }>;
+    const assertions = rules['DefenderLayerRule']?.Assertions ?? [];
+    expect(assertions).toEqual([
+      {
+        Assert: { 'Fn::Not': [{ 'Fn::Equals': ['123456789012', '123456789012'] }] },
+        AssertDescription: expect.stringContaining('placeholder account 123456789012'),
+      },
+      {
+        Assert: { 'Fn::Equals': ['eu-west-1', { Ref: 'AWS::Region' }] },
+        AssertDescription: expect.stringContaining('a layer of eu-west-1'),
+      },
+    ]);
+  });
+});

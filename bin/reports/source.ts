@@ -14,7 +14,8 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CloudFormationClient, DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
+import type { StackOutputKey } from '../../lib/zero-impact-stack';
+import { describeStackOutputs } from '../commands/stack';
 import { ListExecutionsCommand, type ListExecutionsCommandOutput } from '@aws-sdk/client-sfn';
 import { auditPages, functionHistory, runItems, runIdsByScan } from '../../lambdas/shared/adapters/audit-store';
 import { sfn } from '../../lambdas/shared/adapters/clients';
@@ -154,31 +155,18 @@ export function stackSource(target: StackTarget): AuditSource {
   };
 }
 
-/** The stack's outputs by key (DescribeStacks). */
-async function stackOutputs(stackName: string): Promise<Output[]> {
-  const client = new CloudFormationClient({});
-  try {
-    const out = await client.send(new DescribeStacksCommand({ StackName: stackName }));
-    return out.Stacks?.[0]?.Outputs ?? [];
-  } finally {
-    client.destroy();
-  }
-}
-
 /**
- * The output holding the audit table's name and the state machine's ARN. The keys are matched loosely (any key
- * containing "AuditTable", "StateMachine"), so that a renamed output key still resolves.
+ * The audit table and state machine from the stack's outputs (`AuditTableName`, `StateMachineArn`: lib/zero-impact-stack.ts
+ * STACK_OUTPUTS), read with the one DescribeStacks helper of the CLI (bin/commands/stack.ts).
  */
-export function targetFromOutputs(stackName: string, outputs: readonly Output[]): StackTarget {
-  const find = (needle: RegExp): string | undefined =>
-    outputs.find((o) => o.OutputKey !== undefined && needle.test(o.OutputKey))?.OutputValue;
-  const auditTable = find(/audittable/i);
+export function targetFromOutputs(stackName: string, outputs: Partial<Record<StackOutputKey, string>>): StackTarget {
+  const auditTable = outputs.AuditTableName;
   if (auditTable === undefined) {
     throw new UsageError(
       `stack ${stackName} has no audit table output (AuditTableName): deploy the current version, or give --audit-table`,
     );
   }
-  const stateMachineArn = find(/statemachine/i);
+  const stateMachineArn = outputs.StateMachineArn;
   return { auditTable, ...(stateMachineArn !== undefined ? { stateMachineArn } : {}) };
 }
 
@@ -197,7 +185,7 @@ export async function openSource(options: SourceOptions, defaultStack: string): 
     });
   }
   const stackName = options.stack ?? defaultStack;
-  const target = targetFromOutputs(stackName, await stackOutputs(stackName));
+  const target = targetFromOutputs(stackName, await describeStackOutputs(stackName));
   return stackSource(
     options.stateMachineArn !== undefined ? { ...target, stateMachineArn: options.stateMachineArn } : target,
   );

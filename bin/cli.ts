@@ -22,8 +22,8 @@ interface CommandModule {
 
 /**
  * The reviewing commands (issue 12) parse their own flags (each prints its usage on a bad flag, exit 2); commander
- * only lists them in the top-level help and hands them their arguments untouched. They are loaded when run: `audit`
- * loads the engine's handlers, whose loggers would otherwise be built (with the CLI's log level) by every command.
+ * only lists them in the top-level help and hands them their arguments untouched. They are loaded when run (`audit`
+ * loads the engine's handlers and their SDK clients: no other command should pay for that).
  */
 function ownParser(name: string, summary: string, run: (argv: string[]) => Promise<number>): CommandModule {
   return {

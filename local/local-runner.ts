@@ -462,6 +462,10 @@ export class LocalSession {
     const runtime = (await import('../lambdas/shared/runtime')) as { resetRuntime?: () => void };
     // Handler modules may already be loaded in this process (another session): forget their cached environment.
     runtime.resetRuntime?.();
+    // The handlers' logger reads POWERTOOLS_LOG_LEVEL when its module first loads, which may have been before this
+    // session set it (a CLI command or another session imported a handler module): set the session's level on it.
+    const { logger } = await import('../lambdas/shared/observability');
+    logger.setLogLevel((process.env['POWERTOOLS_LOG_LEVEL'] ?? 'INFO') as Parameters<typeof logger.setLogLevel>[0]);
     // Like a new Lambda container: no credentials, Console client or counts from another session.
     const policy = await import('../lambdas/shared/adapters/defender-policy');
     policy.resetDefenderPolicy();

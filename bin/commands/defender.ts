@@ -16,7 +16,7 @@
  * 2 bad usage.
  */
 import { createHash } from 'node:crypto';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CredentialsSecretError, readConsoleCredentials } from '../../lambdas/shared/adapters/defender-policy';
 import { PublishLayerVersionCommand } from '@aws-sdk/client-lambda';
 import { lambda } from '../../lambdas/shared/adapters/clients';
 import { awsMessage } from '../../lambdas/shared/adapters/function-update';
@@ -67,40 +67,18 @@ export function policySourceOf(config: Config): PolicySource {
   };
 }
 
-let secretsClient: SecretsManagerClient | undefined;
-
 /**
- * The Console's access key from the secret. Errors name the secret and the AWS error (or what is wrong with the
- * secret's shape), never anything the secret holds.
+ * The Console's keys from the secret, read by the one reader the protect Lambda uses
+ * (lambdas/shared/adapters/defender-policy.ts): its errors name the secret and the AWS error (or what is wrong with
+ * the secret's shape), never anything the secret holds.
  */
-export async function readConsoleCredentials(secretName: string): Promise<ConsoleCredentials> {
-  secretsClient ??= new SecretsManagerClient({ retryMode: 'adaptive', maxAttempts: 5 });
-  let text: string | undefined;
+async function consoleCredentials(secretName: string): Promise<ConsoleCredentials> {
   try {
-    text = (await secretsClient.send(new GetSecretValueCommand({ SecretId: secretName }))).SecretString;
+    return await readConsoleCredentials(secretName);
   } catch (error) {
-    const name = (error as { name?: unknown }).name;
-    throw new CommandFailure(`cannot read the secret ${secretName} (${typeof name === 'string' ? name : 'Error'})`);
+    if (error instanceof CredentialsSecretError) throw new CommandFailure(error.message);
+    throw error;
   }
-  let value: unknown;
-  try {
-    value = JSON.parse(text ?? '') as unknown;
-  } catch {
-    value = undefined;
-  }
-  const record = value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
-  const { accessKey, secretKey } = record;
-  if (
-    typeof accessKey !== 'string' ||
-    accessKey.length === 0 ||
-    typeof secretKey !== 'string' ||
-    secretKey.length === 0
-  ) {
-    throw new CommandFailure(
-      `the secret ${secretName} is not a JSON object with non-empty "accessKey" and "secretKey" strings`,
-    );
-  }
-  return { accessKey, secretKey };
 }
 
 /** A failure of the secret, the Console or Lambda: one line, exit code 1. */
@@ -242,7 +220,7 @@ async function publishLayer(flags: PublishLayerOptions): Promise<number> {
   try {
     client = new PrismaConsoleClient({
       console: source.console,
-      credentials: () => readConsoleCredentials(source.credentialsSecret),
+      credentials: () => consoleCredentials(source.credentialsSecret),
       ...(source.ratePerSecond !== undefined ? { ratePerSecond: source.ratePerSecond } : {}),
     });
   } catch (error) {

@@ -257,14 +257,14 @@ describe('zero-impact defender publish-layer', () => {
 
     expect(await defender(args)).toBe(1);
     expect(err).toEqual([
-      `zero-impact defender publish-layer: cannot read the secret ${SECRET} (ResourceNotFoundException); nothing changed`,
+      `zero-impact defender publish-layer: the credentials secret ${SECRET} cannot be read (ResourceNotFoundException); nothing changed`,
     ]);
 
     err.length = 0;
     secrets.on(GetSecretValueCommand).resolves({ SecretString: '{"accessKey":"AKIA-half-only"}' });
     expect(await defender(args)).toBe(1);
     expect(err).toEqual([
-      `zero-impact defender publish-layer: the secret ${SECRET} is not a JSON object with non-empty "accessKey" and "secretKey" strings; nothing changed`,
+      `zero-impact defender publish-layer: the credentials secret ${SECRET} does not hold a JSON SecretString { "accessKey", "secretKey" }; nothing changed`,
     ]);
     expect(standIn.requests).toHaveLength(0);
   });

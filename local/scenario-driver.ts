@@ -21,7 +21,14 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { FunctionConfiguration } from '../lambdas/shared/domain/types';
 import { describeDynamoCall, dynamoError, DynamoFaultInjector } from './dynamo-faults';
 import type { EstateFunction } from './estate';
-import { BatchNumbers, FaultPlan, type FaultRecord, type FiredEvent } from './fault-plan';
+import {
+  BatchNumbers,
+  FaultPlan,
+  type CallDecision,
+  type FaultRecord,
+  type FiredEvent,
+  type PlannedCall,
+} from './fault-plan';
 import type { StandInFault, StandInOperation, StandInRequest } from './prisma-console-standin';
 import { consoleFaultOf, functionNameOf, type Scenario } from './scenario';
 import type { CallEvent, SimulatedAccount } from './simulated-account';
@@ -118,14 +125,11 @@ export class ScenarioDriver {
   consoleCall(operation: StandInOperation, request: StandInRequest): StandInFault {
     const run = this.latest;
     if (run === undefined) return undefined;
-    const decision = this.plan.onCall({
-      run: run.number,
-      second: this.second(run),
+    const decision = this.decide(run, {
       operation,
       ...(request.functionName !== undefined ? { functionName: request.functionName } : {}),
       phase: 'before',
     });
-    this.apply(run, decision.events);
     if (decision.fault.kind !== 'error') return undefined;
     const fault = consoleFaultOf(decision.fault.error);
     if (fault === undefined) return { status: 500 };
@@ -184,6 +188,13 @@ export class ScenarioDriver {
     return Math.max(0, (this.options.clock.now() - run.startedAt) / 1000);
   }
 
+  /** The plan's answer for one call of `run` (its second on the run's clock added), with its events applied. */
+  private decide(run: RunScope, call: Omit<PlannedCall, 'run' | 'second'>): CallDecision {
+    const decision = this.plan.onCall({ run: run.number, second: this.second(run), ...call });
+    this.apply(run, decision.events);
+    return decision;
+  }
+
   private killedError(prefix: string): Error {
     return this.options.account.error(prefix, RUN_KILLED, 'the run was killed: this call never reached AWS', {}, 400);
   }
@@ -193,14 +204,11 @@ export class ScenarioDriver {
     if (run === undefined) return;
     const prefix = event.operation.split(':')[0] as string;
     const functionName = functionOfInput(event.operation, event.input);
-    const decision = this.plan.onCall({
-      run: run.number,
-      second: this.second(run),
+    const decision = this.decide(run, {
       operation: event.operation,
       ...(functionName !== undefined ? { functionName } : {}),
       phase: 'before',
     });
-    this.apply(run, decision.events);
     if (decision.killed) {
       run.onKill();
       throw this.killedError(prefix);
@@ -222,15 +230,12 @@ export class ScenarioDriver {
     const run = this.scope.getStore();
     if (run === undefined || this.plan.isKilled(run.number)) return;
     const functionName = functionOfInput(event.operation, event.input);
-    const decision = this.plan.onCall({
-      run: run.number,
-      second: this.second(run),
+    this.decide(run, {
       operation: event.operation,
       ...(functionName !== undefined ? { functionName } : {}),
       phase: 'after',
       ok,
     });
-    this.apply(run, decision.events);
     // Killed right after the call was answered: the account changed, the caller never hears of it.
     if (this.plan.isKilled(run.number)) throw this.killedError(event.operation.split(':')[0] as string);
   }
@@ -239,16 +244,13 @@ export class ScenarioDriver {
     const run = this.scope.getStore();
     if (run === undefined) return undefined;
     const facts = describeDynamoCall(input, this.options.tables);
-    const decision = this.plan.onCall({
-      run: run.number,
-      second: this.second(run),
+    const decision = this.decide(run, {
       operation,
       ...(facts.functionName !== undefined ? { functionName: facts.functionName } : {}),
       ...(facts.table !== undefined ? { table: facts.table } : {}),
       ...(facts.outcome !== undefined ? { outcome: facts.outcome } : {}),
       phase: 'before',
     });
-    this.apply(run, decision.events);
     if (decision.killed) {
       run.onKill();
       return dynamoError(RUN_KILLED, 'the run was killed: this call never reached DynamoDB');

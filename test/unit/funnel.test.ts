@@ -1358,6 +1358,37 @@ describe('issue 10: a TW_POLICY from the Console (defender.policySource)', () =>
     expect(result.reasons).toEqual(['ENV_CONFLICT']);
   });
 
+  it('with refresh on, calls an unknown current value outdated only where protect can check it (protect mode)', () => {
+    const withRefresh = (mode: 'dry-run' | 'protect'): Config =>
+      parseConfig(
+        {
+          mode,
+          defender: {
+            layerArn: LAYER,
+            environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER },
+            policySource: {
+              console: 'https://eu-west-1.cloud.twistlock.com/e',
+              credentialsSecret: 'zi/p',
+              refresh: true,
+            },
+          },
+        },
+        'test',
+      );
+    const facts = makeFacts({
+      Layers: [{ Arn: LAYER }],
+      Environment: { Variables: { TABLE_NAME: SECRET, TW_POLICY: 'written-by-us', AWS_LAMBDA_EXEC_WRAPPER: WRAPPER } },
+    });
+    const written = new Set(['TW_POLICY']);
+
+    expect(assess(facts, { config: withRefresh('protect'), engineWritten: written }).warnings).toContain(
+      'DEFENDER_CONFIG_OUTDATED',
+    );
+    const dry = assess(facts, { config: withRefresh('dry-run'), engineWritten: written });
+    expect(dry.verdict).toBe('ALREADY_PROTECTED');
+    expect(dry.warnings).not.toContain('DEFENDER_CONFIG_OUTDATED');
+  });
+
   it('counts a TW_POLICY the engine wrote (recognised by its MAC) as ours although its current value is unknown', () => {
     const facts = makeFacts({
       Layers: [{ Arn: LAYER }],

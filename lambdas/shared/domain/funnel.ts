@@ -592,8 +592,9 @@ function outdatedVariables(variables: ReadonlyMap<string, string>, ours: Ours): 
     const existing = variables.get(name);
     const our = ours.values.get(name);
     // With refresh on, a Console value the caller could not resolve (assess: no fresh cached value) may be outdated:
-    // the protect step fetches the current one and refreshes only if it differs (once per cacheHours at most).
-    if (console && our === undefined) return existing !== undefined;
+    // in protect mode the protect step fetches the current one and refreshes only if it differs (once per cacheHours
+    // at most). A dry run cannot tell, and says nothing rather than report every protected function outdated.
+    if (console && our === undefined) return existing !== undefined && ours.config.mode === 'protect';
     return existing !== undefined && our !== undefined && existing !== our;
   });
 }

@@ -29,6 +29,7 @@ import { strFromU8 } from 'fflate';
 import type { Config } from '../lib/config';
 import { AUDIT_TABLE, STATE_TABLE, stateKeys } from '../lambdas/shared/domain/table-schema';
 import type { AuditItem, FunctionConfiguration } from '../lambdas/shared/domain/types';
+import { expandRepeats } from '../lambdas/shared/domain/repeats';
 import {
   executeStateMachine,
   physicalName,
@@ -89,6 +90,10 @@ export class LocalRunError extends Error {
     super(message);
     this.name = 'LocalRunError';
   }
+}
+
+function sortedItems(items: AuditItem[]): AuditItem[] {
+  return items.sort((a, b) => a.decidedAt.localeCompare(b.decidedAt) || a.sk.localeCompare(b.sk));
 }
 
 export interface SessionOptions {
@@ -763,11 +768,19 @@ export class LocalSession {
     return this.dynamo?.requests() ?? {};
   }
 
-  /** Every audit item, oldest first. */
+  /**
+   * Every decision and run item, oldest first, each compact repeats item expanded into the decisions it records
+   * (domain/repeats.ts), as every reader of the table sees them.
+   */
   async auditItems(): Promise<AuditItem[]> {
+    return sortedItems(expandRepeats(await this.tableItems()));
+  }
+
+  /** The audit table's items as stored (repeats items not expanded), oldest first. */
+  async tableItems(): Promise<AuditItem[]> {
     if (this.dynamo === undefined) return [];
     const items = (await this.dynamo.scan(this.environment['AUDIT_TABLE_NAME'] as string)) as unknown as AuditItem[];
-    return items.sort((a, b) => a.decidedAt.localeCompare(b.decidedAt) || a.sk.localeCompare(b.sk));
+    return sortedItems(items);
   }
 
   /** Decisions left in the S3 fallback and not replayed yet (`runs/<runId>/unrecorded/<fn>.json`). */

@@ -19,6 +19,7 @@ import { describeStackOutputs } from '../commands/stack';
 import { ListExecutionsCommand, type ListExecutionsCommandOutput } from '@aws-sdk/client-sfn';
 import { auditPages, functionHistory, runItems, runIdsByScan } from '../../lambdas/shared/adapters/audit-store';
 import { sfn } from '../../lambdas/shared/adapters/clients';
+import { expandRepeats } from '../../lambdas/shared/domain/repeats';
 import type { AuditItem } from '../../lambdas/shared/domain/types';
 import { UsageError } from '../commands/common';
 
@@ -65,12 +66,15 @@ async function* localLines(file: string): AsyncGenerator<AuditItem> {
   for await (const line of lines) {
     number += 1;
     if (line.trim().length === 0) continue;
+    let item: AuditItem;
     try {
-      yield JSON.parse(line) as AuditItem;
+      item = JSON.parse(line) as AuditItem;
     } catch {
       // Never echo the line: an edited file could hold anything.
       throw new UsageError(`${file}: line ${number} is not valid JSON`);
     }
+    // local-run writes decisions expanded; a table export may hold compact repeats items (domain/repeats.ts).
+    yield* expandRepeats([item]);
   }
 }
 

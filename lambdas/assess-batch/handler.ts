@@ -32,7 +32,7 @@
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 import type { Context } from 'aws-lambda';
 import { POLICY_VARIABLE } from '../../lib/config';
-import { putAuditItem } from '../shared/adapters/audit-store';
+import { putAuditItem, putRepeats, repeatsOfBatch } from '../shared/adapters/audit-store';
 import {
   codeSigningPolicy,
   functionStatus,
@@ -50,7 +50,15 @@ import { lastDecisions, putLastDecisions } from '../shared/adapters/state-store'
 import { resolveEgress, type VpcFunction } from '../shared/adapters/vpc';
 import { rejectionBackoff, type RejectionRecord } from '../shared/domain/backoff';
 import { workersOf } from '../shared/domain/batching';
-import { decisionItem, nextDigest, sameDecision, type DecisionDigest } from '../shared/domain/audit';
+import {
+  arnParts,
+  CHANGE_OUTCOMES,
+  decisionItem,
+  nextDigest,
+  sameDecision,
+  type DecisionDigest,
+} from '../shared/domain/audit';
+import { factsFingerprint, needsFullRecord, repeatsItems, type RepeatEntry } from '../shared/domain/repeats';
 import { arnRegion, assess, type FunnelContext } from '../shared/domain/funnel';
 import { decisionNotice } from '../shared/domain/notice';
 import {
@@ -144,6 +152,9 @@ interface Decision {
   request?: ProtectRequest;
 }
 
+/** A function's decision waiting to be recorded (or the error its processing threw). */
+type Decided = { entry: Entry; decision: Decision & { outcome: Outcome } } | { entry: Entry; error: unknown };
+
 /**
  * Our variables whose current value the engine wrote earlier (issue 8 item 7): the inventory's keyed MAC of the value
  * equals the MAC recorded with the function's last protection. Values are never seen here, only MACs.
@@ -185,6 +196,8 @@ class BatchRun {
   readonly eligible: ProtectRequest[] = [];
   /** Functions whose decision (and its FAILED fallback) could not be written: the batch fails for a retry. */
   readonly unrecorded: string[] = [];
+  /** The batch's decisions, recorded together by `recordAll` (repeats first, in one item). */
+  readonly decided: Decided[] = [];
   private readonly codeSigningCache: CodeSigningCache = new Map();
 
   constructor(
@@ -329,8 +342,9 @@ class BatchRun {
   async record(entry: Entry, decision: Decision & { outcome: Outcome }, detail?: string): Promise<void> {
     const { outcome, assessment, reasons } = decision;
     // The MACs of what the engine wrote (issue 8 item 7) are carried forward from the previous digest.
-    const digest = nextDigest(this.previous.get(entry.name), { outcome, reasons, warnings: assessment.warnings });
+    const decided = nextDigest(this.previous.get(entry.name), { outcome, reasons, warnings: assessment.warnings });
     const previous = this.previous.get(entry.name);
+    const alwaysNotified = outcome === 'SKIPPED' && this.config.notifications.skips === 'always';
     const owner = entry.cheap.tags[this.config.audit.ownerTagKey];
     const decidedAt = new Date(systemClock.now()).toISOString();
     const item = decisionItem(
@@ -348,9 +362,19 @@ class BatchRun {
         ...(owner !== undefined ? { owner } : {}),
         ...(detail !== undefined ? { detail } : {}),
         ...(previous !== undefined ? { previous } : {}),
+        // Later unchanged repeats point at this item (domain/repeats.ts): it keeps the full retention.
+        referenced: !alwaysNotified,
       },
       this.settings,
     );
+    // The digest names this item and the facts it was decided on: the next identical decision is a compact repeat.
+    const fingerprint = this.fingerprintOf(entry);
+    const digest: DecisionDigest = {
+      ...decided,
+      ...(fingerprint !== undefined && outcome !== 'FAILED' ? { fingerprint } : {}),
+      recordedAs: item.sk,
+      ...(item.expiresAt !== undefined ? { recordedUntil: item.expiresAt } : {}),
+    };
     const written = await putAuditItem(this.rt.auditTableName, item);
     increment(this.counts, outcome);
     if (outcome === 'SKIPPED') for (const reason of reasons) increment(this.skips, reason);
@@ -389,6 +413,113 @@ class BatchRun {
     ).catch((error: unknown) => {
       logger.error('notice sent but not marked; it may be sent again', { error: errorSummary(error) });
     });
+  }
+
+  fingerprintOf(entry: Entry): string | undefined {
+    return factsFingerprint(entry.cheap.configuration, entry.cheap.tags, this.settings, this.config.mode);
+  }
+
+  /**
+   * A decision recorded in the batch's repeats item instead of a full item (domain/repeats.ts, issue 11): it repeats
+   * the previous one exactly, on the same facts fingerprint, changes nothing, owes no notice, and the full item it
+   * points at outlives the repeats item.
+   */
+  private repeatOf(entry: Entry, decision: Decision & { outcome: Outcome }, now: number): RepeatEntry | undefined {
+    const previous = this.previous.get(entry.name);
+    const { outcome, reasons, assessment } = decision;
+    if (!this.previousKnown || previous === undefined || previous.recordedAs === undefined) return undefined;
+    if (CHANGE_OUTCOMES.has(outcome) || entry.name === UNNAMED) return undefined;
+    if (outcome === 'SKIPPED' && this.config.notifications.skips === 'always') return undefined;
+    const fingerprint = this.fingerprintOf(entry);
+    if (fingerprint === undefined || previous.fingerprint !== fingerprint) return undefined;
+    if (needsFullRecord(previous, now, this.settings)) return undefined;
+    if (!sameDecision(previous, { outcome, reasons, warnings: assessment.warnings })) return undefined;
+    const owner = entry.cheap.tags[this.config.audit.ownerTagKey];
+    return {
+      functionName: entry.name,
+      outcome,
+      reasons,
+      warnings: assessment.warnings,
+      sameAs: previous.recordedAs,
+      ...(owner !== undefined ? { owner } : {}),
+    };
+  }
+
+  /**
+   * Records the batch's decisions: first the unchanged repeats, in one conditional put of the batch's repeats item
+   * (before any full item, so that a retry of the batch knows them: when the item is already there, its functions
+   * are decided and the rest are written as full items), then every other decision and failure, one full item each.
+   */
+  async recordAll(batchKey: string): Promise<void> {
+    const now = systemClock.now();
+    const repeats: RepeatEntry[] = [];
+    for (const d of this.decided) {
+      const repeat = 'decision' in d ? this.repeatOf(d.entry, d.decision, now) : undefined;
+      if (repeat !== undefined) repeats.push(repeat);
+    }
+    /** The functions the batch's repeats item decides. */
+    let standing = new Set<string>();
+    /** Repeats the table refused: neither recorded nor written in full (the batch fails for a retry). */
+    let refused = new Set<string>();
+    if (repeats.length > 0) {
+      const items = repeatsItems(
+        {
+          runId: this.run.runId,
+          runStartedAt: this.run.startedAt,
+          decidedAt: new Date(now).toISOString(),
+          mode: this.config.mode,
+          batchKey,
+          ...this.accountAndRegion(),
+          entries: repeats,
+        },
+        this.settings,
+      );
+      try {
+        standing = new Set(repeats.map((r) => r.functionName));
+        if ((await putRepeats(this.rt.auditTableName, items)) === 'exists') {
+          // A retry: the first attempt's repeats stand; whatever else it decided gets a full item now (or finds its
+          // own already there).
+          standing = await repeatsOfBatch(this.rt.auditTableName, this.run, batchKey);
+          logger.info('repeats already recorded in this run (a retry); they stand', { functions: standing.size });
+        } else {
+          logger.info('unchanged repeats recorded compactly', { functions: repeats.length });
+        }
+      } catch (error) {
+        emitMetric('AuditWriteFailed', 1);
+        logger.error('repeats could not be recorded', { functions: repeats.length, error: errorSummary(error) });
+        standing = new Set();
+        refused = new Set(repeats.map((r) => r.functionName));
+        this.unrecorded.push(...refused);
+      }
+    }
+    for (const d of this.decided) {
+      if (refused.has(d.entry.name)) continue;
+      if (standing.has(d.entry.name)) {
+        if ('decision' in d) {
+          increment(this.counts, d.decision.outcome);
+          if (d.decision.outcome === 'SKIPPED') for (const reason of d.decision.reasons) increment(this.skips, reason);
+        }
+        continue;
+      }
+      if ('error' in d) await this.fail(d.entry, d.error);
+      else {
+        try {
+          await this.record(d.entry, d.decision);
+        } catch (error) {
+          await this.fail(d.entry, error);
+        }
+      }
+    }
+  }
+
+  /** The account and region of the batch (from its first function ARN), for the repeats item. */
+  private accountAndRegion(): { account: string | null; region: string | null } {
+    for (const d of this.decided) {
+      const arn = 'decision' in d ? d.decision.assessment.functionArn : d.entry.cheap.configuration.FunctionArn;
+      const parts = arnParts(arn);
+      if (parts.account !== null) return parts;
+    }
+    return { account: null, region: null };
   }
 
   private async publish(item: AuditItem): Promise<boolean> {
@@ -612,12 +743,13 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
         if (decision.request !== undefined) batch.eligible.push(decision.request);
         logger.info('eligible for protection', { functionName: entry.name, warnings: decision.assessment.warnings });
       } else {
-        await batch.record(entry, { ...decision, outcome: decision.outcome });
+        batch.decided.push({ entry, decision: { ...decision, outcome: decision.outcome } });
       }
     } catch (error) {
-      await batch.fail(entry, error);
+      batch.decided.push({ entry, error });
     }
   }
+  await batch.recordAll(names[0] ?? UNNAMED);
 
   if (batch.digests.length > 0) {
     // Retried through a short outage: a digest is also the sent mark of a notice (a lost one means a repeat message).

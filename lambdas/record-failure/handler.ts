@@ -19,7 +19,7 @@
 import type { Context } from 'aws-lambda';
 import { systemClock } from '../shared/adapters/rate-limiter';
 import { putUnrecorded, type UnrecordedDecision } from '../shared/adapters/unrecorded-store';
-import { publishFailed, writeFailed, type FailedWrite } from '../shared/failure-record';
+import { publishFailed, RunRepeats, writeFailed, type FailedWrite } from '../shared/failure-record';
 import { lastDecisions } from '../shared/adapters/state-store';
 import type { AuditItem, InventoryItem, ProtectRequest } from '../shared/domain/types';
 import { keepInOutbox, markSent } from '../shared/notices';
@@ -109,6 +109,7 @@ export const handler = async (event: RecordFailureInput, context?: Context): Pro
   const items = Array.isArray(event.items) ? event.items : [];
   const out: RecordFailureOutput = { recorded: 0, alreadyDecided: 0, unrecorded: 0 };
   let tableDown = false;
+  const repeats = new RunRepeats(rt);
   for (const raw of items) {
     const target = targetOf(raw, rt.config.audit.ownerTagKey);
     if (target === undefined) {
@@ -129,7 +130,7 @@ export const handler = async (event: RecordFailureInput, context?: Context): Pro
     };
     let written: FailedWrite;
     try {
-      written = await withRetries('audit write', () => writeFailed(rt, failure), {
+      written = await withRetries('audit write', () => writeFailed(rt, failure, repeats), {
         ...AUDIT_RETRY,
         attempts: tableDown ? 1 : AUDIT_RETRY.attempts,
       });

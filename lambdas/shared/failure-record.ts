@@ -8,7 +8,7 @@
 import { AUDIT_STAGE, auditSortKey, decisionItem } from './domain/audit';
 import { decisionNotice } from './domain/notice';
 import type { AuditItem } from './domain/types';
-import { getAuditItem, putAuditItem, type PutResult } from './adapters/audit-store';
+import { getAuditItem, putAuditItem, repeatedInRun, type PutResult } from './adapters/audit-store';
 import { publishNotice } from './adapters/notifier';
 import type { UnrecordedDecision } from './adapters/unrecorded-store';
 import { logger } from './observability';
@@ -20,8 +20,38 @@ export interface FailedWrite {
   item: AuditItem;
 }
 
-/** Builds and conditionally writes the FAILED item; throws when the table cannot be read or written. */
-export async function writeFailed(rt: Runtime, failure: UnrecordedDecision): Promise<FailedWrite> {
+/**
+ * The functions a run recorded as compact repeats (domain/repeats.ts), read once per run and invocation: a failed
+ * batch may have written its repeats item before it died, and those functions are decided.
+ */
+export class RunRepeats {
+  private readonly byRun = new Map<string, Promise<Set<string>>>();
+
+  constructor(private readonly rt: Runtime) {}
+
+  has(failure: Pick<UnrecordedDecision, 'runId' | 'runStartedAt' | 'functionName'>): Promise<boolean> {
+    const key = `${failure.runStartedAt}#${failure.runId}`;
+    let found = this.byRun.get(key);
+    if (found === undefined) {
+      found = repeatedInRun(this.rt.auditTableName, { runId: failure.runId, startedAt: failure.runStartedAt });
+      // A failed read is not remembered: the next call asks again.
+      found.catch(() => this.byRun.delete(key));
+      this.byRun.set(key, found);
+    }
+    return found.then((set) => set.has(failure.functionName));
+  }
+}
+
+/**
+ * Builds and conditionally writes the FAILED item; throws when the table cannot be read or written. A function of a
+ * failed batch that the batch's repeats item already decided is 'exists' (nothing written), like one with its own
+ * decision item.
+ */
+export async function writeFailed(
+  rt: Runtime,
+  failure: UnrecordedDecision,
+  repeats: RunRepeats = new RunRepeats(rt),
+): Promise<FailedWrite> {
   let detail = failure.detail;
   let images: Pick<AuditItem, 'before' | 'after'> = {};
   if (failure.afterProtect) {
@@ -60,6 +90,7 @@ export async function writeFailed(rt: Runtime, failure: UnrecordedDecision): Pro
     },
     recordSettings(rt),
   );
+  if (!failure.afterProtect && (await repeats.has(failure))) return { result: 'exists', item };
   return { result: await putAuditItem(rt.auditTableName, item), item };
 }
 

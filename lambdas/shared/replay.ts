@@ -12,7 +12,7 @@
  * protect step failed").
  */
 import type { AuditItem } from './domain/types';
-import { writeFailed } from './failure-record';
+import { RunRepeats, writeFailed } from './failure-record';
 import {
   deleteUnrecorded,
   getUnrecorded,
@@ -53,8 +53,9 @@ export async function replayUnrecorded(rt: Runtime, runId: string): Promise<Repl
     return result;
   }
   result.kept = Math.max(0, keys.length - MAX_REPLAYS);
+  const repeats = new RunRepeats(rt);
   for (const key of keys.slice(0, MAX_REPLAYS)) {
-    if (await replayOne(rt, key, result)) continue;
+    if (await replayOne(rt, key, result, repeats)) continue;
     result.kept += 1;
   }
   if (result.replayed > 0) emitMetric('UnrecordedReplayed', result.replayed);
@@ -63,7 +64,7 @@ export async function replayUnrecorded(rt: Runtime, runId: string): Promise<Repl
 }
 
 /** One object; true when it is done with (and deleted), false when it stays for the next run. */
-async function replayOne(rt: Runtime, key: string, result: ReplayResult): Promise<boolean> {
+async function replayOne(rt: Runtime, key: string, result: ReplayResult, repeats: RunRepeats): Promise<boolean> {
   let text: string;
   try {
     text = await getUnrecorded(rt.inventoryBucket, key);
@@ -82,7 +83,7 @@ async function replayOne(rt: Runtime, key: string, result: ReplayResult): Promis
   if (decision.recorded !== true) {
     let written;
     try {
-      written = await writeFailed(rt, decision);
+      written = await writeFailed(rt, decision, repeats);
     } catch (error) {
       logger.error('fallback decision still cannot be written; kept', { ...log, error: errorSummary(error) });
       return false;

@@ -13,6 +13,7 @@ import { Config } from '../config';
 import { AuditTables } from './audit-tables';
 import { HouseFunction } from './house-function';
 import { INVENTORY_PREFIX } from './inventory-bucket';
+import { RUN_ITEMS_PARTITION } from '../../lambdas/shared/domain/table-schema';
 
 export interface EngineResources {
   readonly config: Config;
@@ -118,6 +119,16 @@ function allowDefenderParameters(fn: HouseFunction, r: EngineResources, stack: S
 /** Where record-failure leaves the decisions it could not write: `runs/<runId>/unrecorded/<fn>.json` (issue 9). */
 export const UNRECORDED_OBJECTS = `${INVENTORY_PREFIX}*/unrecorded/*`;
 
+/**
+ * The compact repeats items of a run (lambdas/shared/domain/repeats.ts) live in the audit table's `#run` partition:
+ * a Query of that partition only (dynamodb:LeadingKeys), never of a function's own items.
+ */
+function allowReadRepeats(fn: HouseFunction, r: EngineResources, why: string): void {
+  fn.allow(why, ['dynamodb:Query'], [r.tables.auditTable.tableArn], {
+    'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [RUN_ITEMS_PARTITION] },
+  });
+}
+
 export function grantStartRun(fn: HouseFunction, r: EngineResources, stack: Stack): void {
   // The lease: acquired, or taken over from an ended holder (both conditional puts on the one LOCK item).
   // GetItem: names the holder where a refused put does not return it.
@@ -144,6 +155,8 @@ export function grantStartRun(fn: HouseFunction, r: EngineResources, stack: Stac
   fn.allow('LastDecisions', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], [r.tables.stateTable.tableArn]);
   // The outbox drain: the decisions of the runs that still owe notices (index byRun).
   fn.allow('ReadOwingRuns', ['dynamodb:Query'], [r.tables.auditIndexArn('byRun')]);
+  // Replay: a function a failed batch recorded as a repeat is decided (no FAILED over it).
+  allowReadRepeats(fn, r, 'ReadRunRepeats');
   allowOutbox(fn, r);
   allowKey(fn, r);
   allowMacKey(fn, r);
@@ -221,6 +234,8 @@ export function grantAssessBatch(fn: HouseFunction, r: EngineResources, stack: S
   // ec2:DescribeRouteTables has no resource-level permission.
   fn.allow('ReadRouteTables', ['ec2:DescribeRouteTables'], ['*']);
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
+  // A retried batch reads back the repeats item its first attempt wrote (issue 11).
+  allowReadRepeats(fn, r, 'ReadBatchRepeats');
   fn.allow('LastDecisions', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], [r.tables.stateTable.tableArn]);
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
   // A notice SNS refused puts the run in the outbox (lambdas/shared/notices.ts).
@@ -294,6 +309,8 @@ export function grantRecordFailure(fn: HouseFunction, r: EngineResources): void 
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
   // The run's PENDING of a failed protection (its images go into the FAILED record): one consistent GetItem.
   fn.allow('ReadRunPending', ['dynamodb:GetItem'], [r.tables.auditTable.tableArn]);
+  // A function the failed batch recorded as a repeat before it died is decided (no FAILED over it).
+  allowReadRepeats(fn, r, 'ReadRunRepeats');
   // When the audit table stays unreachable: the decisions, for the next run's start-run to replay (issue 9).
   fn.allow('KeepUnrecorded', ['s3:PutObject'], [r.inventoryBucket.arnForObjects(UNRECORDED_OBJECTS)]);
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);

@@ -1,12 +1,13 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { PublishCommand } from '@aws-sdk/client-sns';
-import { BatchGetCommand, BatchWriteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, BatchWriteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { handler } from '../../lambdas/record-failure/handler';
 import { replayUnrecorded } from '../../lambdas/shared/replay';
 import { runtime } from '../../lambdas/shared/runtime';
 import type { AuditItem, ProtectRequest } from '../../lambdas/shared/domain/types';
 import { failureDetail } from '../../lambdas/shared/recording';
+import { repeatsItems } from '../../lambdas/shared/domain/repeats';
 import {
   arn,
   CANARY,
@@ -32,6 +33,8 @@ beforeEach(() => {
   useRuntime();
   mocks.ddb.on(PutCommand).resolves({});
   mocks.ddb.on(GetCommand).resolves({});
+  // The run's compact repeats items (issue 11): none unless a test says so.
+  mocks.ddb.on(QueryCommand).resolves({ Items: [] });
   mocks.sns.on(PublishCommand).resolves({ MessageId: 'm' });
 });
 afterEach(silenceLogs);
@@ -173,6 +176,38 @@ describe('record-failure, issue 9', () => {
       DataType: 'String',
       StringValue: 'b',
     });
+  });
+
+  it('issue 11: a function the failed batch recorded as a compact repeat is decided: no FAILED over it', async () => {
+    const [repeats] = repeatsItems(
+      {
+        runId: 'run-3',
+        runStartedAt: START,
+        decidedAt: START,
+        mode: 'dry-run',
+        batchKey: 'a',
+        account: '123456789012',
+        region: 'eu-west-1',
+        entries: [{ functionName: 'a', outcome: 'SKIPPED', reasons: ['PACKAGE_IMAGE'], warnings: [], sameAs: 'x' }],
+      },
+      { engineVersion: 'e', configHash: 'c', retentionDays: 400, repeatRetentionDays: 30 },
+    );
+    mocks.ddb
+      .on(QueryCommand, { ExpressionAttributeValues: { ':p': '#run', ':s': `${START}#run-3#2-repeats#` } })
+      .resolves({ Items: [repeats!] });
+
+    const out = await handler({
+      runId: 'run-3',
+      startedAt: START,
+      items: [inventoryItem(fn('a')), inventoryItem(fn('b'))],
+      error: { Error: 'Lambda.Unknown' },
+    });
+
+    expect(out).toEqual({ recorded: 1, alreadyDecided: 1, unrecorded: 0 });
+    expect(mocks.ddb).toHaveReceivedCommandTimes(PutCommand, 1);
+    expect((mocks.ddb.commandCalls(PutCommand)[0]!.args[0].input.Item as AuditItem).functionName).toBe('b');
+    // One Query for the run, not one per function.
+    expect(mocks.ddb).toHaveReceivedCommandTimes(QueryCommand, 1);
   });
 
   it("gives a protect failure after the write-ahead the PENDING's images, so it can be rolled back", async () => {

@@ -12,7 +12,8 @@ import {
   type ScanCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import { AUDIT_STAGE, auditSortKey } from '../domain/audit';
-import { AUDIT_TABLE } from '../domain/table-schema';
+import { expandRepeats, repeatedFunctions, repeatsPrefix } from '../domain/repeats';
+import { AUDIT_TABLE, RUN_ITEMS_PARTITION } from '../domain/table-schema';
 import type { AuditItem } from '../domain/types';
 import { dynamodb } from './clients';
 
@@ -38,6 +39,44 @@ export async function putAuditItem(tableName: string, item: AuditItem): Promise<
     if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return 'exists';
     throw error;
   }
+}
+
+/**
+ * Writes a batch's repeats items (domain/repeats.ts), each a conditional put. 'exists' when the first was already
+ * there (a retry of the batch): the functions of the items already written are then the batch's repeats, read back
+ * with `repeatsOfBatch`, and nothing more is written here.
+ */
+export async function putRepeats(tableName: string, items: readonly AuditItem[]): Promise<PutResult> {
+  for (const [i, item] of items.entries()) {
+    const result = await putAuditItem(tableName, item);
+    if (result === 'exists' && i === 0) return 'exists';
+  }
+  return 'written';
+}
+
+/** The functions recorded in the repeats items whose sort key starts with `prefix` (consistent reads). */
+async function repeatedUnder(tableName: string, prefix: string): Promise<Set<string>> {
+  const items = await queryAll({
+    TableName: tableName,
+    KeyConditionExpression: 'functionName = :p AND begins_with(sk, :s)',
+    ExpressionAttributeValues: { ':p': RUN_ITEMS_PARTITION, ':s': prefix },
+    ConsistentRead: true,
+  });
+  return new Set(items.flatMap(repeatedFunctions));
+}
+
+/** The functions a batch (named by its first function) recorded as repeats in this run. */
+export function repeatsOfBatch(
+  tableName: string,
+  run: { runId: string; startedAt: string },
+  batchKey: string,
+): Promise<Set<string>> {
+  return repeatedUnder(tableName, `${repeatsPrefix(run.startedAt, run.runId)}${batchKey}#`);
+}
+
+/** Every function recorded as a repeat in this run (record-failure and replay: those are decided). */
+export function repeatedInRun(tableName: string, run: { runId: string; startedAt: string }): Promise<Set<string>> {
+  return repeatedUnder(tableName, repeatsPrefix(run.startedAt, run.runId));
 }
 
 /** One item by its key, read consistently (undefined: none). */
@@ -84,24 +123,44 @@ async function queryAll(input: QueryCommandInput, maxPages = Number.POSITIVE_INF
   return items;
 }
 
-/** Every item a run wrote (index byRun). */
-export function runItems(tableName: string, runId: string): Promise<AuditItem[]> {
-  return queryAll({
-    TableName: tableName,
-    IndexName: 'byRun',
-    KeyConditionExpression: 'runId = :r',
-    ExpressionAttributeValues: { ':r': runId },
-  });
+/**
+ * Every item a run wrote (index byRun), each repeats item expanded into the decisions it records
+ * (domain/repeats.ts): one decision per function, as if each had its full item.
+ */
+export async function runItems(tableName: string, runId: string): Promise<AuditItem[]> {
+  return expandRepeats(
+    await queryAll({
+      TableName: tableName,
+      IndexName: 'byRun',
+      KeyConditionExpression: 'runId = :r',
+      ExpressionAttributeValues: { ':r': runId },
+    }),
+  );
 }
 
-/** Every item of one function, oldest first. */
-export function functionHistory(tableName: string, functionName: string): Promise<AuditItem[]> {
-  return queryAll({
-    TableName: tableName,
-    KeyConditionExpression: 'functionName = :f',
-    ExpressionAttributeValues: { ':f': functionName },
-    ScanIndexForward: true,
-  });
+/**
+ * Every decision of one function, oldest first: its full items (its partition) and its compact repeats (the
+ * repeats items of partition `#run` that list it: a Query of that partition filtered on the name, which reads every
+ * repeats item kept; for reviewers, never for the hourly run).
+ */
+export async function functionHistory(tableName: string, functionName: string): Promise<AuditItem[]> {
+  const [own, repeats] = await Promise.all([
+    queryAll({
+      TableName: tableName,
+      KeyConditionExpression: 'functionName = :f',
+      ExpressionAttributeValues: { ':f': functionName },
+      ScanIndexForward: true,
+    }),
+    queryAll({
+      TableName: tableName,
+      KeyConditionExpression: 'functionName = :p',
+      FilterExpression: '#k = :k AND contains(#r.#f, :f)',
+      ExpressionAttributeNames: { '#k': 'kind', '#r': 'repeated', '#f': 'functions' },
+      ExpressionAttributeValues: { ':p': RUN_ITEMS_PARTITION, ':k': 'repeats', ':f': functionName },
+    }),
+  ]);
+  const expanded = expandRepeats(repeats).filter((item) => item.functionName === functionName);
+  return [...own, ...expanded].sort((a, b) => (a.sk < b.sk ? -1 : a.sk > b.sk ? 1 : 0));
 }
 
 /**
@@ -142,7 +201,9 @@ export async function* auditPages(
         ExclusiveStartKey,
       }),
     );
-    if ((page.Items ?? []).length > 0) yield (page.Items ?? []) as AuditItem[];
+    // A repeats item stands for one decision per function it lists (domain/repeats.ts).
+    const items = expandRepeats((page.Items ?? []) as AuditItem[]);
+    if (items.length > 0) yield items;
     ExclusiveStartKey = page.LastEvaluatedKey;
   } while (ExclusiveStartKey !== undefined);
 }
@@ -164,7 +225,8 @@ export async function runIdsByScan(tableName: string): Promise<Array<{ runId: st
     );
     for (const item of page.Items ?? []) {
       const { runId, sk, kind } = item as { runId?: unknown; sk?: unknown; kind?: unknown };
-      if (typeof runId !== 'string' || typeof sk !== 'string' || kind !== 'decision' || runs.has(runId)) continue;
+      const decides = kind === 'decision' || kind === 'repeats';
+      if (typeof runId !== 'string' || typeof sk !== 'string' || !decides || runs.has(runId)) continue;
       runs.set(runId, sk.split('#')[0] ?? '');
     }
     ExclusiveStartKey = page.LastEvaluatedKey;

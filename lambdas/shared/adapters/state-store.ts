@@ -274,7 +274,15 @@ export async function lastDecisions(table: string, functionNames: string[]): Pro
   for (const item of await batchGetItems(table, functionNames.map(stateKeys.last))) {
     const macs: unknown = item['ourValueMacs'];
     const decidedAt: unknown = item['decidedAt'];
+    const optional = (name: 'fingerprint' | 'recordedAs'): Partial<StoredDigest> => {
+      const value: unknown = item[name];
+      return typeof value === 'string' ? { [name]: value } : {};
+    };
+    const until: unknown = item['recordedUntil'];
     found.set(String(item['functionName']), {
+      ...optional('fingerprint'),
+      ...optional('recordedAs'),
+      ...(typeof until === 'number' ? { recordedUntil: until } : {}),
       outcome: String(item['outcome']),
       reasons: (item['reasons'] as string[] | undefined) ?? [],
       warnings: (item['warnings'] as string[] | undefined) ?? [],

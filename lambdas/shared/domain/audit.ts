@@ -114,6 +114,15 @@ export interface DecisionDigest {
    * forward by `nextDigest` from one decision to the next.
    */
   ourValueMacs?: Record<string, string>;
+  /**
+   * The facts fingerprint the decision was made on (domain/repeats.ts `factsFingerprint`), and the sort key and time
+   * of the full item that recorded it: a later identical decision on the same fingerprint is recorded compactly,
+   * pointing at that item (issue 11). Absent on digests written by protect or before issue 11: never a repeat then.
+   */
+  fingerprint?: string;
+  recordedAs?: string;
+  /** The `expiresAt` of that full item (epoch seconds); absent: it is kept forever. */
+  recordedUntil?: number;
 }
 
 /** The digest to store for a new decision: the previous one's `ourValueMacs` kept unless the decision brings its own. */
@@ -157,6 +166,11 @@ export type DecisionRecordInput = Pick<
   outcome: Outcome;
   /** The function's previous decision, when known (undefined: first decision, or unknown). */
   previous?: DecisionDigest;
+  /**
+   * True when later repeats may point at this item (domain/repeats.ts): it keeps the full retention even if it
+   * repeats the previous decision.
+   */
+  referenced?: boolean;
 };
 
 export interface RecordSettings {
@@ -171,7 +185,7 @@ export function decisionItem(input: DecisionRecordInput, settings: RecordSetting
   const repeat =
     !CHANGE_OUTCOMES.has(input.outcome) &&
     sameDecision(input.previous, { outcome: input.outcome, reasons: input.reasons, warnings: input.warnings });
-  const days = repeat ? settings.repeatRetentionDays : settings.retentionDays;
+  const days = repeat && input.referenced !== true ? settings.repeatRetentionDays : settings.retentionDays;
   const forever = keepsForever(input);
   const { account, region } = arnParts(input.functionArn);
   const item: AuditItem = {

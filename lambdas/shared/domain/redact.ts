@@ -29,6 +29,7 @@ export const KEPT_FIELDS = [
   'State',
   'LastUpdateStatus',
   'RevisionId',
+  'CodeSha256',
   'LastModified',
 ] as const;
 

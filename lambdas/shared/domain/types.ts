@@ -163,7 +163,28 @@ export type Outcome = (typeof OUTCOMES)[number];
  * Run-level audit items (kind "run"): RUN_OVERLAP, a run that found another one still running and ended at once;
  * LEASE_TAKEN_OVER, a run that found the lease held by an execution that no longer runs and took it (issue 9).
  */
-export type RunOutcome = 'RUN_OVERLAP' | 'LEASE_TAKEN_OVER';
+export type RunOutcome = 'RUN_OVERLAP' | 'LEASE_TAKEN_OVER' | 'REPEATS';
+
+/** One group of functions whose repeated decision is the same. */
+export interface RepeatGroup {
+  outcome: Outcome;
+  reasons: string[];
+  warnings: string[];
+  /** The owner tag value shared by the group's functions (absent: none). */
+  owner?: string;
+  /** Indexes into `functions`. */
+  members: number[];
+}
+
+/** The payload of a repeats item. */
+export interface Repeated {
+  /** The functions, in the batch's order. */
+  functions: string[];
+  /** For each function (same index), the sort key of its last full decision item, whose checks this repeats. */
+  sameAs: string[];
+  groups: RepeatGroup[];
+}
+
 
 /**
  * What protection touches, before or after. No trace of a customer value is kept: variable names and the byte size
@@ -190,7 +211,8 @@ export interface AuditItem {
    * Items written before issue 9 have `${decidedAt}#${runId}#${outcome}`.
    */
   sk: string;
-  kind: 'decision' | 'run';
+  /** 'repeats': a batch's compact record of unchanged repeats (domain/repeats.ts), expanded by every reader. */
+  kind: 'decision' | 'run' | 'repeats';
   functionArn: string | null;
   account: string | null;
   region: string | null;
@@ -232,6 +254,12 @@ export interface AuditItem {
   nothingChanged?: boolean;
   /** On a ROLLED_BACK record: the sort key of the change record it undid (a later rollback goes on to the one before). */
   undoes?: string;
+  /** On a repeats item (kind 'repeats'): the functions it records and their decisions (domain/repeats.ts). */
+  repeated?: Repeated;
+  /** On a decision expanded from a repeats item: the sort key of the function's full item whose checks it repeats. */
+  sameAs?: string;
+  /** On a decision expanded from a repeats item: the sort key of that repeats item (partition `#run`). */
+  recordedIn?: string;
 }
 
 /** One entry of the run's inventory (the S3 object the Distributed Map reads). Variable values are redacted. */

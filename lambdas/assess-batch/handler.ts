@@ -46,7 +46,13 @@ import { publishNotice } from '../shared/adapters/notifier';
 import { controlPlaneLimiters, systemClock } from '../shared/adapters/rate-limiter';
 import { rejectionRecords } from '../shared/adapters/rejections';
 import { readCachedPolicies } from '../shared/adapters/policy-cache';
-import { lastDecisions, putLastDecisions } from '../shared/adapters/state-store';
+import {
+  claimSlotFor,
+  lastDecisions,
+  putLastDecisions,
+  releaseSlotFor,
+  runCounterExpiry,
+} from '../shared/adapters/state-store';
 import { resolveEgress, type VpcFunction } from '../shared/adapters/vpc';
 import { rejectionBackoff, type RejectionRecord } from '../shared/domain/backoff';
 import { workersOf } from '../shared/domain/batching';
@@ -150,6 +156,14 @@ interface Decision {
   assessment: Assessment;
   reasons: string[];
   request?: ProtectRequest;
+  /** Recorded with the decision (never a variable value). */
+  detail?: string;
+}
+
+/** A function and what the funnel says on the facts read so far. */
+interface Screened {
+  entry: Entry;
+  screening: Screening;
 }
 
 /** A function's decision waiting to be recorded (or the error its processing threw). */
@@ -287,6 +301,57 @@ class BatchRun {
     if (status.stateReason !== undefined) readiness.stateReason = status.stateReason;
     if (status.lastUpdateStatusReason !== undefined) readiness.lastUpdateStatusReason = status.lastUpdateStatusReason;
     return protectedWithStatus(entry.view, screening, readiness, entry.funnel);
+  }
+
+  /** True when candidates claim one of the run's protection slots before their expensive reads (protect mode). */
+  get claimsSlots(): boolean {
+    return this.config.mode === 'protect' && this.run.protectionAllowed;
+  }
+
+  private readonly slots = new Set<string>();
+
+  /** Claims a slot for this candidate (idempotent per function: a retried batch finds its own claims). */
+  async claimSlot(entry: Entry): Promise<boolean> {
+    try {
+      const claimed = await claimSlotFor(this.rt.stateTableName, {
+        runId: this.run.runId,
+        functionName: entry.name,
+        max: this.config.maxProtectionsPerRun,
+        expiresAt: runCounterExpiry(this.run.startedAt),
+        now: systemClock.now(),
+      });
+      if (claimed) this.slots.add(entry.name);
+      return claimed;
+    } catch (error) {
+      // The counter cannot be read or updated: defer (nothing is changed without a slot).
+      logger.warn('protection slot cannot be claimed; the candidate is deferred', {
+        functionName: entry.name,
+        error: errorSummary(error),
+      });
+      return false;
+    }
+  }
+
+  /** Gives back the slot of a candidate that will not be changed (a skip after the expensive reads). */
+  async releaseSlot(entry: Entry): Promise<void> {
+    if (!this.slots.delete(entry.name)) return;
+    await releaseSlotFor(this.rt.stateTableName, this.run.runId, entry.name).catch((error: unknown) => {
+      logger.warn('protection slot not given back; the run may protect one function fewer', {
+        functionName: entry.name,
+        error: errorSummary(error),
+      });
+    });
+  }
+
+  /** A candidate over the run's cap: DEFERRED on its cheap facts (no expensive read, no protect step, no notice). */
+  deferred(assessment: Assessment): Decision {
+    const max = this.config.maxProtectionsPerRun;
+    return {
+      outcome: 'DEFERRED',
+      assessment,
+      reasons: [],
+      detail: `maxProtectionsPerRun (${max}) reached in this run, or the run no longer holds its lease: deferred to the next run`,
+    };
   }
 
   /** The outcome of a final assessment. */
@@ -504,7 +569,7 @@ class BatchRun {
       if ('error' in d) await this.fail(d.entry, d.error);
       else {
         try {
-          await this.record(d.entry, d.decision);
+          await this.record(d.entry, d.decision, d.decision.detail);
         } catch (error) {
           await this.fail(d.entry, error);
         }
@@ -684,71 +749,128 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     assessment.warnings.includes('DEFENDER_CONFIG_OUTDATED') &&
     config.mode === 'protect' &&
     run.protectionAllowed;
-  // Issue 11: the metrics only for the candidates (an already-protected or skipped function costs no metric), read
-  // before any control-plane call so that a throttled function costs none; the candidates are screened again on them.
-  const measuredFor = screened.filter((s) => s.screening.candidate || refreshable(s.screening)).map((s) => s.entry);
+  const wanted = (s: Screened): boolean => s.screening.candidate || refreshable(s.screening);
+  let unhealthy = 0;
   let getMetricDataCalls = 0;
-  if (measuredFor.length > 0) {
+  let candidateCount = 0;
+
+  /**
+   * The expensive reads and the final decision for some candidates: the metrics first (one GetMetricData per 250,
+   * issue 11: never for the others), read before any control-plane call so that a throttled function costs none;
+   * then route tables, back-off records and each candidate's control-plane reads.
+   */
+  const decideCandidates = async (
+    take: Screened[],
+  ): Promise<Array<{ s: Screened; decision?: Decision; error?: unknown }>> => {
+    candidateCount += take.length;
     const measured = await functionMetrics({
-      functionNames: measuredFor.map((c) => c.name).filter((n) => n !== UNNAMED),
+      functionNames: take.map((c) => c.entry.name).filter((n) => n !== UNNAMED),
       lookbackHours: config.funnel.throttleLookbackHours,
       now: systemClock.now(),
     });
-    getMetricDataCalls = measured.calls;
-    if (measured.errors.length > 0) {
+    getMetricDataCalls += measured.calls;
+    if (measured.errors.length > 0)
       logger.warn('metrics unreadable; those facts are missing', { errors: measured.errors });
-    }
-    for (const candidate of measuredFor) {
-      const m = measured.byFunction.get(candidate.name);
-      for (const facts of new Set([candidate.cheap, candidate.view])) {
+    for (const { entry } of take) {
+      const m = measured.byFunction.get(entry.name);
+      for (const facts of new Set([entry.cheap, entry.view])) {
         facts.metricsRead = true;
         if (m?.throttles !== undefined) facts.throttles24h = m.throttles;
         if (m?.peakConcurrency !== undefined) facts.peakConcurrency = m.peakConcurrency;
       }
     }
-    const again = new Set(measuredFor);
-    for (const s of screened) if (again.has(s.entry)) s.screening = screen(s.entry.view, s.entry.funnel);
-  }
-  const candidates = screened.filter((s) => s.screening.candidate || refreshable(s.screening)).map((s) => s.entry);
-  const egressOf = await resolveEgress(
-    run.runId,
-    candidates.filter((c) => hasSubnets(c.cheap.configuration)).map(vpcFunction),
-  );
-  const rejections =
-    candidates.length === 0
-      ? new Map<string, RejectionRecord>()
-      : await rejectionRecords(
-          rt.stateTableName,
-          candidates.map((c) => c.name),
-        ).catch((error: unknown) => {
-          logger.warn('back-off records unreadable; the candidates are FACTS_MISSING', { error: errorSummary(error) });
-          return undefined;
-        });
-  let unhealthy = 0;
-
-  for (const { entry, screening } of screened) {
-    try {
-      let decision: Decision;
-      if (screening.candidate || refreshable(screening)) {
-        const { facts, assessment } = await batch.decideCandidate(entry, egressOf, rejections);
-        decision = batch.decide(entry, assessment, facts);
-      } else if (screening.assessment.verdict === 'ALREADY_PROTECTED') {
-        const assessment = await batch.decideProtected(entry, screening);
-        if (assessment.warnings.includes('PROTECTION_UNHEALTHY')) unhealthy += 1;
-        decision = batch.decide(entry, assessment);
-      } else {
-        decision = batch.decide(entry, screening.assessment);
+    for (const s of take) s.screening = screen(s.entry.view, s.entry.funnel);
+    const still = take.filter(wanted);
+    const egressOf = await resolveEgress(
+      run.runId,
+      still.filter((c) => hasSubnets(c.entry.cheap.configuration)).map((c) => vpcFunction(c.entry)),
+    );
+    const rejections =
+      still.length === 0
+        ? new Map<string, RejectionRecord>()
+        : await rejectionRecords(
+            rt.stateTableName,
+            still.map((c) => c.entry.name),
+          ).catch((error: unknown) => {
+            logger.warn('back-off records unreadable; the candidates are FACTS_MISSING', {
+              error: errorSummary(error),
+            });
+            return undefined;
+          });
+    const out: Array<{ s: Screened; decision?: Decision; error?: unknown }> = [];
+    for (const s of take) {
+      try {
+        if (!wanted(s)) {
+          const protectedNow = s.screening.assessment.verdict === 'ALREADY_PROTECTED';
+          const assessment = protectedNow ? await batch.decideProtected(s.entry, s.screening) : s.screening.assessment;
+          out.push({ s, decision: batch.decide(s.entry, assessment) });
+          continue;
+        }
+        const { facts, assessment } = await batch.decideCandidate(s.entry, egressOf, rejections);
+        out.push({ s, decision: batch.decide(s.entry, assessment, facts) });
+      } catch (error) {
+        out.push({ s, error });
       }
-      if (decision.outcome === 'ELIGIBLE') {
-        if (decision.request !== undefined) batch.eligible.push(decision.request);
-        logger.info('eligible for protection', { functionName: entry.name, warnings: decision.assessment.warnings });
+    }
+    return out;
+  };
+
+  const conclude = (entry: Entry, decision: Decision): void => {
+    if (decision.outcome === 'ELIGIBLE') {
+      if (decision.request !== undefined) batch.eligible.push({ ...decision.request, slotClaimed: batch.claimsSlots });
+      logger.info('eligible for protection', { functionName: entry.name, warnings: decision.assessment.warnings });
+    } else {
+      batch.decided.push({ entry, decision: { ...decision, outcome: decision.outcome } });
+    }
+  };
+
+  // Everything that is not a candidate is decided on the cheap facts (a protected function's readiness aside).
+  for (const s of screened.filter((x) => !wanted(x))) {
+    try {
+      if (s.screening.assessment.verdict === 'ALREADY_PROTECTED') {
+        const assessment = await batch.decideProtected(s.entry, s.screening);
+        if (assessment.warnings.includes('PROTECTION_UNHEALTHY')) unhealthy += 1;
+        conclude(s.entry, batch.decide(s.entry, assessment));
       } else {
-        batch.decided.push({ entry, decision: { ...decision, outcome: decision.outcome } });
+        conclude(s.entry, batch.decide(s.entry, s.screening.assessment));
       }
     } catch (error) {
-      batch.decided.push({ entry, error });
+      batch.decided.push({ entry: s.entry, error });
     }
   }
+
+  // The candidates. In protect mode each first claims one of the run's slots (issue 11: deferral is decided here,
+  // before any expensive read, protect invocation or notice); a candidate the reads then skip gives its slot back
+  // for the next one. Without a slot, a candidate is DEFERRED on its cheap facts.
+  const queue = screened.filter(wanted);
+  let slotsLeft = true;
+  while (queue.length > 0) {
+    const take: Screened[] = [];
+    if (!batch.claimsSlots) take.push(...queue.splice(0));
+    while (batch.claimsSlots && slotsLeft && queue.length > 0) {
+      const next = queue.shift() as Screened;
+      if (await batch.claimSlot(next.entry)) take.push(next);
+      else {
+        slotsLeft = false;
+        queue.unshift(next);
+      }
+    }
+    if (take.length === 0) break;
+    for (const { s, decision, error } of await decideCandidates(take)) {
+      if (decision?.outcome !== 'ELIGIBLE' && batch.claimsSlots) {
+        // Given back: the next candidate may have it.
+        await batch.releaseSlot(s.entry);
+        slotsLeft = true;
+      }
+      if (decision !== undefined) conclude(s.entry, decision);
+      else batch.decided.push({ entry: s.entry, error });
+    }
+  }
+  for (const s of queue) conclude(s.entry, batch.deferred(s.screening.assessment));
+
+  // Recorded in the batch's order (the candidates were decided last).
+  const order = new Map(entries.map((entry, i) => [entry, i]));
+  batch.decided.sort((a, b) => (order.get(a.entry) ?? 0) - (order.get(b.entry) ?? 0));
   await batch.recordAll(names[0] ?? UNNAMED);
 
   if (batch.digests.length > 0) {
@@ -776,7 +898,8 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
   emitCounts(BATCH_METRICS.skips.name, BATCH_METRICS.skips.dimension, batch.skips);
   logger.info('batch assessed', {
     functions: items.length,
-    candidates: candidates.length,
+    candidates: candidateCount,
+    deferred: queue.length,
     eligible: batch.eligible.length,
     getMetricDataCalls,
     controlPlaneCalls: batch.controlPlaneCalls,

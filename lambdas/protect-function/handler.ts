@@ -49,6 +49,8 @@ import {
   putLastDecisions,
   putRejection,
   readRejection,
+  renewLease,
+  runCounterExpiry,
 } from '../shared/adapters/state-store';
 import { defenderPolicy } from '../shared/adapters/defender-policy';
 import { macKey } from '../shared/adapters/mac-key';
@@ -99,11 +101,26 @@ import { cutQuoted, recordSettings, withRetries } from '../shared/recording';
 import { keepInOutbox } from '../shared/notices';
 import { runtime, type Runtime } from '../shared/runtime';
 
-/** The run's protection counter outlives the run by this much (it is only read while the run lasts). */
-const RUN_COUNTER_TTL_SECONDS = 2 * 24 * 60 * 60;
 /** How long a resolved SSM value is cached in the container. */
 const SSM_MAX_AGE_SECONDS = 300;
-const SKIP_OUTCOMES: ReadonlySet<Outcome> = new Set(['SKIPPED', 'DEFERRED', 'FAILED']);
+/** Notified outcomes. DEFERRED is not (issue 11): the run summary counts the deferred. */
+const SKIP_OUTCOMES: ReadonlySet<Outcome> = new Set(['SKIPPED', 'FAILED']);
+
+/**
+ * The run's slot for this change: claimed by assess (issue 11: `slotClaimed`), when the lease must still be this
+ * run's (renewed here); otherwise claimed now (a request from an engine before issue 11, in flight across a deploy).
+ * False: no slot (cap reached, or the lease lost). Throws when the state table cannot be reached.
+ */
+async function holdSlot(rt: Runtime, request: ProtectRequest): Promise<boolean> {
+  const now = systemClock.now();
+  if (request.slotClaimed === true) return renewLease(rt.stateTableName, request.runId, Math.floor(now / 1000));
+  return claimProtectionSlot(rt.stateTableName, {
+    runId: request.runId,
+    max: rt.config.maxProtectionsPerRun,
+    expiresAt: runCounterExpiry(request.startedAt),
+    now,
+  });
+}
 
 /** The event is not a ProtectRequest: nothing is read or changed. */
 export class ProtectRequestError extends Error {
@@ -645,15 +662,9 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   }
 
   // 3. The per-run cap.
-  const expiresAt = Math.floor(Date.parse(request.startedAt) / 1000) + RUN_COUNTER_TTL_SECONDS;
   let claimed: boolean;
   try {
-    claimed = await claimProtectionSlot(rt.stateTableName, {
-      runId: request.runId,
-      max: config.maxProtectionsPerRun,
-      expiresAt,
-      now: systemClock.now(),
-    });
+    claimed = await holdSlot(rt, request);
   } catch (error) {
     return recorder.finish({
       outcome: 'DEFERRED',
@@ -908,15 +919,9 @@ async function refreshInPlace(input: RefreshInput): Promise<ProtectOutput> {
   if (typeof revisionId !== 'string' || revisionId.length === 0) {
     return outdated('GetFunction returned no RevisionId: the refresh is not sent without a precondition');
   }
-  const counterExpiresAt = Math.floor(Date.parse(request.startedAt) / 1000) + RUN_COUNTER_TTL_SECONDS;
   let claimed = false;
   try {
-    claimed = await claimProtectionSlot(rt.stateTableName, {
-      runId: request.runId,
-      max: config.maxProtectionsPerRun,
-      expiresAt: counterExpiresAt,
-      now: systemClock.now(),
-    });
+    claimed = await holdSlot(rt, request);
   } catch (error) {
     return outdated(`the run's protection counter cannot be updated (${awsMessage(error)}): refresh deferred`);
   }

@@ -236,6 +236,11 @@ export function grantAssessBatch(fn: HouseFunction, r: EngineResources, stack: S
   fn.allow('AppendAudit', ['dynamodb:PutItem'], [r.tables.auditTable.tableArn]);
   // A retried batch reads back the repeats item its first attempt wrote (issue 11).
   allowReadRepeats(fn, r, 'ReadBatchRepeats');
+  // Deferral is decided here (issue 11): a candidate claims one of the run's protection slots (the lease renewed,
+  // the run counter updated; a refused claim read back once) before its expensive reads.
+  fn.allow('ClaimProtectionSlots', ['dynamodb:UpdateItem', 'dynamodb:GetItem'], [r.tables.stateTable.tableArn], {
+    'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['LOCK', 'RUN#*'] },
+  });
   fn.allow('LastDecisions', ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'], [r.tables.stateTable.tableArn]);
   fn.allow('PublishSkips', ['sns:Publish'], [r.skipTopic.topicArn]);
   // A notice SNS refused puts the run in the outbox (lambdas/shared/notices.ts).

@@ -151,6 +151,13 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
         },
         // Issue 9: the outbox drain reads the runs that owe notices and updates the OUTBOX item.
         { Sid: 'ReadOwingRuns', Effect: 'Allow', Action: 'dynamodb:Query', Resource: r.byRunIndex },
+        {
+          Sid: 'ReadRunRepeats',
+          Effect: 'Allow',
+          Action: 'dynamodb:Query',
+          Resource: r.audit,
+          Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['#run'] } },
+        },
         { Sid: 'NoticeOutbox', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: r.state },
         r.key,
         r.macKey,
@@ -244,6 +251,20 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
       { Sid: 'ReadRouteTables', Effect: 'Allow', Action: 'ec2:DescribeRouteTables', Resource: '*' },
       { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
       {
+        Sid: 'ReadBatchRepeats',
+        Effect: 'Allow',
+        Action: 'dynamodb:Query',
+        Resource: r.audit,
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['#run'] } },
+      },
+      {
+        Sid: 'ClaimProtectionSlots',
+        Effect: 'Allow',
+        Action: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
+        Resource: r.state,
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['LOCK', 'RUN#*'] } },
+      },
+      {
         Sid: 'LastDecisions',
         Effect: 'Allow',
         Action: ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem'],
@@ -329,6 +350,13 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
       r.logs('record-failure'),
       { Sid: 'AppendAudit', Effect: 'Allow', Action: 'dynamodb:PutItem', Resource: r.audit },
       { Sid: 'ReadRunPending', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: r.audit },
+      {
+        Sid: 'ReadRunRepeats',
+        Effect: 'Allow',
+        Action: 'dynamodb:Query',
+        Resource: r.audit,
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['#run'] } },
+      },
       { Sid: 'KeepUnrecorded', Effect: 'Allow', Action: 's3:PutObject', Resource: r.unrecordedObjects },
       { Sid: 'PublishSkips', Effect: 'Allow', Action: 'sns:Publish', Resource: r.skipTopic },
       // Issue 9: a FAILED notice sent is marked in the function's last-decision digest; a refused one keeps the run

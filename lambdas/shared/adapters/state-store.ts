@@ -150,6 +150,14 @@ export async function releaseLease(table: string, runId: string): Promise<void> 
 /** How long a lease lasts unless renewed or released (seconds): the longest a dead run can block the next runs. */
 export const RUN_LEASE_SECONDS = 2 * 60 * 60;
 
+/** The run's protection counter outlives the run by this much (it is only read while the run lasts). */
+export const RUN_COUNTER_TTL_SECONDS = 2 * 24 * 60 * 60;
+
+/** When the counter item of a run started at `startedAt` (ISO 8601) may be dropped (epoch seconds). */
+export function runCounterExpiry(startedAt: string): number {
+  return Math.floor(Date.parse(startedAt) / 1000) + RUN_COUNTER_TTL_SECONDS;
+}
+
 export interface SlotClaim {
   runId: string;
   /** `maxProtectionsPerRun`. */
@@ -206,6 +214,58 @@ export async function claimProtectionSlot(table: string, claim: SlotClaim): Prom
   } catch (error) {
     if (error instanceof ConditionalCheckFailedException) return false;
     throw error;
+  }
+}
+
+/**
+ * Claims one of the run's protection slots FOR ONE FUNCTION (issue 11: assess decides the deferral before the
+ * protect step, so a function over the cap costs no expensive read, protect invocation or notice): like
+ * `claimProtectionSlot` (lease renewed first, atomic counter under `maxProtectionsPerRun`), and idempotent per
+ * function: the run item's string set `claimed` names each function holding a slot, so a retried batch finds its
+ * own claims instead of taking more (a refused update is told apart by one consistent read).
+ */
+export async function claimSlotFor(table: string, claim: SlotClaim & { functionName: string }): Promise<boolean> {
+  if (!(await renewLease(table, claim.runId, Math.floor(claim.now / 1000)))) return false;
+  try {
+    await dynamodb.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { pk: stateKeys.run(claim.runId) },
+        UpdateExpression: 'ADD protections :one, claimed :fn SET expiresAt = :exp',
+        ConditionExpression:
+          '(attribute_not_exists(protections) OR protections < :max) AND (attribute_not_exists(claimed) OR NOT contains(claimed, :name))',
+        ExpressionAttributeValues: {
+          ':one': 1,
+          ':fn': new Set([claim.functionName]),
+          ':name': claim.functionName,
+          ':max': claim.max,
+          ':exp': claim.expiresAt,
+        },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    const item = await getStateItem(table, stateKeys.run(claim.runId));
+    const claimed: unknown = item?.['claimed'];
+    return claimed instanceof Set && claimed.has(claim.functionName);
+  }
+}
+
+/** Gives back a slot `claimSlotFor` took for a function that will not be changed after all (a no-op otherwise). */
+export async function releaseSlotFor(table: string, runId: string, functionName: string): Promise<void> {
+  try {
+    await dynamodb.send(
+      new UpdateCommand({
+        TableName: table,
+        Key: { pk: stateKeys.run(runId) },
+        UpdateExpression: 'ADD protections :minus DELETE claimed :fn',
+        ConditionExpression: 'contains(claimed, :name)',
+        ExpressionAttributeValues: { ':minus': -1, ':fn': new Set([functionName]), ':name': functionName },
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
   }
 }
 

@@ -185,7 +185,6 @@ export interface Repeated {
   groups: RepeatGroup[];
 }
 
-
 /**
  * What protection touches, before or after. No trace of a customer value is kept: variable names and the byte size
  * of the whole variables map only. Our own variables (config.defender.environment keys, AWS_LAMBDA_EXEC_WRAPPER,
@@ -314,6 +313,11 @@ export interface ProtectRequest extends RunContext {
   functionName: string;
   functionArn: string;
   facts: FunctionFacts;
+  /**
+   * True when assess already claimed this function's protection slot (issue 11); protect then only renews the run's
+   * lease. Absent (a request from an engine before issue 11, in flight across a deploy): protect claims it itself.
+   */
+  slotClaimed?: boolean;
 }
 
 export interface AssessBatchOutput {

@@ -17,9 +17,15 @@ import { createInterface } from 'node:readline';
 import type { StackOutputKey } from '../../lib/zero-impact-stack';
 import { describeStackOutputs } from '../commands/stack';
 import { ListExecutionsCommand, type ListExecutionsCommandOutput } from '@aws-sdk/client-sfn';
-import { auditPages, functionHistory, runItems, runIdsByScan } from '../../lambdas/shared/adapters/audit-store';
+import {
+  auditItemsByKey,
+  auditPages,
+  functionHistory,
+  runItems,
+  runIdsByScan,
+} from '../../lambdas/shared/adapters/audit-store';
 import { sfn } from '../../lambdas/shared/adapters/clients';
-import { expandRepeats } from '../../lambdas/shared/domain/repeats';
+import { expandRepeats, repeatedKeys, withRepeatedChecks } from '../../lambdas/shared/domain/repeats';
 import type { AuditItem } from '../../lambdas/shared/domain/types';
 import { UsageError } from '../commands/common';
 
@@ -107,9 +113,16 @@ export function localSource(dir: string): AuditSource {
         .slice(0, limit)
         .map(([id]) => id);
     },
-    runItems: (runId) => filtered((item) => item.runId === runId),
+    async runItems(runId) {
+      const items = await filtered((item) => item.runId === runId);
+      const wanted = new Set(repeatedKeys(items).map((k) => `${k.functionName}|${k.sk}`));
+      return withRepeatedChecks(items, await filtered((item) => wanted.has(`${item.functionName}|${item.sk}`)));
+    },
     async functionHistory(functionName) {
-      return (await filtered((item) => item.functionName === functionName)).sort((a, b) => a.sk.localeCompare(b.sk));
+      const items = (await filtered((item) => item.functionName === functionName)).sort((a, b) =>
+        a.sk.localeCompare(b.sk),
+      );
+      return withRepeatedChecks(items, items);
     },
     async *pages(since, until) {
       let page: AuditItem[] = [];
@@ -153,8 +166,15 @@ export function stackSource(target: StackTarget): AuditSource {
         .slice(0, limit)
         .map((run) => run.runId);
     },
-    runItems: (runId) => runItems(target.auditTable, runId),
-    functionHistory: (name) => functionHistory(target.auditTable, name),
+    async runItems(runId) {
+      // Compact repeats (domain/repeats.ts) get the checks of the full item they repeat.
+      const items = await runItems(target.auditTable, runId);
+      return withRepeatedChecks(items, await auditItemsByKey(target.auditTable, repeatedKeys(items)));
+    },
+    async functionHistory(name) {
+      const items = await functionHistory(target.auditTable, name);
+      return withRepeatedChecks(items, items);
+    },
     pages: (since, until) => auditPages(target.auditTable, since, until),
   };
 }

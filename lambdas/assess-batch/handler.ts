@@ -52,19 +52,28 @@ import {
   putLastDecisions,
   releaseSlotFor,
   runCounterExpiry,
+  type StoredDigest,
 } from '../shared/adapters/state-store';
 import { resolveEgress, type VpcFunction } from '../shared/adapters/vpc';
 import { rejectionBackoff, type RejectionRecord } from '../shared/domain/backoff';
 import { workersOf } from '../shared/domain/batching';
 import {
   arnParts,
+  AUDIT_STAGE,
+  auditSortKey,
   CHANGE_OUTCOMES,
   decisionItem,
   nextDigest,
   sameDecision,
   type DecisionDigest,
 } from '../shared/domain/audit';
-import { factsFingerprint, needsFullRecord, repeatsItems, type RepeatEntry } from '../shared/domain/repeats';
+import {
+  factsFingerprint,
+  needsFullRecord,
+  recheckDue,
+  repeatsItems,
+  type RepeatEntry,
+} from '../shared/domain/repeats';
 import { arnRegion, assess, type FunnelContext } from '../shared/domain/funnel';
 import { decisionNotice } from '../shared/domain/notice';
 import {
@@ -149,6 +158,8 @@ interface Entry {
   funnel: FunnelContext;
   /** GetFunction, when it was read before screening. */
   status?: FunctionStatus;
+  /** True once this run read the function's expensive facts (candidate reads, or a protected function's readiness). */
+  checked?: boolean;
 }
 
 interface Decision {
@@ -229,6 +240,7 @@ class BatchRun {
   /** GetFunction before screening, keeping the real values of `keep` in memory (issue 8 item 9). */
   async readStatus(entry: Entry, keep: readonly string[]): Promise<FunctionStatus | undefined> {
     const arn = entry.cheap.configuration.FunctionArn ?? entry.name;
+    entry.checked = true;
     return functionStatus(
       arn,
       this.limiters.getFunction,
@@ -255,6 +267,7 @@ class BatchRun {
     rejections: ReadonlyMap<string, RejectionRecord> | undefined,
   ) {
     const arn = entry.cheap.configuration.FunctionArn ?? entry.name;
+    entry.checked = true;
     const onError = (failure: ReadFailure): void =>
       logger.warn('read failed; the fact is missing', { functionName: entry.name, ...failure });
     const read: CandidateFacts = {};
@@ -289,6 +302,14 @@ class BatchRun {
   /** An ALREADY_PROTECTED function: GetFunction for its readiness (ListFunctions omits LastUpdateStatus). */
   async decideProtected(entry: Entry, screening: Screening): Promise<Assessment> {
     const arn = entry.cheap.configuration.FunctionArn ?? entry.name;
+    // Issue 11: an unchanged, healthy protected function's readiness is read once a day, not every hour.
+    const due = recheckDue(
+      this.previousKnown ? this.previous.get(entry.name) : undefined,
+      { outcome: 'ALREADY_PROTECTED', fingerprint: this.fingerprintOf(entry), unlessWarning: 'PROTECTION_UNHEALTHY' },
+      systemClock.now(),
+    );
+    if (entry.status === undefined && !due) return screening.assessment;
+    entry.checked = true;
     const status =
       entry.status ??
       (await functionStatus(arn, this.limiters.getFunction, (failure) =>
@@ -434,11 +455,13 @@ class BatchRun {
     );
     // The digest names this item and the facts it was decided on: the next identical decision is a compact repeat.
     const fingerprint = this.fingerprintOf(entry);
+    const checkedAt = entry.checked === true ? decidedAt : previous?.checkedAt;
     const digest: DecisionDigest = {
       ...decided,
       ...(fingerprint !== undefined && outcome !== 'FAILED' ? { fingerprint } : {}),
       recordedAs: item.sk,
       ...(item.expiresAt !== undefined ? { recordedUntil: item.expiresAt } : {}),
+      ...(checkedAt !== undefined && outcome !== 'FAILED' ? { checkedAt } : {}),
     };
     const written = await putAuditItem(this.rt.auditTableName, item);
     increment(this.counts, outcome);
@@ -493,6 +516,10 @@ class BatchRun {
     const previous = this.previous.get(entry.name);
     const { outcome, reasons, assessment } = decision;
     if (!this.previousKnown || previous === undefined || previous.recordedAs === undefined) return undefined;
+    // A digest this run already wrote (a retried batch whose first attempt recorded the function in full): that item
+    // is the run's decision, and the full path finds it ('exists').
+    if (previous.recordedAs === auditSortKey(this.run.startedAt, this.run.runId, AUDIT_STAGE.decision))
+      return undefined;
     if (CHANGE_OUTCOMES.has(outcome) || entry.name === UNNAMED) return undefined;
     if (outcome === 'SKIPPED' && this.config.notifications.skips === 'always') return undefined;
     const fingerprint = this.fingerprintOf(entry);
@@ -560,6 +587,20 @@ class BatchRun {
     for (const d of this.decided) {
       if (refused.has(d.entry.name)) continue;
       if (standing.has(d.entry.name)) {
+        const previous = this.previous.get(d.entry.name) as StoredDigest | undefined;
+        if (
+          d.entry.checked === true &&
+          previous !== undefined &&
+          repeats.some((r) => r.functionName === d.entry.name)
+        ) {
+          // Read again and unchanged: the digest remembers when (the facts are good for another day).
+          const { decidedAt, ...digest } = previous;
+          this.digests.push({
+            functionName: d.entry.name,
+            digest: { ...digest, checkedAt: new Date(now).toISOString() },
+            decidedAt: decidedAt ?? new Date(now).toISOString(),
+          });
+        }
         if ('decision' in d) {
           increment(this.counts, d.decision.outcome);
           if (d.decision.outcome === 'SKIPPED') for (const reason of d.decision.reasons) increment(this.skips, reason);
@@ -842,7 +883,20 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
   // The candidates. In protect mode each first claims one of the run's slots (issue 11: deferral is decided here,
   // before any expensive read, protect invocation or notice); a candidate the reads then skip gives its slot back
   // for the next one. Without a slot, a candidate is DEFERRED on its cheap facts.
-  const queue = screened.filter(wanted);
+  const queue: Screened[] = [];
+  for (const s of screened.filter(wanted)) {
+    // Issue 11: in dry-run, an unchanged WOULD_PROTECT candidate's expensive facts are read once a day; in between
+    // its decision repeats the last full check (the repeats item points at it).
+    const before = previousKnown ? previous.get(s.entry.name) : undefined;
+    const carry =
+      config.mode === 'dry-run' &&
+      before !== undefined &&
+      !recheckDue(before, { outcome: 'WOULD_PROTECT', fingerprint: batch.fingerprintOf(s.entry) }, systemClock.now());
+    if (carry) {
+      const assessment: Assessment = { ...s.screening.assessment, warnings: before.warnings as Assessment['warnings'] };
+      conclude(s.entry, { outcome: 'WOULD_PROTECT', assessment, reasons: [] });
+    } else queue.push(s);
+  }
   let slotsLeft = true;
   while (queue.length > 0) {
     const take: Screened[] = [];

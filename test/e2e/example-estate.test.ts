@@ -269,6 +269,8 @@ describe('local run on the example estate (protect mode)', () => {
       'owed notices of the run',
       'run finished',
       'run lease acquired',
+      // a batch's compact repeats item (issue 11)
+      'unchanged repeats recorded compactly',
     ]);
   });
 

@@ -8,6 +8,7 @@ import { GetFunctionCodeSigningConfigCommand, GetFunctionCommand } from '@aws-sd
 import { ListProvisionedConcurrencyConfigsCommand } from '@aws-sdk/client-lambda';
 import { GetMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { PublishCommand } from '@aws-sdk/client-sns';
+import { GetParameterCommand } from '@aws-sdk/client-ssm';
 import {
   BatchGetCommand,
   BatchWriteCommand,
@@ -21,7 +22,8 @@ import { AuditWriteError, handler } from '../../lambdas/assess-batch/handler';
 import { expandRepeats } from '../../lambdas/shared/domain/repeats';
 import { redactConfiguration } from '../../lambdas/shared/domain/redact';
 import type { AuditItem, FunctionConfiguration, InventoryItem, RunContext } from '../../lambdas/shared/domain/types';
-import { baseConfig, fn, mocks, prepare, silenceLogs, useRuntime, WRAPPER } from './gather-fixtures';
+import { baseConfig, fn, LAYER, mocks, prepare, silenceLogs, useRuntime, WRAPPER } from './gather-fixtures';
+import { systemClock } from '../../lambdas/shared/adapters/rate-limiter';
 
 const OURS = { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER };
 const RUN_1: RunContext = { runId: 'run-1', startedAt: '2025-06-01T10:59:00.000Z', protectionAllowed: true };
@@ -298,5 +300,83 @@ describe('assess-batch, issue 11: deferral is decided before the protect step', 
     const out = await handler({ Items: [item(eligible('a')), item(eligible('b'))], BatchInput: RUN_2 });
     expect(out.counts).toEqual({ WOULD_PROTECT: 2 });
     expect(mocks.ddb.commandCalls(UpdateCommand)).toHaveLength(0);
+  });
+});
+
+describe('assess-batch, issue 11: the expensive facts of an unchanged function are read once a day', () => {
+  const candidate = () => fn('c', { CodeSha256: 'sha-c', RevisionId: 'rev-c' });
+  const reads = () => ({
+    metrics: mocks.cloudwatch.commandCalls(GetMetricDataCommand).length,
+    provisioned: mocks.lambda.commandCalls(ListProvisionedConcurrencyConfigsCommand).length,
+  });
+
+  it('dry-run: an unchanged WOULD_PROTECT repeats its last full check for 24 h, then is read again', async () => {
+    await handler({ Items: [item(candidate())], BatchInput: RUN_1 });
+    expect(reads()).toEqual({ metrics: 1, provisioned: 1 });
+    const checkedAt = digests.get('c')?.['checkedAt'];
+    expect(checkedAt).toBe(new Date(systemClock.now()).toISOString());
+
+    // An hour later: nothing read, the decision is a compact repeat.
+    jest.spyOn(systemClock, 'now').mockReturnValue(Date.parse(RUN_2.startedAt) + 60_000);
+    const out = await handler({ Items: [item(candidate())], BatchInput: RUN_2 });
+    expect(out.counts).toEqual({ WOULD_PROTECT: 1 });
+    expect(reads()).toEqual({ metrics: 1, provisioned: 1 });
+    expect(written(RUN_2).map((i) => i.kind)).toEqual(['repeats']);
+
+    // A day later: read again; still the same, so still a repeat, and the digest remembers the new check.
+    const later = Date.parse(RUN_2.startedAt) + 25 * 60 * 60 * 1000;
+    jest.spyOn(systemClock, 'now').mockReturnValue(later);
+    const run3: RunContext = { ...RUN_2, runId: 'run-3', startedAt: new Date(later - 60_000).toISOString() };
+    await handler({ Items: [item(candidate())], BatchInput: run3 });
+    expect(reads()).toEqual({ metrics: 2, provisioned: 2 });
+    expect(written(run3).map((i) => i.kind)).toEqual(['repeats']);
+    expect(digests.get('c')?.['checkedAt']).toBe(new Date(later).toISOString());
+  });
+
+  it('dry-run: a changed candidate (new RevisionId) is read at once', async () => {
+    await handler({ Items: [item(candidate())], BatchInput: RUN_1 });
+    await handler({ Items: [item(fn('c', { CodeSha256: 'sha-c', RevisionId: 'rev-c-2' }))], BatchInput: RUN_2 });
+    expect(reads()).toEqual({ metrics: 2, provisioned: 2 });
+  });
+
+  it("protect: a healthy protected function's readiness is read once a day, an unhealthy one's every run", async () => {
+    // TW_POLICY as a literal: an SSM-sourced value is compared with the function's own every run (GetFunction,
+    // issue 8 item 9), which reads the readiness anyway.
+    const policy = 'p'.repeat(40);
+    useRuntime({
+      mode: 'protect',
+      defender: { layerArn: LAYER, environment: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: policy } },
+    });
+    mocks.ssm.on(GetParameterCommand).resolves({ Parameter: { Value: policy, Type: 'SecureString' } });
+    const protectedFn = (): FunctionConfiguration =>
+      fn('p', {
+        CodeSha256: 'sha-p',
+        RevisionId: 'rev-p',
+        Layers: [{ Arn: LAYER }],
+        Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: policy } },
+      });
+    mocks.lambda.on(GetFunctionCommand).resolves({
+      Configuration: {
+        State: 'Active',
+        LastUpdateStatus: 'Successful',
+        Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: policy } },
+      },
+    });
+    const ours = { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: policy };
+    const item = (config: FunctionConfiguration): InventoryItem => ({
+      configuration: redactConfiguration(config, ours),
+      tags: {},
+    });
+    await handler({ Items: [item(protectedFn())], BatchInput: RUN_1 });
+    expect(written(RUN_1)).toEqual([expect.objectContaining({ outcome: 'ALREADY_PROTECTED', warnings: [] })]);
+    expect(mocks.lambda.commandCalls(GetFunctionCommand)).toHaveLength(1);
+
+    await handler({ Items: [item(protectedFn())], BatchInput: RUN_2 });
+    expect(mocks.lambda.commandCalls(GetFunctionCommand)).toHaveLength(1);
+    expect(written(RUN_2).map((i) => i.kind)).toEqual(['repeats']);
+
+    digests.set('p', { ...digests.get('p')!, warnings: ['PROTECTION_UNHEALTHY'] });
+    await handler({ Items: [item(protectedFn())], BatchInput: { ...RUN_2, runId: 'run-3' } });
+    expect(mocks.lambda.commandCalls(GetFunctionCommand)).toHaveLength(2);
   });
 });

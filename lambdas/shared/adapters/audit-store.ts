@@ -4,6 +4,8 @@
  * the writers (a retried task finds its run's items by their deterministic keys) and reconciliation.
  */
 import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -89,6 +91,29 @@ export async function getAuditItem(
     new GetCommand({ TableName: tableName, Key: { functionName, sk }, ConsistentRead: true }),
   );
   return out.Item as AuditItem | undefined;
+}
+
+/**
+ * Items by key (BatchGetItem, 100 keys a call, unprocessed keys retried a few times, then an error): for the
+ * reviewing commands, the full items compact repeats point at (`sameAs`, domain/repeats.ts).
+ */
+export async function auditItemsByKey(
+  tableName: string,
+  keys: ReadonlyArray<{ functionName: string; sk: string }>,
+): Promise<AuditItem[]> {
+  const found: AuditItem[] = [];
+  for (let i = 0; i < keys.length; i += 100) {
+    let pending: Array<Record<string, unknown>> | undefined = keys.slice(i, i + 100).map((k) => ({ ...k }));
+    for (let attempt = 0; pending !== undefined && pending.length > 0; attempt++) {
+      if (attempt >= 5) throw new Error(`audit table: ${pending.length} keys left unprocessed`);
+      const out: BatchGetCommandOutput = await dynamodb.send(
+        new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending } } }),
+      );
+      found.push(...((out.Responses?.[tableName] ?? []) as AuditItem[]));
+      pending = out.UnprocessedKeys?.[tableName]?.Keys;
+    }
+  }
+  return found;
 }
 
 /** A function's items of one run: its write-ahead PENDING and its final decision, each if written. */

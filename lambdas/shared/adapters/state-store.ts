@@ -334,7 +334,7 @@ export async function lastDecisions(table: string, functionNames: string[]): Pro
   for (const item of await batchGetItems(table, functionNames.map(stateKeys.last))) {
     const macs: unknown = item['ourValueMacs'];
     const decidedAt: unknown = item['decidedAt'];
-    const optional = (name: 'fingerprint' | 'recordedAs'): Partial<StoredDigest> => {
+    const optional = (name: 'fingerprint' | 'recordedAs' | 'checkedAt'): Partial<StoredDigest> => {
       const value: unknown = item[name];
       return typeof value === 'string' ? { [name]: value } : {};
     };
@@ -342,6 +342,7 @@ export async function lastDecisions(table: string, functionNames: string[]): Pro
     found.set(String(item['functionName']), {
       ...optional('fingerprint'),
       ...optional('recordedAs'),
+      ...optional('checkedAt'),
       ...(typeof until === 'number' ? { recordedUntil: until } : {}),
       outcome: String(item['outcome']),
       reasons: (item['reasons'] as string[] | undefined) ?? [],

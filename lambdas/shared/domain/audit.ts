@@ -123,6 +123,12 @@ export interface DecisionDigest {
   recordedAs?: string;
   /** The `expiresAt` of that full item (epoch seconds); absent: it is kept forever. */
   recordedUntil?: number;
+  /**
+   * When the expensive facts behind this decision were last read (ISO 8601): a candidate's metrics and control-plane
+   * reads, a protected function's readiness. An unchanged repeat within FACTS_RECHECK_MS of it is not read again
+   * (domain/repeats.ts `recheckDue`).
+   */
+  checkedAt?: string;
 }
 
 /** The digest to store for a new decision: the previous one's `ourValueMacs` kept unless the decision brings its own. */

@@ -204,3 +204,59 @@ export function needsFullRecord(
   if (recorded.recordedUntil === undefined) return false;
   return recorded.recordedUntil * 1000 < now + settings.repeatRetentionDays * 24 * 60 * 60 * 1000;
 }
+
+/**
+ * How long the expensive facts of an unchanged function stay good for (issue 11): a dry-run candidate's metrics,
+ * provisioned concurrency, code signing and route tables, and a protected function's readiness (GetFunction) are
+ * read again once a day, not every hour, while its facts fingerprint and decision stay the same. Anything that
+ * changes the function (RevisionId, code, tags), the engine or the configuration reads them at once.
+ */
+export const FACTS_RECHECK_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Whether an unchanged function's expensive facts must be read again this run: always unless its previous decision
+ * was `outcome` on the same fingerprint, without `unlessWarning`, and they were read within FACTS_RECHECK_MS.
+ */
+export function recheckDue(
+  previous:
+    { outcome: string; reasons: string[]; warnings: string[]; fingerprint?: string; checkedAt?: string } | undefined,
+  expected: { outcome: string; fingerprint: string | undefined; unlessWarning?: string },
+  now: number,
+): boolean {
+  if (previous === undefined || expected.fingerprint === undefined) return true;
+  if (previous.outcome !== expected.outcome || previous.reasons.length > 0) return true;
+  if (previous.fingerprint !== expected.fingerprint) return true;
+  if (expected.unlessWarning !== undefined && previous.warnings.includes(expected.unlessWarning)) return true;
+  const checked = previous.checkedAt === undefined ? Number.NaN : Date.parse(previous.checkedAt);
+  return Number.isNaN(checked) || now - checked >= FACTS_RECHECK_MS || checked > now;
+}
+
+/**
+ * Decisions expanded from repeats items with the checks (and detail) of the full item each one repeats (`sameAs`),
+ * for readers that show them (the reviewing commands). `full` holds the referenced items; one not found leaves the
+ * decision without checks.
+ */
+export function withRepeatedChecks(items: readonly AuditItem[], full: readonly AuditItem[]): AuditItem[] {
+  const byKey = new Map(full.map((item) => [`${item.functionName}|${item.sk}`, item]));
+  return items.map((item) => {
+    if (item.sameAs === undefined || item.checks.length > 0) return item;
+    const source = byKey.get(`${item.functionName}|${item.sameAs}`);
+    if (source === undefined) return item;
+    return {
+      ...item,
+      checks: source.checks,
+      ...(source.detail !== undefined ? { detail: source.detail } : {}),
+      ...(item.functionArn === null ? { functionArn: source.functionArn } : {}),
+    };
+  });
+}
+
+/** The keys of the full items that expanded repeats point at. */
+export function repeatedKeys(items: readonly AuditItem[]): Array<{ functionName: string; sk: string }> {
+  const keys = new Map<string, { functionName: string; sk: string }>();
+  for (const item of items) {
+    if (item.sameAs === undefined || item.checks.length > 0) continue;
+    keys.set(`${item.functionName}|${item.sameAs}`, { functionName: item.functionName, sk: item.sameAs });
+  }
+  return [...keys.values()];
+}

@@ -5,7 +5,8 @@
  * For each size (generated estate, fixed seed, local/estate.ts `generateEstate`):
  * - `first`: protect mode, the first run on the fresh estate with the bench configuration's cap (25 a run);
  * - `steady`: protect mode, a run after the rollout finished (a second session whose first run protects everything
- *   eligible without a cap, then the measured run in which nothing changed: the hourly steady state);
+ *   eligible without a cap, then `afterRollout`, the run that records the new ALREADY_PROTECTED decisions in full,
+ *   then the measured run in which nothing changed: the hourly steady state);
  * - `dryRunFirst`, `dryRunSteady`: dry-run mode, the first and the second run;
  * - `naiveFirst`, `naive`: the naive baseline (bench/naive.ts), its first run and its steady state (second run).
  *
@@ -440,6 +441,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
         if (i === 0) runs['rollout'] = rollout;
         if ((rollout.outcomes['DEFERRED'] ?? 0) === 0) break;
       }
+      // The first run after the rollout records every new ALREADY_PROTECTED decision in full (issue 11: only an
+      // unchanged repeat is compact); the one after it is the hourly steady state.
+      runs['afterRollout'] = await steady.measure(count);
       runs['steady'] = await steady.measure(count);
     } finally {
       await steady.stop();

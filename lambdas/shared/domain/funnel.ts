@@ -303,6 +303,8 @@ interface Derived {
   /** `defenderVariables(config)`: our variables and where their values come from. */
   variables: ReadonlyArray<readonly [string, OurValueSource]>;
   supportedRuntimes: ReadonlySet<string>;
+  /** Gate 3's limit: the supported runtimes, comma-separated. */
+  runtimesLimit: string;
   /** `defenderLayerName(defender.layerArn)`. */
   layerName: string;
 }
@@ -321,6 +323,7 @@ function derivedFrom(config: Config): Derived {
     exclusions: config.exclusions.functions.map((pattern) => ({ pattern, matcher: globToRegExp(pattern) })),
     variables: Object.entries(defenderVariables(config)),
     supportedRuntimes: new Set(config.funnel.supportedRuntimes),
+    runtimesLimit: config.funnel.supportedRuntimes.join(','),
     layerName: defenderLayerName(config.defender.layerArn),
   };
   derivedByConfig.set(config, derived);
@@ -896,7 +899,7 @@ function architecture({ r }: GateInput): Outcome {
 }
 
 function runtime({ r, ours }: GateInput): Outcome {
-  const limit = ours.config.funnel.supportedRuntimes.join(',');
+  const limit = ours.derived.runtimesLimit;
   if (r.packageType.ok && r.packageType.value === 'Image') return notApplicable('Image package', limit);
   if (!r.runtime.ok) return lacking(limit, r.runtime);
   return failWhen(!ours.derived.supportedRuntimes.has(r.runtime.value), r.runtime.value, limit);
@@ -918,18 +921,21 @@ function envQuota({ r, ours }: GateInput): Outcome {
   const limit = ours.config.funnel.envQuotaBytes;
   if (!r.variables.ok) return lacking(limit, r.variables);
   const { bytes, estimated } = variablesAfter(r, r.variables.value, ours);
-  const fromConsole = (name: string): boolean => isConsoleVariable(ours.config, name);
-  const resolvedConsole = [...ours.values].filter(([name, value]) => fromConsole(name) && value !== undefined);
-  const notes = [
-    ...resolvedConsole.map(([name]) => `${name}: this function's value from the Console`),
-    ...estimated
-      .filter(fromConsole)
-      .map(
-        (name) =>
-          `${name} not cached yet, fetched from the Console at protect time: counted as ${SSM_VALUE_ESTIMATE_BYTES} bytes`,
-      ),
-  ];
-  const fromSsm = estimated.filter((name) => !fromConsole(name));
+  const notes: string[] = [];
+  for (const [name, value] of ours.values) {
+    if (value !== undefined && isConsoleVariable(ours.config, name)) {
+      notes.push(`${name}: this function's value from the Console`);
+    }
+  }
+  const fromSsm: string[] = [];
+  for (const name of estimated) {
+    if (!isConsoleVariable(ours.config, name)) fromSsm.push(name);
+    else {
+      notes.push(
+        `${name} not cached yet, fetched from the Console at protect time: counted as ${SSM_VALUE_ESTIMATE_BYTES} bytes`,
+      );
+    }
+  }
   if (fromSsm.length > 0)
     notes.push(`${fromSsm.join(', ')} not resolved: counted as ${SSM_VALUE_ESTIMATE_BYTES} bytes`);
   const note = notes.length > 0 ? ` (${notes.join('; ')})` : '';

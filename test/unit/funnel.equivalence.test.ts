@@ -15,7 +15,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assess } from '../../lambdas/shared/domain/funnel';
+import fc from 'fast-check';
+import { assess, envVarsSize, variablesMapBytes } from '../../lambdas/shared/domain/funnel';
 import { candidateFacts, hasSubnets, protectedWithStatus, screen } from '../../lambdas/shared/domain/screening';
 import type { Assessment } from '../../lambdas/shared/domain/types';
 import {
@@ -112,5 +113,24 @@ describe('funnel equivalence with the snapshot', () => {
   it('carries no variable value, in the decisions or in the snapshot', () => {
     expect(JSON.stringify(decisions)).not.toContain(SECRET_MARK);
     expect(readFileSync(FIXTURE, 'utf8')).not.toContain(SECRET_MARK);
+  });
+});
+
+describe('counting the variables without building their JSON', () => {
+  const text = fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'grapheme' }),
+    fc.string({ unit: 'binary' }), // lone surrogates: JSON.stringify escapes them
+    fc.constantFrom('__proto__', 'constructor', '0', '', '"', '\\', '\u2028', 'x'.repeat(1024)),
+  );
+
+  it('gives envVarsSize of the same variables, whatever their text', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(text, text)), (entries) => {
+        const variables = new Map(entries);
+        expect(variablesMapBytes(variables)).toBe(envVarsSize(Object.fromEntries(variables)));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -117,7 +117,7 @@ function jsonStringBytes(text: string): number {
  * `envVarsSize` of a map, without building the object or its JSON: `{`, `"name":"value"` per entry, commas, `}`
  * (the compact JSON of an object of strings is exactly that, and UTF-8 lengths add up).
  */
-function variablesMapBytes(variables: ReadonlyMap<string, string>): number {
+export function variablesMapBytes(variables: ReadonlyMap<string, string>): number {
   let bytes = 2 + Math.max(0, variables.size - 1);
   for (const [name, value] of variables) bytes += jsonStringBytes(name) + 1 + jsonStringBytes(value);
   return bytes;
@@ -330,9 +330,14 @@ function derivedFrom(config: Config): Derived {
   return derived;
 }
 
-/** `sameLayer(arn, defender.layerArn)`: the layer name is a prefix of its ARN, so most ARNs are told apart at once. */
-function isOurLayer(arn: string, ours: Ours): boolean {
-  return arn.startsWith(ours.derived.layerName) && defenderLayerName(arn) === ours.derived.layerName;
+/**
+ * `sameLayer(arn, defender.layerArn)`: the layer name is a prefix of its ARN, so most ARNs are told apart at once.
+ * `arn` may be a hole of a sparse Layers list (`find` visits holes): never ours.
+ */
+function isOurLayer(arn: string | undefined, ours: Ours): boolean {
+  return (
+    arn !== undefined && arn.startsWith(ours.derived.layerName) && defenderLayerName(arn) === ours.derived.layerName
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------

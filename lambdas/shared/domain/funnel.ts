@@ -853,6 +853,10 @@ function lacking(limit: Observed, ...facts: Array<Fact<unknown>>): Outcome {
   return { status: 'not_evaluated', observed: `unknown: ${missing.join('; ')}`, limit, missing };
 }
 
+/**
+ * `exclusions.functions`' dialect: `*` any characters, `?` one, every other character literal (picomatch would read
+ * `!`, `{}`, `[]`, `\` and `/` differently: docs/readme/design.md). Compiled once per configuration (`derivedFrom`).
+ */
 function globToRegExp(pattern: string): RegExp {
   const body = pattern
     .replace(/[.+^${}()|[\]\\]/g, '\\$&')

@@ -73,6 +73,8 @@ export interface FunnelContext {
 
 /** Size assumed for an SSM-sourced value the funnel does not know and the function does not already carry. */
 export const SSM_VALUE_ESTIMATE_BYTES = 1024;
+/** The stand-in value of that size. */
+const SSM_VALUE_ESTIMATE = 'x'.repeat(SSM_VALUE_ESTIMATE_BYTES);
 /** Lambda's hard limit on layers per function. */
 export const LAYER_SLOT_LIMIT = 5;
 /** Lambda's hard limit on a function's timeout, in seconds. */
@@ -97,6 +99,28 @@ const utf8 = new TextEncoder();
 /** Lambda's measure of the variables map: the UTF-8 byte length of its compact JSON. */
 export function envVarsSize(vars: Readonly<Record<string, string>>): number {
   return utf8.encode(JSON.stringify(vars)).length;
+}
+
+/** A character JSON escapes, or one that is not printable ASCII. */
+const NOT_COPIED_AS_IS = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
+
+/**
+ * The UTF-8 bytes of `JSON.stringify(text)`. Printable ASCII without `"` and `\` is copied as it is, inside two
+ * quotes; any other text is measured by encoding its JSON (escapes, non-ASCII, lone surrogates).
+ */
+function jsonStringBytes(text: string): number {
+  if (text === SSM_VALUE_ESTIMATE) return SSM_VALUE_ESTIMATE_BYTES + 2;
+  return NOT_COPIED_AS_IS.test(text) ? utf8.encode(JSON.stringify(text)).length : text.length + 2;
+}
+
+/**
+ * `envVarsSize` of a map, without building the object or its JSON: `{`, `"name":"value"` per entry, commas, `}`
+ * (the compact JSON of an object of strings is exactly that, and UTF-8 lengths add up).
+ */
+export function variablesMapBytes(variables: ReadonlyMap<string, string>): number {
+  let bytes = 2 + Math.max(0, variables.size - 1);
+  for (const [name, value] of variables) bytes += jsonStringBytes(name) + 1 + jsonStringBytes(value);
+  return bytes;
 }
 
 /** Our variables whose values are literal strings in the configuration (SSM-sourced ones are left out). */
@@ -269,6 +293,54 @@ export const GATE_MESSAGES: Readonly<Record<GateCode, GateMessage>> = {
 };
 
 // ---------------------------------------------------------------------------------------------------------------
+// What the funnel derives from a configuration, once per configuration object (issue 11: not once per function)
+
+interface Derived {
+  /** Each gate code's remediation with this configuration's numbers. */
+  remediations: Readonly<Record<GateCode, string>>;
+  /** `exclusions.functions`, in order, each with its compiled glob. */
+  exclusions: ReadonlyArray<{ pattern: string; matcher: RegExp }>;
+  /** `defenderVariables(config)`: our variables and where their values come from. */
+  variables: ReadonlyArray<readonly [string, OurValueSource]>;
+  supportedRuntimes: ReadonlySet<string>;
+  /** Gate 3's limit: the supported runtimes, comma-separated. */
+  runtimesLimit: string;
+  /** `defenderLayerName(defender.layerArn)`. */
+  layerName: string;
+}
+
+/** A `Config` is never changed once parsed, so what is derived from it is kept as long as the object lives. */
+const derivedByConfig = new WeakMap<Config, Derived>();
+
+function derivedFrom(config: Config): Derived {
+  const cached = derivedByConfig.get(config);
+  if (cached !== undefined) return cached;
+  const remediations = Object.fromEntries(
+    Object.entries(GATE_MESSAGES).map(([code, { remediation }]) => [code, remediation(config)]),
+  ) as Record<GateCode, string>;
+  const derived: Derived = {
+    remediations,
+    exclusions: config.exclusions.functions.map((pattern) => ({ pattern, matcher: globToRegExp(pattern) })),
+    variables: Object.entries(defenderVariables(config)),
+    supportedRuntimes: new Set(config.funnel.supportedRuntimes),
+    runtimesLimit: config.funnel.supportedRuntimes.join(','),
+    layerName: defenderLayerName(config.defender.layerArn),
+  };
+  derivedByConfig.set(config, derived);
+  return derived;
+}
+
+/**
+ * `sameLayer(arn, defender.layerArn)`: the layer name is a prefix of its ARN, so most ARNs are told apart at once.
+ * `arn` may be a hole of a sparse Layers list (`find` visits holes): never ours.
+ */
+function isOurLayer(arn: string | undefined, ours: Ours): boolean {
+  return (
+    arn !== undefined && arn.startsWith(ours.derived.layerName) && defenderLayerName(arn) === ours.derived.layerName
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Reading the facts: every fact is either a value or the problem that keeps it from being known
 
 type Fact<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problem: string };
@@ -359,13 +431,13 @@ interface Reading {
   arn: Fact<string>;
   tags: Fact<ReadonlyMap<string, string>>;
   packageType: Fact<'Zip' | 'Image'>;
-  architectures: Fact<string[]>;
+  architectures: Fact<readonly string[]>;
   runtime: Fact<string>;
   handler: Fact<string>;
   memorySize: Fact<number>;
   timeout: Fact<number>;
   variables: Fact<ReadonlyMap<string, string>>;
-  layers: Fact<string[]>;
+  layers: Fact<readonly string[]>;
   subnetCount: Fact<number>;
   vpcEgress: Fact<VpcEgress>;
   snapStart: Fact<string>;
@@ -415,98 +487,104 @@ function readFacts(facts: unknown): Reading {
   return withUnreadable(facts, readDocument(facts));
 }
 
+const positive = (r: unknown): number | undefined => (isPositive(r) ? r : undefined);
+const nonNegative = (r: unknown): number | undefined => (isNonNegative(r) ? r : undefined);
+const count = (r: unknown): number | undefined => (isCount(r) ? r : undefined);
+const optionalString: FieldSpec<string | null> = { parse: stringOf, expected: 'a string', absent: null };
+
+/** How each field is read (built once: `readDocument` runs for every function). */
+const SPECS = {
+  configuration: {
+    parse: (raw: unknown) => (isRecord(raw) ? raw : undefined),
+    expected: 'a FunctionConfiguration object',
+  },
+  name: { parse: stringOf, expected: 'a function name' },
+  arn: { parse: stringOf, expected: 'a function ARN' },
+  tags: { parse: parseStringMap, expected: 'an object of string tag values', absent: new Map() },
+  packageType: {
+    parse: (raw: unknown) => (raw === 'Zip' || raw === 'Image' ? raw : undefined),
+    expected: '"Zip" or "Image"',
+  },
+  architectures: {
+    parse: parseArchitectures,
+    expected: 'a non-empty list of "x86_64" or "arm64"',
+    absent: ['x86_64'],
+  },
+  runtime: { parse: stringOf, expected: 'a runtime identifier' },
+  handler: { parse: stringOf, expected: 'a handler name' },
+  memorySize: { parse: positive, expected: 'a positive number' },
+  timeout: { parse: positive, expected: 'a positive number' },
+  variables: {
+    parse: parseEnvironment,
+    expected: 'readable Variables (an object of strings, no Environment.Error)',
+    absent: new Map(),
+  },
+  layers: { parse: parseLayers, expected: 'a list of { Arn } objects', absent: [] },
+  subnetCount: { parse: parseSubnetCount, expected: 'an object with SubnetIds', absent: 0 },
+  vpcEgress: { parse: parseVpcEgress, expected: '"nat", "none" or "unknown"', absent: 'unknown' as const },
+  snapStart: { parse: parseApplyOn, expected: 'an object with ApplyOn', absent: 'None' },
+  provisionedConfigs: {
+    parse: (raw: unknown) => (Array.isArray(raw) ? raw.length : undefined),
+    expected: 'a list',
+  },
+  throttles: { parse: nonNegative, expected: 'a number >= 0' },
+  reservedConcurrency: { parse: count, expected: 'a whole number >= 0', absent: null },
+  peakConcurrency: { parse: nonNegative, expected: 'a number >= 0' },
+  lambdaEdge: {
+    parse: (r: unknown) => (typeof r === 'boolean' ? r : undefined),
+    expected: 'true or false',
+    absent: false,
+  },
+  codeSigning: {
+    parse: (r: unknown) => (r === 'none' || r === 'Warn' || r === 'Enforce' ? r : undefined),
+    expected: '"none", "Warn" or "Enforce"',
+    absent: 'none' as const,
+  },
+  previousRejection: {
+    parse: parseRejection,
+    expected: 'an object with reason and nextAttemptAt strings',
+    absent: null,
+  },
+  variablesBytes: { parse: count, expected: 'a whole number >= 0', absent: null },
+} satisfies Record<string, FieldSpec<unknown>>;
+
 function readDocument(facts: unknown): Reading {
   const root: Fact<Obj> = isRecord(facts) ? known(facts) : notKnown('(root): expected a facts object');
-  const configuration = field(root, 'configuration', 'configuration', {
-    parse: (raw) => (isRecord(raw) ? raw : undefined),
-    expected: 'a FunctionConfiguration object',
-  });
+  const configuration = field(root, 'configuration', 'configuration', SPECS.configuration);
   const inConfiguration = <T>(key: string, spec: FieldSpec<T>): Fact<T> =>
     field(configuration, `configuration.${key}`, key, spec);
   const top = <T>(key: string, spec: FieldSpec<T>): Fact<T> => field(root, key, key, spec);
-  const optionalString: FieldSpec<string | null> = { parse: stringOf, expected: 'a string', absent: null };
   return {
-    name: inConfiguration('FunctionName', { parse: stringOf, expected: 'a function name' }),
-    arn: inConfiguration('FunctionArn', { parse: stringOf, expected: 'a function ARN' }),
-    tags: top('tags', { parse: parseStringMap, expected: 'an object of string tag values', absent: new Map() }),
-    packageType: inConfiguration('PackageType', {
-      parse: (raw) => (raw === 'Zip' || raw === 'Image' ? raw : undefined),
-      expected: '"Zip" or "Image"',
-    }),
+    name: inConfiguration('FunctionName', SPECS.name),
+    arn: inConfiguration('FunctionArn', SPECS.arn),
+    tags: top('tags', SPECS.tags),
+    packageType: inConfiguration('PackageType', SPECS.packageType),
     // Absent: AWS's default x86_64. null is not a shape AWS returns: missing (issue 8 item 11), as later steps
     // (the layer compatibility check) must accept every fact the funnel accepts.
     architectures:
       configuration.ok && own(configuration.value, 'Architectures') === null
         ? notKnown('configuration.Architectures: expected a non-empty list of "x86_64" or "arm64", not null')
-        : inConfiguration('Architectures', {
-            parse: parseArchitectures,
-            expected: 'a non-empty list of "x86_64" or "arm64"',
-            absent: ['x86_64'],
-          }),
-    runtime: inConfiguration('Runtime', { parse: stringOf, expected: 'a runtime identifier' }),
-    handler: inConfiguration('Handler', { parse: stringOf, expected: 'a handler name' }),
-    memorySize: inConfiguration('MemorySize', {
-      parse: (r) => (isPositive(r) ? r : undefined),
-      expected: 'a positive number',
-    }),
-    timeout: inConfiguration('Timeout', {
-      parse: (r) => (isPositive(r) ? r : undefined),
-      expected: 'a positive number',
-    }),
-    variables: inConfiguration('Environment', {
-      parse: parseEnvironment,
-      expected: 'readable Variables (an object of strings, no Environment.Error)',
-      absent: new Map(),
-    }),
-    layers: inConfiguration('Layers', { parse: parseLayers, expected: 'a list of { Arn } objects', absent: [] }),
-    subnetCount: inConfiguration('VpcConfig', {
-      parse: parseSubnetCount,
-      expected: 'an object with SubnetIds',
-      absent: 0,
-    }),
-    vpcEgress: top('vpcEgress', { parse: parseVpcEgress, expected: '"nat", "none" or "unknown"', absent: 'unknown' }),
-    snapStart: inConfiguration('SnapStart', {
-      parse: parseApplyOn,
-      expected: 'an object with ApplyOn',
-      absent: 'None',
-    }),
-    provisionedConfigs: top('provisionedConcurrencyConfigs', {
-      parse: (raw) => (Array.isArray(raw) ? raw.length : undefined),
-      expected: 'a list',
-    }),
-    throttles: top('throttles24h', { parse: (r) => (isNonNegative(r) ? r : undefined), expected: 'a number >= 0' }),
+        : inConfiguration('Architectures', SPECS.architectures),
+    runtime: inConfiguration('Runtime', SPECS.runtime),
+    handler: inConfiguration('Handler', SPECS.handler),
+    memorySize: inConfiguration('MemorySize', SPECS.memorySize),
+    timeout: inConfiguration('Timeout', SPECS.timeout),
+    variables: inConfiguration('Environment', SPECS.variables),
+    layers: inConfiguration('Layers', SPECS.layers),
+    subnetCount: inConfiguration('VpcConfig', SPECS.subnetCount),
+    vpcEgress: top('vpcEgress', SPECS.vpcEgress),
+    snapStart: inConfiguration('SnapStart', SPECS.snapStart),
+    provisionedConfigs: top('provisionedConcurrencyConfigs', SPECS.provisionedConfigs),
+    throttles: top('throttles24h', SPECS.throttles),
     state: inConfiguration('State', optionalString),
     lastUpdateStatus: inConfiguration('LastUpdateStatus', optionalString),
-    reservedConcurrency: top('reservedConcurrency', {
-      parse: (r) => (isCount(r) ? r : undefined),
-      expected: 'a whole number >= 0',
-      absent: null,
-    }),
-    peakConcurrency: top('peakConcurrency', {
-      parse: (r) => (isNonNegative(r) ? r : undefined),
-      expected: 'a number >= 0',
-    }),
+    reservedConcurrency: top('reservedConcurrency', SPECS.reservedConcurrency),
+    peakConcurrency: top('peakConcurrency', SPECS.peakConcurrency),
     statusReason: statusReasonOf(configuration),
-    lambdaEdge: top('lambdaEdge', {
-      parse: (r) => (typeof r === 'boolean' ? r : undefined),
-      expected: 'true or false',
-      absent: false,
-    }),
-    codeSigning: top('codeSigning', {
-      parse: (r) => (r === 'none' || r === 'Warn' || r === 'Enforce' ? r : undefined),
-      expected: '"none", "Warn" or "Enforce"',
-      absent: 'none',
-    }),
-    previousRejection: top('previousRejection', {
-      parse: parseRejection,
-      expected: 'an object with reason and nextAttemptAt strings',
-      absent: null,
-    }),
-    variablesBytes: top('variablesBytes', {
-      parse: (r) => (isCount(r) ? r : undefined),
-      expected: 'a whole number >= 0',
-      absent: null,
-    }),
+    lambdaEdge: top('lambdaEdge', SPECS.lambdaEdge),
+    codeSigning: top('codeSigning', SPECS.codeSigning),
+    previousRejection: top('previousRejection', SPECS.previousRejection),
+    variablesBytes: top('variablesBytes', SPECS.variablesBytes),
   };
 }
 
@@ -540,26 +618,29 @@ function statusReasonOf(configuration: Fact<Obj>): Fact<string | null> {
 
 interface Ours {
   config: Config;
+  derived: Derived;
   /** Our variables: name → our value, or undefined when it comes from SSM and is not resolved. */
   values: ReadonlyMap<string, string | undefined>;
   /** Our variables whose current value the engine wrote earlier (FunnelContext.engineWritten). */
   engineWritten: ReadonlySet<string>;
 }
 
+const NONE: ReadonlySet<string> = new Set();
+
 function ourSide(context: FunnelContext): Ours {
+  const derived = derivedFrom(context.config);
   const resolved: Obj = context.resolvedEnvironment ?? {};
-  const valueOf = (name: string, value: OurValueSource): string | undefined => {
-    if (typeof value === 'string') return value;
-    const resolvedValue = own(resolved, name);
-    return isString(resolvedValue) ? resolvedValue : undefined;
-  };
-  const values = new Map(
-    Object.entries(defenderVariables(context.config)).map(([name, value]) => [name, valueOf(name, value)] as const),
-  );
-  const engineWritten = new Set(
-    [...(context.engineWritten ?? [])].filter((name) => values.has(name) || name === ORIGINAL_HANDLER_VARIABLE),
-  );
-  return { config: context.config, values, engineWritten };
+  const values = new Map<string, string | undefined>();
+  for (const [name, value] of derived.variables) {
+    const resolvedValue = typeof value === 'string' ? value : own(resolved, name);
+    values.set(name, isString(resolvedValue) ? resolvedValue : undefined);
+  }
+  const written = context.engineWritten;
+  const engineWritten =
+    written === undefined || written.size === 0
+      ? NONE
+      : new Set([...written].filter((name) => values.has(name) || name === ORIGINAL_HANDLER_VARIABLE));
+  return { config: context.config, derived, values, engineWritten };
 }
 
 /**
@@ -600,6 +681,10 @@ function outdatedVariables(variables: ReadonlyMap<string, string>, ours: Ours): 
 }
 
 type ProtectionState = 'protected' | 'partial' | 'foreign' | 'unprotected';
+interface Protection {
+  state: ProtectionState;
+  observed: string;
+}
 
 /** The Prisma Cloud Defender's own variable: a mark of a Defender whoever installed it. */
 export const DEFENDER_POLICY_VARIABLE = 'TW_POLICY';
@@ -624,7 +709,7 @@ function defenderMarks(r: Reading, layers: readonly string[], variables: Readonl
   const configuredWrapper = ours.values.get(EXEC_WRAPPER_VARIABLE);
   const handler = r.handler.ok ? r.handler.value : undefined;
   const marks: DefenderMarks = {
-    ourLayers: layers.filter((arn) => sameLayer(arn, ours.config.defender.layerArn)),
+    ourLayers: layers.filter((arn) => isOurLayer(arn, ours)),
     defenderHandler:
       handler !== undefined && (handler === ours.config.defender.handler || DEFENDER_HANDLER.test(handler)),
     originalHandler: variables.has(ORIGINAL_HANDLER_VARIABLE),
@@ -644,7 +729,7 @@ function defenderMarks(r: Reading, layers: readonly string[], variables: Readonl
  * layer attached is a Defender installed outside this tool ('foreign'); any other mark alone is half of one
  * ('partial'), as is our layer attached twice at two versions (item 12): a person must look.
  */
-function protection(r: Reading, ours: Ours): Fact<{ state: ProtectionState; observed: string }> {
+function protection(r: Reading, ours: Ours): Fact<Protection> {
   if (!r.layers.ok) return r.layers;
   if (!r.variables.ok) return r.variables;
   const variables = r.variables.value;
@@ -710,18 +795,18 @@ function variablesAfter(r: Reading, variables: ReadonlyMap<string, string>, ours
   for (const [name, value] of ours.values) {
     if (value !== undefined) merged.set(name, value);
     else if (!variables.has(name)) {
-      merged.set(name, 'x'.repeat(SSM_VALUE_ESTIMATE_BYTES));
+      merged.set(name, SSM_VALUE_ESTIMATE);
       estimated.push(name);
     }
   }
   if (ours.config.defender.method === 'handler' && !variables.has(ORIGINAL_HANDLER_VARIABLE)) {
     merged.set(ORIGINAL_HANDLER_VARIABLE, r.handler.ok ? r.handler.value : '');
   }
-  const after = envVarsSize(Object.fromEntries(merged));
+  const after = variablesMapBytes(merged);
   const realBytes = r.variablesBytes.ok ? r.variablesBytes.value : null;
   if (realBytes === null) return { bytes: after, estimated };
   // Same keys, placeholder values: the difference between the documents is what we add or replace.
-  return { bytes: Math.max(0, realBytes + after - envVarsSize(Object.fromEntries(variables))), estimated };
+  return { bytes: Math.max(0, realBytes + after - variablesMapBytes(variables)), estimated };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -741,6 +826,8 @@ interface GateInput {
   r: Reading;
   ours: Ours;
   context: FunnelContext;
+  /** `protection(r, ours)`, which five gates and the verdict need: found once. */
+  found: Fact<Protection>;
 }
 
 interface Gate {
@@ -766,6 +853,10 @@ function lacking(limit: Observed, ...facts: Array<Fact<unknown>>): Outcome {
   return { status: 'not_evaluated', observed: `unknown: ${missing.join('; ')}`, limit, missing };
 }
 
+/**
+ * `exclusions.functions`' dialect: `*` any characters, `?` one, every other character literal (picomatch would read
+ * `!`, `{}`, `[]`, `\` and `/` differently: docs/readme/design.md). Compiled once per configuration (`derivedFrom`).
+ */
 function globToRegExp(pattern: string): RegExp {
   const body = pattern
     .replace(/[.+^${}()|[\]\\]/g, '\\$&')
@@ -776,23 +867,25 @@ function globToRegExp(pattern: string): RegExp {
 
 /** Why the known facts exclude the function (empty when they do not). */
 function exclusionReasons({ r, ours, context }: GateInput): string[] {
-  const { functions, tagKey } = ours.config.exclusions;
-  const ids = [r.name, r.arn].flatMap((f) => (f.ok ? [f.value] : []));
-  const pattern = functions.find((p) => ids.some((id) => globToRegExp(p).test(id)));
-  const tag = r.tags.ok ? r.tags.value.get(tagKey) : undefined;
+  const { tagKey } = ours.config.exclusions;
   const name = r.name.ok ? r.name.value : undefined;
+  const arn = r.arn.ok ? r.arn.value : undefined;
+  const pattern = ours.derived.exclusions.find(
+    ({ matcher }) => (name !== undefined && matcher.test(name)) || (arn !== undefined && matcher.test(arn)),
+  )?.pattern;
+  const tag = r.tags.ok ? r.tags.value.get(tagKey) : undefined;
   const prefix = context.engineFunctionPrefix;
-  return [
-    pattern !== undefined ? `matches exclusions.functions "${pattern}"` : '',
-    // Only the exact value `false` opts back in: "FALSE ", "False" and any other value exclude (issue 8 item 14).
-    tag !== undefined && tag !== 'false' ? `tag "${tagKey}" is set` : '',
-    name !== undefined && context.persistentExclusions?.has(name) === true
-      ? 'persistently excluded after a rollback (zero-impact include lifts it)'
-      : '',
-    name !== undefined && prefix !== undefined && prefix.length > 0 && name.startsWith(prefix)
-      ? `the engine's own function (prefix "${prefix}")`
-      : '',
-  ].filter((why) => why.length > 0);
+  const reasons: string[] = [];
+  if (pattern !== undefined) reasons.push(`matches exclusions.functions "${pattern}"`);
+  // Only the exact value `false` opts back in: "FALSE ", "False" and any other value exclude (issue 8 item 14).
+  if (tag !== undefined && tag !== 'false') reasons.push(`tag "${tagKey}" is set`);
+  if (name !== undefined && context.persistentExclusions?.has(name) === true) {
+    reasons.push('persistently excluded after a rollback (zero-impact include lifts it)');
+  }
+  if (name !== undefined && prefix !== undefined && prefix.length > 0 && name.startsWith(prefix)) {
+    reasons.push(`the engine's own function (prefix "${prefix}")`);
+  }
+  return reasons;
 }
 
 function exclusion(input: GateInput): Outcome {
@@ -815,10 +908,10 @@ function architecture({ r }: GateInput): Outcome {
 }
 
 function runtime({ r, ours }: GateInput): Outcome {
-  const limit = ours.config.funnel.supportedRuntimes.join(',');
+  const limit = ours.derived.runtimesLimit;
   if (r.packageType.ok && r.packageType.value === 'Image') return notApplicable('Image package', limit);
   if (!r.runtime.ok) return lacking(limit, r.runtime);
-  return failWhen(!ours.config.funnel.supportedRuntimes.includes(r.runtime.value), r.runtime.value, limit);
+  return failWhen(!ours.derived.supportedRuntimes.has(r.runtime.value), r.runtime.value, limit);
 }
 
 function memory({ r, ours }: GateInput): Outcome {
@@ -837,18 +930,21 @@ function envQuota({ r, ours }: GateInput): Outcome {
   const limit = ours.config.funnel.envQuotaBytes;
   if (!r.variables.ok) return lacking(limit, r.variables);
   const { bytes, estimated } = variablesAfter(r, r.variables.value, ours);
-  const fromConsole = (name: string): boolean => isConsoleVariable(ours.config, name);
-  const resolvedConsole = [...ours.values].filter(([name, value]) => fromConsole(name) && value !== undefined);
-  const notes = [
-    ...resolvedConsole.map(([name]) => `${name}: this function's value from the Console`),
-    ...estimated
-      .filter(fromConsole)
-      .map(
-        (name) =>
-          `${name} not cached yet, fetched from the Console at protect time: counted as ${SSM_VALUE_ESTIMATE_BYTES} bytes`,
-      ),
-  ];
-  const fromSsm = estimated.filter((name) => !fromConsole(name));
+  const notes: string[] = [];
+  for (const [name, value] of ours.values) {
+    if (value !== undefined && isConsoleVariable(ours.config, name)) {
+      notes.push(`${name}: this function's value from the Console`);
+    }
+  }
+  const fromSsm: string[] = [];
+  for (const name of estimated) {
+    if (!isConsoleVariable(ours.config, name)) fromSsm.push(name);
+    else {
+      notes.push(
+        `${name} not cached yet, fetched from the Console at protect time: counted as ${SSM_VALUE_ESTIMATE_BYTES} bytes`,
+      );
+    }
+  }
   if (fromSsm.length > 0)
     notes.push(`${fromSsm.join(', ')} not resolved: counted as ${SSM_VALUE_ESTIMATE_BYTES} bytes`);
   const note = notes.length > 0 ? ` (${notes.join('; ')})` : '';
@@ -883,7 +979,7 @@ function stability({ r }: GateInput): Outcome {
 function layerSlots({ r, ours }: GateInput): Outcome {
   const limit = LAYER_SLOT_LIMIT - 1;
   if (!r.layers.ok) return lacking(limit, r.layers);
-  const others = r.layers.value.filter((arn) => !sameLayer(arn, ours.config.defender.layerArn)).length;
+  const others = r.layers.value.filter((arn) => !isOurLayer(arn, ours)).length;
   return failWhen(others > limit, others, limit);
 }
 
@@ -911,7 +1007,7 @@ function originalHandler(r: Reading, variables: ReadonlyMap<string, string>, our
  * warning PROTECTION_UNHEALTHY with AWS's reason instead (issue 8 item 10): it stays ALREADY_PROTECTED, and says
  * so every run until it is healthy.
  */
-function readiness({ r, ours }: GateInput): Outcome {
+function readiness({ r, found }: GateInput): Outcome {
   const limit = 'Active/Successful';
   if (!r.state.ok || !r.lastUpdateStatus.ok) return lacking(limit, r.state, r.lastUpdateStatus);
   const state = r.state.value ?? 'not reported';
@@ -921,7 +1017,6 @@ function readiness({ r, ours }: GateInput): Outcome {
     (r.lastUpdateStatus.value !== null && r.lastUpdateStatus.value !== 'Successful');
   const observed = `State ${state}, LastUpdateStatus ${update}`;
   const unhealthy = r.lastUpdateStatus.value === 'Failed' || r.state.value === 'Failed' || r.state.value === 'Inactive';
-  const found = protection(r, ours);
   if (unhealthy && found.ok && found.value.state === 'protected') {
     const why = r.statusReason.ok && r.statusReason.value !== null ? r.statusReason.value : 'no reason given';
     return { status: 'warn', observed: `${observed}: ${why}`, limit, code: 'PROTECTION_UNHEALTHY' };
@@ -947,18 +1042,14 @@ function concurrencyHeadroom({ r, ours }: GateInput): Outcome {
 /**
  * Gate 16. A variable the function has whose our value is not known (an SSM value the caller could not resolve)
  * cannot be told from a conflict: never a silent pass, the gate says "value not resolved" and the function is
- * FACTS_MISSING (issue 8 item 9).
+ * FACTS_MISSING (issue 8 item 9). A Defender installed outside this tool (gate 19) has its own variables, not a
+ * conflict.
  */
-/** True when gate 19 finds a Defender installed outside this tool: its variables are its own, not a conflict. */
-function foreignDefender(r: Reading, ours: Ours): boolean {
-  const found = protection(r, ours);
-  return found.ok && found.value.state === 'foreign';
-}
-
-function envConflict({ r, ours }: GateInput): Outcome {
+function envConflict({ r, ours, found }: GateInput): Outcome {
   const limit = 'not set, or our value';
   if (!r.variables.ok) return lacking(limit, r.variables);
-  if (foreignDefender(r, ours)) return notApplicable('a Defender installed outside this tool (gate 19)', limit);
+  if (found.ok && found.value.state === 'foreign')
+    return notApplicable('a Defender installed outside this tool (gate 19)', limit);
   const variables = r.variables.value;
   const names = [...ours.values.keys()].filter((name) => name !== EXEC_WRAPPER_VARIABLE && variables.has(name));
   const conflicts = names.filter((name) => !isOurValue(variables, name, ours));
@@ -975,16 +1066,14 @@ function envConflict({ r, ours }: GateInput): Outcome {
   return pass('none', limit);
 }
 
-function partialProtection({ r, ours }: GateInput): Outcome {
+function partialProtection({ ours, found }: GateInput): Outcome {
   const limit = `layer and ${wrapperOrHandler(ours.config)} together, or neither`;
-  const found = protection(r, ours);
   if (!found.ok) return lacking(limit, found);
   return failWhen(found.value.state === 'partial', found.value.observed, limit);
 }
 
-function defenderPresent({ r, ours }: GateInput): Outcome {
+function defenderPresent({ found }: GateInput): Outcome {
   const limit = "no Defender, or this tool's";
-  const found = protection(r, ours);
   if (!found.ok) return lacking(limit, found);
   return failWhen(found.value.state === 'foreign', found.value.observed, limit);
 }
@@ -994,9 +1083,10 @@ export const LAMBDA_EDGE_REGION = 'us-east-1';
 
 /** The Region of a Lambda ARN, or undefined. */
 export function arnRegion(arn: string): string | undefined {
-  const region = arn.split(':')[3];
-  return arn.startsWith('arn:') && region !== undefined && region.length > 0 ? region : undefined;
+  return ARN_REGION.exec(arn)?.[1];
 }
+/** `arn:PARTITION:SERVICE:REGION...`: the fourth field, when it is not empty. */
+const ARN_REGION = /^arn:[^:]*:[^:]*:([^:]+)/;
 
 function lambdaEdge({ r }: GateInput): Outcome {
   const limit = 'not associated with CloudFront';
@@ -1036,12 +1126,12 @@ function configOutdated({ r, ours }: GateInput): Outcome {
 function defenderVersion({ r, ours }: GateInput): Outcome {
   const limit = ours.config.defender.layerArn;
   if (!r.layers.ok) return lacking(limit, r.layers);
-  const attached = r.layers.value.find((arn) => sameLayer(arn, limit));
+  const attached = r.layers.value.find((arn) => isOurLayer(arn, ours));
   if (attached === undefined) return pass('not attached', limit);
   return { status: attached === limit ? 'pass' : 'warn', observed: attached, limit };
 }
 
-/** The gates in order. Gate 14 (facts) is derived from what the others could not read. */
+/** The gates in gate order. Gate 14 (facts) is derived from what the others could not read. */
 const GATES: readonly Gate[] = [
   { gate: 0, code: 'EXCLUDED', evaluate: exclusion },
   { gate: 1, code: 'PACKAGE_IMAGE', evaluate: immutablePackage },
@@ -1068,22 +1158,25 @@ const GATES: readonly Gate[] = [
   { gate: 23, code: 'DEFENDER_CONFIG_OUTDATED', evaluate: configOutdated },
 ];
 const FACTS_GATE = 14;
+/** Where gate 14's check goes among the others' so that the checks are in gate order. */
+const FACTS_CHECK_INDEX = GATES.findIndex((g) => g.gate > FACTS_GATE);
 /** Gates whose failure makes an attached Defender itself a problem (see the verdict in `assess`). */
 const HARMFUL_WHEN_PROTECTED: ReadonlySet<ReasonCode> = new Set(['LAMBDA_EDGE', 'CODE_SIGNING_ENFORCED']);
 
-const isReasonCode = (code: Code): code is ReasonCode => (REASON_CODES as readonly string[]).includes(code);
-const isWarningCode = (code: Code): code is WarningCode => (WARNING_CODES as readonly string[]).includes(code);
+const REASONS: ReadonlySet<Code> = new Set(REASON_CODES);
+const WARNINGS: ReadonlySet<Code> = new Set(WARNING_CODES);
+const isReasonCode = (code: Code): code is ReasonCode => REASONS.has(code);
+const isWarningCode = (code: Code): code is WarningCode => WARNINGS.has(code);
 
-function toCheck(gate: number, code: GateCode, outcome: Outcome, config: Config): Check {
-  const { message, remediation } = GATE_MESSAGES[code];
+function toCheck(gate: number, code: GateCode, outcome: Outcome, ours: Ours): Check {
   return {
     gate,
     code,
     status: outcome.status,
     observed: outcome.observed,
     limit: outcome.limit,
-    message,
-    remediation: remediation(config),
+    message: GATE_MESSAGES[code].message,
+    remediation: ours.derived.remediations[code],
   };
 }
 
@@ -1094,19 +1187,25 @@ function toCheck(gate: number, code: GateCode, outcome: Outcome, config: Config)
  *   fails; else ELIGIBLE (possibly with warnings). Never throws.
  */
 export function assess(facts: unknown, context: FunnelContext): Assessment {
-  const input: GateInput = { r: readFacts(facts), ours: ourSide(context), context };
-  const evaluated = GATES.map((gate) => ({ gate, outcome: gate.evaluate(input) }));
-  const missing = [
-    ...new Set(evaluated.flatMap(({ outcome }) => (outcome.status === 'not_evaluated' ? outcome.missing : []))),
-  ];
-  const checks = [
-    ...evaluated.map(({ gate, outcome }) => toCheck(gate.gate, outcome.code ?? gate.code, outcome, context.config)),
-    toCheck(FACTS_GATE, 'FACTS_MISSING', factsOutcome(missing), context.config),
-  ].sort((a, b) => a.gate - b.gate);
+  const r = readFacts(facts);
+  const ours = ourSide(context);
+  const state = protection(r, ours);
+  const input: GateInput = { r, ours, context, found: state };
+  const checks: Check[] = [];
+  const missing = new Set<string>();
+  for (const gate of GATES) {
+    const outcome = gate.evaluate(input);
+    if (outcome.status === 'not_evaluated') for (const problem of outcome.missing) missing.add(problem);
+    checks.push(toCheck(gate.gate, outcome.code ?? gate.code, outcome, ours));
+  }
+  checks.splice(FACTS_CHECK_INDEX, 0, toCheck(FACTS_GATE, 'FACTS_MISSING', factsOutcome([...missing]), ours));
 
-  const reasons = checks.flatMap((c) => (c.status === 'fail' && isReasonCode(c.code) ? [c.code] : []));
-  const warnings = checks.flatMap((c) => (c.status === 'warn' && isWarningCode(c.code) ? [c.code] : []));
-  const state = protection(input.r, input.ours);
+  const reasons: ReasonCode[] = [];
+  const warnings: WarningCode[] = [];
+  for (const { status, code } of checks) {
+    if (status === 'fail' && isReasonCode(code)) reasons.push(code);
+    else if (status === 'warn' && isWarningCode(code)) warnings.push(code);
+  }
   // A Defender that is in place where it breaks the function's own deployments (Lambda@Edge publishes, code signing
   // Enforce) is not a quiet ALREADY_PROTECTED: it is a skip, published, whose remediation says to roll it back.
   const harmful = reasons.some((code) => HARMFUL_WHEN_PROTECTED.has(code));
@@ -1117,8 +1216,8 @@ export function assess(facts: unknown, context: FunnelContext): Assessment {
         ? 'SKIP'
         : 'ELIGIBLE';
   return {
-    functionName: input.r.name.ok ? input.r.name.value : null,
-    functionArn: input.r.arn.ok ? input.r.arn.value : null,
+    functionName: r.name.ok ? r.name.value : null,
+    functionArn: r.arn.ok ? r.arn.value : null,
     verdict,
     reasons,
     warnings,

@@ -76,12 +76,21 @@ export function cheapFactsDocument(cheap: CheapFacts): FunctionFacts {
 
 /** Step 1's facts document: metrics not read yet stand in as no throttles and no concurrency (they only pass). */
 function optimisticMetrics(cheap: CheapFacts): FunctionFacts {
-  if (cheap.metricsRead === true) return cheapFactsDocument(cheap);
-  return {
-    ...cheapFactsDocument(cheap),
-    throttles24h: cheap.throttles24h ?? 0,
-    peakConcurrency: cheap.peakConcurrency ?? 0,
-  };
+  const facts = cheapFactsDocument(cheap);
+  if (cheap.metricsRead === true) return facts;
+  facts.throttles24h = cheap.throttles24h ?? 0;
+  facts.peakConcurrency = cheap.peakConcurrency ?? 0;
+  return facts;
+}
+
+/** Step 1's stand-ins for the facts read only for candidates (they can only pass): a new document each call. */
+function optimisticFacts(cheap: CheapFacts, configuration: FunctionConfiguration): FunctionFacts {
+  const facts = optimisticMetrics(cheap);
+  facts.configuration = configuration;
+  // codeSigning and previousRejection absent = "no config" and "no back-off".
+  facts.provisionedConcurrencyConfigs = [];
+  facts.vpcEgress = 'nat';
+  return facts;
 }
 
 /** Step 1: decides whether the function needs the expensive facts. */
@@ -93,11 +102,7 @@ export function screen(cheap: CheapFacts, context: FunnelContext): Screening {
     LastUpdateStatusReason: _updateReason,
     ...configuration
   } = cheap.configuration;
-  // Stand-ins: codeSigning and previousRejection absent = "no config" and "no back-off".
-  const optimistic = assess(
-    { ...optimisticMetrics(cheap), configuration, provisionedConcurrencyConfigs: [], vpcEgress: 'nat' },
-    context,
-  );
+  const optimistic = assess(optimisticFacts(cheap, configuration), context);
   if (optimistic.verdict === 'ELIGIBLE') return { candidate: true, assessment: optimistic };
   const why = optimistic.verdict === 'ALREADY_PROTECTED' ? 'already protected' : 'skipped by other gates';
   const vpc = hasSubnets(cheap.configuration);
@@ -140,10 +145,7 @@ export function protectedWithStatus(
   if (status.lastUpdateStatus !== undefined) configuration.LastUpdateStatus = status.lastUpdateStatus;
   if (status.stateReason !== undefined) configuration.StateReason = status.stateReason;
   if (status.lastUpdateStatusReason !== undefined) configuration.LastUpdateStatusReason = status.lastUpdateStatusReason;
-  const fresh = assess(
-    { ...optimisticMetrics(cheap), configuration, provisionedConcurrencyConfigs: [], vpcEgress: 'nat' },
-    context,
-  );
+  const fresh = assess(optimisticFacts(cheap, configuration), context);
   if (fresh.verdict !== 'ALREADY_PROTECTED') return screening.assessment;
   const readiness = fresh.checks.find((c) => c.gate === READINESS_GATE);
   if (readiness === undefined) return screening.assessment;

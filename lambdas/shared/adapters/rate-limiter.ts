@@ -15,6 +15,7 @@
  * `controlPlanePerSecond / maxConcurrency`; take-inventory is a single sequential worker and gets the whole share.
  * SDK retries inside one `send` are not counted here (the clients' adaptive retry mode slows them down itself).
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../../../lib/config';
 
 /** Lambda's account-wide control-plane quota (requests/s) that `rates.controlPlanePerSecond` is a share of. */
@@ -33,7 +34,7 @@ export interface Clock {
 /** Wall-clock time and real waiting. */
 const realClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms: number) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms: number) => delay(ms),
 };
 
 let current: Clock = realClock;

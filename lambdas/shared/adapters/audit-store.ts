@@ -3,18 +3,12 @@
  * nothing here updates or deletes. Reads serve the run summary, the rollback command, the idempotency checks of
  * the writers (a retried task finds its run's items by their deterministic keys) and reconciliation.
  */
-import {
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  ScanCommand,
-  type QueryCommandInput,
-  type ScanCommandOutput,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, paginateQuery, paginateScan, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { AUDIT_STAGE, auditSortKey } from '../domain/audit';
 import { AUDIT_TABLE } from '../domain/table-schema';
 import type { AuditItem } from '../domain/types';
 import { dynamodb } from './clients';
+import { ownInput } from './paging';
 
 /** 'written': this call wrote the item; 'exists': an item with its key was already there (nothing was written). */
 export type PutResult = 'written' | 'exists';
@@ -73,14 +67,12 @@ export async function runRecordsOf(
 
 async function queryAll(input: QueryCommandInput, maxPages = Number.POSITIVE_INFINITY): Promise<AuditItem[]> {
   const items: AuditItem[] = [];
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
   let pages = 0;
-  do {
-    const page = await dynamodb.send(new QueryCommand({ ...input, ExclusiveStartKey }));
+  for await (const page of paginateQuery({ client: dynamodb, withCommand: ownInput }, { ...input })) {
     items.push(...((page.Items ?? []) as AuditItem[]));
-    ExclusiveStartKey = page.LastEvaluatedKey;
     pages += 1;
-  } while (ExclusiveStartKey !== undefined && pages < maxPages);
+    if (pages >= maxPages) break;
+  }
   return items;
 }
 
@@ -131,20 +123,18 @@ export async function* auditPages(
   since: string,
   until: string | undefined,
 ): AsyncGenerator<AuditItem[]> {
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page: ScanCommandOutput = await dynamodb.send(
-      new ScanCommand({
-        TableName: tableName,
-        FilterExpression: until === undefined ? '#d >= :s' : '#d >= :s AND #d < :u',
-        ExpressionAttributeNames: { '#d': 'decidedAt' },
-        ExpressionAttributeValues: { ':s': since, ...(until !== undefined ? { ':u': until } : {}) },
-        ExclusiveStartKey,
-      }),
-    );
+  const pages = paginateScan(
+    { client: dynamodb, withCommand: ownInput },
+    {
+      TableName: tableName,
+      FilterExpression: until === undefined ? '#d >= :s' : '#d >= :s AND #d < :u',
+      ExpressionAttributeNames: { '#d': 'decidedAt' },
+      ExpressionAttributeValues: { ':s': since, ...(until !== undefined ? { ':u': until } : {}) },
+    },
+  );
+  for await (const page of pages) {
     if ((page.Items ?? []).length > 0) yield (page.Items ?? []) as AuditItem[];
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey !== undefined);
+  }
 }
 
 /**
@@ -153,21 +143,16 @@ export async function* auditPages(
  */
 export async function runIdsByScan(tableName: string): Promise<Array<{ runId: string; startedAt: string }>> {
   const runs = new Map<string, string>();
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page: ScanCommandOutput = await dynamodb.send(
-      new ScanCommand({
-        TableName: tableName,
-        ProjectionExpression: 'runId, sk, kind',
-        ExclusiveStartKey,
-      }),
-    );
+  const pages = paginateScan(
+    { client: dynamodb, withCommand: ownInput },
+    { TableName: tableName, ProjectionExpression: 'runId, sk, kind' },
+  );
+  for await (const page of pages) {
     for (const item of page.Items ?? []) {
       const { runId, sk, kind } = item as { runId?: unknown; sk?: unknown; kind?: unknown };
       if (typeof runId !== 'string' || typeof sk !== 'string' || kind !== 'decision' || runs.has(runId)) continue;
       runs.set(runId, sk.split('#')[0] ?? '');
     }
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey !== undefined);
+  }
   return [...runs.entries()].map(([runId, startedAt]) => ({ runId, startedAt }));
 }

@@ -3,7 +3,7 @@
  * data point, and one-line error summaries that never carry a variable value.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { configHash } from '../../lib/config';
+import { configHash } from './domain/config';
 import type { RecordSettings } from './domain/audit';
 import { exponentialDelay, retry } from './retry';
 import { logger, metrics } from './observability';

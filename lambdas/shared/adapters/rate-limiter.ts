@@ -16,7 +16,7 @@
  * SDK retries inside one `send` are not counted here (the clients' adaptive retry mode slows them down itself).
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Config } from '../../../lib/config';
+import type { Config } from '../domain/config';
 
 /** Lambda's account-wide control-plane quota (requests/s) that `rates.controlPlanePerSecond` is a share of. */
 export const CONTROL_PLANE_QUOTA_PER_SECOND = 15;

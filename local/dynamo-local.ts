@@ -18,7 +18,7 @@ import {
   type CreateTableCommandInput,
   type KeySchemaElement,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import type { KeyAttribute, TableSchema } from '../lambdas/shared/domain/table-schema';
 
@@ -142,12 +142,9 @@ export async function startLocalDynamo(tables: LocalTable[]): Promise<LocalDynam
     requests: () => Object.fromEntries([...counts.entries()].sort(([a], [b]) => a.localeCompare(b))),
     scan: async (table: string) => {
       const items: Array<Record<string, unknown>> = [];
-      let start: Record<string, unknown> | undefined;
-      do {
-        const page = await documents.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start }));
+      for await (const page of paginateScan({ client: documents }, { TableName: table })) {
         items.push(...((page.Items ?? []) as Array<Record<string, unknown>>));
-        start = page.LastEvaluatedKey;
-      } while (start !== undefined);
+      }
       return items;
     },
     stop,

@@ -31,7 +31,7 @@
  */
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
 import type { Context } from 'aws-lambda';
-import { POLICY_VARIABLE } from '../../lib/config';
+import { POLICY_VARIABLE } from '../shared/domain/config';
 import { putAuditItem, putRepeats, repeatsOfBatch } from '../shared/adapters/audit-store';
 import {
   codeSigningPolicy,

@@ -26,7 +26,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
-import { defenderVariables, isConsoleVariable, POLICY_VARIABLE, type Config } from '../../lib/config';
+import { defenderVariables, isConsoleVariable, POLICY_VARIABLE, type Config } from '../shared/domain/config';
 import { getAuditItem, putAuditItem, runRecordsOf, type RunRecords } from '../shared/adapters/audit-store';
 import {
   awsMessage,

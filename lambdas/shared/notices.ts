@@ -18,7 +18,7 @@
  * than the retries, never the normal path.
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { Config } from '../../lib/config';
+import type { Config } from './domain/config';
 import { runItems } from './adapters/audit-store';
 import { dynamodb } from './adapters/clients';
 import { publishNotice } from './adapters/notifier';

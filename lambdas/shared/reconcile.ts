@@ -18,7 +18,7 @@
  * one consistent GetItem each (a decision without changeKey, such as a SKIPPED, is found that way), at most
  * MAX_RECONCILE GetFunction calls per run, paced like the rest of the engine. Images only: no variable value leaves.
  */
-import type { Config } from '../../lib/config';
+import type { Config } from './domain/config';
 import { changesSince, getAuditItem, putAuditItem } from './adapters/audit-store';
 import { awsMessage, isNotFound, readFunction, type FreshFunction } from './adapters/function-update';
 import { macKey } from './adapters/mac-key';

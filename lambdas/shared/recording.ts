@@ -3,9 +3,9 @@
  * data point, and one-line error summaries that never carry a variable value.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { configHash } from '../../lib/config';
+import { configHash } from './domain/config';
 import type { RecordSettings } from './domain/audit';
-import { systemClock } from './adapters/rate-limiter';
+import { exponentialDelay, retry } from './retry';
 import { logger, metrics } from './observability';
 import type { Runtime } from './runtime';
 
@@ -115,15 +115,9 @@ export async function withRetries<T>(
   call: () => Promise<T>,
   policy: RetryPolicy = TABLE_RETRY,
 ): Promise<T> {
-  let delay = policy.firstDelayMs;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call();
-    } catch (error) {
-      if (attempt >= policy.attempts) throw error;
-      logger.warn(`${what} failed; retrying`, { attempt, error: errorSummary(error) });
-      await systemClock.sleep(delay);
-      delay = Math.min(delay * 2, policy.maxDelayMs);
-    }
-  }
+  return retry(() => call(), {
+    attempts: policy.attempts,
+    delayMs: exponentialDelay(policy.firstDelayMs, policy.maxDelayMs),
+    onRetry: (attempt, error) => logger.warn(`${what} failed; retrying`, { attempt, error: errorSummary(error) }),
+  });
 }

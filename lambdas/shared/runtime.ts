@@ -2,7 +2,7 @@
  * The Lambdas' environment, read and validated once per container. A missing variable or an invalid
  * ZERO_IMPACT_CONFIG fails the invocation loudly (the state machine then records the failure): never a guess.
  */
-import { ConfigError, parseConfig, type Config } from '../../lib/config';
+import { ConfigError, parseConfig, type Config } from './domain/config';
 
 export interface Runtime {
   config: Config;

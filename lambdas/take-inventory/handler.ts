@@ -11,7 +11,7 @@
  * `unreadable` and is skipped FACTS_MISSING, while the rest of the run goes on.
  */
 import type { Context } from 'aws-lambda';
-import { defenderVariables } from '../../lib/config';
+import { defenderVariables } from '../shared/domain/config';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { edgeFunctionArns } from '../shared/adapters/cloudfront';
 import { s3 } from '../shared/adapters/clients';

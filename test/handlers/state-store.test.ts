@@ -176,4 +176,14 @@ describe('lastDecisions', () => {
     expect(found.get('fn-0')).toEqual({ outcome: 'SKIPPED', reasons: ['MEMORY_LOW'], warnings: [] });
     expect(found.get('fn-1')).toEqual({ outcome: 'ALREADY_PROTECTED', reasons: [], warnings: [] });
   });
+
+  it('throws when keys are still unprocessed after 5 tries: a dropped key is an error, never an absent digest', async () => {
+    ddb.on(BatchGetCommand).resolves({
+      Responses: { state: [{ functionName: 'fn-0', outcome: 'SKIPPED', reasons: [], warnings: [] }] },
+      UnprocessedKeys: { state: { Keys: [{ pk: 'LAST#fn-1' }] } },
+    });
+
+    await expect(lastDecisions('state', ['fn-0', 'fn-1'])).rejects.toThrow('state table: 1 keys left unprocessed');
+    expect(ddb).toHaveReceivedCommandTimes(BatchGetCommand, 5);
+  });
 });

@@ -8,16 +8,16 @@ import {
   type BatchGetCommandOutput,
   GetCommand,
   PutCommand,
-  QueryCommand,
-  ScanCommand,
+  paginateQuery,
+  paginateScan,
   type QueryCommandInput,
-  type ScanCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
 import { AUDIT_STAGE, auditSortKey } from '../domain/audit';
 import { expandRepeats, repeatedFunctions, repeatsPrefix } from '../domain/repeats';
 import { AUDIT_TABLE, RUN_ITEMS_PARTITION } from '../domain/table-schema';
 import type { AuditItem } from '../domain/types';
 import { dynamodb } from './clients';
+import { ownInput } from './paging';
 
 /** 'written': this call wrote the item; 'exists': an item with its key was already there (nothing was written). */
 export type PutResult = 'written' | 'exists';
@@ -137,14 +137,12 @@ export async function runRecordsOf(
 
 async function queryAll(input: QueryCommandInput, maxPages = Number.POSITIVE_INFINITY): Promise<AuditItem[]> {
   const items: AuditItem[] = [];
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
   let pages = 0;
-  do {
-    const page = await dynamodb.send(new QueryCommand({ ...input, ExclusiveStartKey }));
+  for await (const page of paginateQuery({ client: dynamodb, withCommand: ownInput }, { ...input })) {
     items.push(...((page.Items ?? []) as AuditItem[]));
-    ExclusiveStartKey = page.LastEvaluatedKey;
     pages += 1;
-  } while (ExclusiveStartKey !== undefined && pages < maxPages);
+    if (pages >= maxPages) break;
+  }
   return items;
 }
 
@@ -215,22 +213,20 @@ export async function* auditPages(
   since: string,
   until: string | undefined,
 ): AsyncGenerator<AuditItem[]> {
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page: ScanCommandOutput = await dynamodb.send(
-      new ScanCommand({
-        TableName: tableName,
-        FilterExpression: until === undefined ? '#d >= :s' : '#d >= :s AND #d < :u',
-        ExpressionAttributeNames: { '#d': 'decidedAt' },
-        ExpressionAttributeValues: { ':s': since, ...(until !== undefined ? { ':u': until } : {}) },
-        ExclusiveStartKey,
-      }),
-    );
+  const pages = paginateScan(
+    { client: dynamodb, withCommand: ownInput },
+    {
+      TableName: tableName,
+      FilterExpression: until === undefined ? '#d >= :s' : '#d >= :s AND #d < :u',
+      ExpressionAttributeNames: { '#d': 'decidedAt' },
+      ExpressionAttributeValues: { ':s': since, ...(until !== undefined ? { ':u': until } : {}) },
+    },
+  );
+  for await (const page of pages) {
     // A repeats item stands for one decision per function it lists (domain/repeats.ts).
     const items = expandRepeats((page.Items ?? []) as AuditItem[]);
     if (items.length > 0) yield items;
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey !== undefined);
+  }
 }
 
 /**
@@ -239,22 +235,17 @@ export async function* auditPages(
  */
 export async function runIdsByScan(tableName: string): Promise<Array<{ runId: string; startedAt: string }>> {
   const runs = new Map<string, string>();
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page: ScanCommandOutput = await dynamodb.send(
-      new ScanCommand({
-        TableName: tableName,
-        ProjectionExpression: 'runId, sk, kind',
-        ExclusiveStartKey,
-      }),
-    );
+  const pages = paginateScan(
+    { client: dynamodb, withCommand: ownInput },
+    { TableName: tableName, ProjectionExpression: 'runId, sk, kind' },
+  );
+  for await (const page of pages) {
     for (const item of page.Items ?? []) {
       const { runId, sk, kind } = item as { runId?: unknown; sk?: unknown; kind?: unknown };
       const decides = kind === 'decision' || kind === 'repeats';
       if (typeof runId !== 'string' || typeof sk !== 'string' || !decides || runs.has(runId)) continue;
       runs.set(runId, sk.split('#')[0] ?? '');
     }
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey !== undefined);
+  }
   return [...runs.entries()].map(([runId, startedAt]) => ({ runId, startedAt }));
 }

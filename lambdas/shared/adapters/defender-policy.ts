@@ -14,7 +14,7 @@
  * GetSecretValue, Errors; AccessDeniedException is a Common Error, HTTP 400).
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { PolicySource } from '../../../lib/config';
+import type { PolicySource } from '../domain/config';
 import { logger } from '../observability';
 import { readCachedPolicy, putCachedPolicy, type CacheLookup } from './policy-cache';
 import { ConsoleError, PrismaConsoleClient, type ConsoleCredentials } from './prisma-console';

@@ -19,11 +19,12 @@ import {
   GetCodeSigningConfigCommand,
   GetFunctionCodeSigningConfigCommand,
   GetFunctionCommand,
-  ListProvisionedConcurrencyConfigsCommand,
+  paginateListProvisionedConcurrencyConfigs,
 } from '@aws-sdk/client-lambda';
 import type { FunctionFacts } from '../domain/types';
 import { scrubMessage } from '../recording';
 import { lambda } from './clients';
+import { ownInput, pacedClient } from './paging';
 import type { TokenBucket } from './rate-limiter';
 
 export const PROVISIONED_CONFIGS_PAGE_SIZE = 50;
@@ -40,21 +41,12 @@ export async function provisionedConcurrencyConfigs(
   onError?: (failure: ReadFailure) => void,
 ): Promise<unknown[] | undefined> {
   const configs: unknown[] = [];
-  let Marker: string | undefined;
   try {
-    do {
-      const page = await limiter.run(() =>
-        lambda.send(
-          new ListProvisionedConcurrencyConfigsCommand({
-            FunctionName: functionName,
-            MaxItems: PROVISIONED_CONFIGS_PAGE_SIZE,
-            Marker,
-          }),
-        ),
-      );
-      configs.push(...(page.ProvisionedConcurrencyConfigs ?? []));
-      Marker = page.NextMarker;
-    } while (Marker !== undefined && Marker.length > 0);
+    const pages = paginateListProvisionedConcurrencyConfigs(
+      { client: pacedClient(lambda, limiter), pageSize: PROVISIONED_CONFIGS_PAGE_SIZE, withCommand: ownInput },
+      { FunctionName: functionName },
+    );
+    for await (const page of pages) configs.push(...(page.ProvisionedConcurrencyConfigs ?? []));
   } catch (error) {
     onError?.({ call: 'ListProvisionedConcurrencyConfigs', error: error instanceof Error ? error.name : 'Error' });
     return undefined;

@@ -14,6 +14,7 @@ import {
   type UpdateFunctionConfigurationCommandInput,
 } from '@aws-sdk/client-lambda';
 import type { FunctionConfiguration } from '../domain/types';
+import { fullJitter, retry } from '../retry';
 import { lambda } from './clients';
 import { systemClock } from './rate-limiter';
 
@@ -120,24 +121,34 @@ export async function updateConfiguration(
   if (change.Handler !== undefined) input.Handler = change.Handler;
 
   let uncertain = false;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await pacing.beforeCall?.();
-      await lambda.send(new UpdateFunctionConfigurationCommand(input));
-      return { status: 'accepted', attempts: attempt + 1 };
-    } catch (error) {
-      uncertain ||= resent(error);
-      const name = errorName(error);
-      const message = awsMessage(error);
-      if (name === 'PreconditionFailedException') return { status: 'precondition-failed', message, uncertain };
-      if (isNotFound(error)) return { status: 'deleted', message };
-      if (name !== 'ResourceConflictException') return { status: 'rejected', message, uncertain, errorName: name };
-      if (attempt >= CONFLICT_RETRIES) {
-        return { status: 'conflict', attempts: attempt + 1, message, uncertain };
-      }
-      // Exponential backoff with full jitter: 0..1 s, 0..2 s, 0..4 s, 0..8 s.
-      await sleep(Math.floor(random() * CONFLICT_BASE_DELAY_MS * 2 ** attempt));
-    }
+  let attempts = 0;
+  try {
+    await retry(
+      async (attempt) => {
+        attempts = attempt;
+        await pacing.beforeCall?.();
+        await lambda.send(new UpdateFunctionConfigurationCommand(input));
+      },
+      {
+        attempts: 1 + CONFLICT_RETRIES,
+        retryable: (error) => errorName(error) === 'ResourceConflictException',
+        // Exponential backoff with full jitter: 0..1 s, 0..2 s, 0..4 s, 0..8 s.
+        delayMs: fullJitter(CONFLICT_BASE_DELAY_MS, random),
+        onRetry: (_attempt, error) => {
+          uncertain ||= resent(error);
+        },
+        sleep,
+      },
+    );
+    return { status: 'accepted', attempts };
+  } catch (error) {
+    uncertain ||= resent(error);
+    const name = errorName(error);
+    const message = awsMessage(error);
+    if (name === 'PreconditionFailedException') return { status: 'precondition-failed', message, uncertain };
+    if (isNotFound(error)) return { status: 'deleted', message };
+    if (name !== 'ResourceConflictException') return { status: 'rejected', message, uncertain, errorName: name };
+    return { status: 'conflict', attempts, message, uncertain };
   }
 }
 

@@ -8,9 +8,10 @@
  *
  * A failed page (after the SDK's retries) throws: without the whole inventory no run is safe to make.
  */
-import { ListFunctionsCommand } from '@aws-sdk/client-lambda';
+import { paginateListFunctions } from '@aws-sdk/client-lambda';
 import type { FunctionConfiguration } from '../domain/types';
 import { lambda } from './clients';
+import { ownInput, pacedClient } from './paging';
 import type { TokenBucket } from './rate-limiter';
 
 /** ListFunctions' page size (its maximum). */
@@ -25,13 +26,12 @@ export async function listFunctions<T>(
   map: (configuration: FunctionConfiguration) => T,
 ): Promise<T[]> {
   const found: T[] = [];
-  let Marker: string | undefined;
-  do {
-    const page = await limiter.run(() =>
-      lambda.send(new ListFunctionsCommand({ MaxItems: LIST_FUNCTIONS_PAGE_SIZE, Marker })),
-    );
+  const pages = paginateListFunctions(
+    { client: pacedClient(lambda, limiter), pageSize: LIST_FUNCTIONS_PAGE_SIZE, withCommand: ownInput },
+    {},
+  );
+  for await (const page of pages) {
     for (const configuration of page.Functions ?? []) found.push(map(configuration as FunctionConfiguration));
-    Marker = page.NextMarker;
-  } while (Marker !== undefined && Marker.length > 0);
+  }
   return found;
 }

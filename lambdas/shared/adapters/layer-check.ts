@@ -14,7 +14,7 @@
  */
 import { GetLayerVersionByArnCommand } from '@aws-sdk/client-lambda';
 import { unzipSync } from 'fflate';
-import { EXEC_WRAPPER_VARIABLE, type Config } from '../../../lib/config';
+import { EXEC_WRAPPER_VARIABLE, type Config } from '../domain/config';
 import type { ReasonCode } from '../domain/types';
 import { lambda } from './clients';
 

@@ -15,8 +15,9 @@
  * the answer, or a call that fails after the SDK's retries leaves that function's fact missing: the funnel then
  * skips with FACTS_MISSING. Never fail open.
  */
-import { GetMetricDataCommand, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
+import { paginateGetMetricData, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { cloudwatch } from './clients';
+import { ownInput } from './paging';
 
 /** GetMetricData's limit on queries per call. */
 export const MAX_QUERIES_PER_CALL = 500;
@@ -89,12 +90,16 @@ export async function functionMetrics(request: MetricsRequest): Promise<MetricsR
     ]);
     const series = new Map<string, Series>();
     try {
-      let NextToken: string | undefined;
-      do {
+      // Each page is counted as it is sent (a failed call counts too).
+      const count = <C extends { input: object }>(command: C): C => {
         calls += 1;
-        const page = await cloudwatch.send(
-          new GetMetricDataCommand({ MetricDataQueries: queries, StartTime: startTime, EndTime: endTime, NextToken }),
-        );
+        return ownInput(command);
+      };
+      const pages = paginateGetMetricData(
+        { client: cloudwatch, withCommand: count },
+        { MetricDataQueries: queries, StartTime: startTime, EndTime: endTime },
+      );
+      for await (const page of pages) {
         for (const result of page.MetricDataResults ?? []) {
           if (result.Id === undefined) continue;
           const s = series.get(result.Id) ?? { values: [], timestamps: [] };
@@ -103,8 +108,7 @@ export async function functionMetrics(request: MetricsRequest): Promise<MetricsR
           s.status = result.StatusCode;
           series.set(result.Id, s);
         }
-        NextToken = page.NextToken;
-      } while (NextToken !== undefined && NextToken.length > 0);
+      }
     } catch (error) {
       errors.push(error instanceof Error ? error.name : 'Error');
       for (const name of chunk) byFunction.set(name, {});

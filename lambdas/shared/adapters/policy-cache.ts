@@ -110,7 +110,8 @@ export async function readCachedPolicy(
 
 /**
  * The unexpired cached values of many functions of one region (assess-batch: BatchGetItem per 100 names, one KMS
- * Decrypt per hit). Whatever cannot be read or decrypted is left out (assess then uses the estimate). Never throws.
+ * Decrypt per hit). Whatever cannot be read or decrypted is left out (assess then uses the estimate) and named in
+ * `errors`, keys still unprocessed after 5 BatchGetItem tries included. Never throws.
  */
 export async function readCachedPolicies(
   table: string,
@@ -134,6 +135,8 @@ export async function readCachedPolicies(
         items.push(...(answer.Responses?.[table] ?? []));
         keys = (answer.UnprocessedKeys?.[table]?.Keys ?? []) as Array<{ pk: string }>;
       }
+      // Keys DynamoDB still left unprocessed are an error (those functions use the estimate), never silence.
+      if (keys.length > 0) errors.push(`UnprocessedKeys (${keys.length})`);
     } catch (error) {
       errors.push(errorName(error));
       continue;

@@ -32,6 +32,7 @@
  * a transport deadline in real time (`AbortSignal.timeout`, as the layer check's download does): the network does not
  * run on the engine's virtual clock.
  */
+import { retry } from '../retry';
 import { systemClock, TokenBucket, type Clock } from './rate-limiter';
 
 export interface ConsoleCredentials {
@@ -352,25 +353,36 @@ export class PrismaConsoleClient {
     body: Record<string, unknown>,
     token: string | undefined,
   ): Promise<Answer> {
-    let failure: ConsoleError | undefined;
-    for (let attempt = 1; attempt <= this.maxAttempts; attempt += 1) {
-      if (attempt > 1) this.stats.retries += 1;
-      await this.limiter.take();
-      let wait: number | undefined;
-      try {
-        const answer = await this.request(operation, body, token);
-        if (!retryable(answer.status)) return answer;
-        const kind = answer.status === 429 ? 'throttled' : answer.status === 408 ? 'timeout' : 'server';
-        failure = new ConsoleError(operation, kind, { status: answer.status, attempts: attempt });
-        wait = retryAfterMs(answer.headers.get('retry-after'), this.clock.now());
-      } catch (error) {
-        if (error instanceof ConsoleError) throw error;
-        const { kind, code } = transportFailure(error);
-        failure = new ConsoleError(operation, kind, { ...(code !== undefined ? { code } : {}), attempts: attempt });
-      }
-      if (attempt < this.maxAttempts) await this.clock.sleep(this.backoff(attempt, wait));
-    }
-    throw failure as ConsoleError;
+    // The failures worth another attempt (a ConsoleError thrown by `request` itself is final).
+    const transient = new WeakSet<ConsoleError>();
+    let retryAfter: number | undefined;
+    return retry(
+      async (attempt) => {
+        if (attempt > 1) this.stats.retries += 1;
+        await this.limiter.take();
+        retryAfter = undefined;
+        let failure: ConsoleError;
+        try {
+          const answer = await this.request(operation, body, token);
+          if (!retryable(answer.status)) return answer;
+          const kind = answer.status === 429 ? 'throttled' : answer.status === 408 ? 'timeout' : 'server';
+          failure = new ConsoleError(operation, kind, { status: answer.status, attempts: attempt });
+          retryAfter = retryAfterMs(answer.headers.get('retry-after'), this.clock.now());
+        } catch (error) {
+          if (error instanceof ConsoleError) throw error;
+          const { kind, code } = transportFailure(error);
+          failure = new ConsoleError(operation, kind, { ...(code !== undefined ? { code } : {}), attempts: attempt });
+        }
+        transient.add(failure);
+        throw failure;
+      },
+      {
+        attempts: this.maxAttempts,
+        retryable: (error) => error instanceof ConsoleError && transient.has(error),
+        delayMs: (attempt) => this.backoff(attempt, retryAfter),
+        sleep: (ms) => this.clock.sleep(ms),
+      },
+    );
   }
 
   /** Retry-After (capped) when the Console gave one, else exponential backoff with jitter (50-100 %). */

@@ -15,7 +15,8 @@
  * `controlPlanePerSecond / maxConcurrency`; take-inventory is a single sequential worker and gets the whole share.
  * SDK retries inside one `send` are not counted here (the clients' adaptive retry mode slows them down itself).
  */
-import type { Config } from '../../../lib/config';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Config } from '../domain/config';
 
 /** Lambda's account-wide control-plane quota (requests/s) that `rates.controlPlanePerSecond` is a share of. */
 export const CONTROL_PLANE_QUOTA_PER_SECOND = 15;
@@ -33,7 +34,7 @@ export interface Clock {
 /** Wall-clock time and real waiting. */
 const realClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms: number) => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms: number) => delay(ms),
 };
 
 let current: Clock = realClock;

@@ -11,14 +11,15 @@ import {
   DeleteCommand,
   GetCommand,
   PutCommand,
-  ScanCommand,
   UpdateCommand,
+  paginateScan,
 } from '@aws-sdk/lib-dynamodb';
 import type { DecisionDigest } from '../domain/audit';
 import { parseRejection, type RejectionRecord } from '../domain/backoff';
 import { stateKeys } from '../domain/table-schema';
 import { isRecord } from '../domain/types';
 import { dynamodb } from './clients';
+import { ownInput } from './paging';
 
 export interface LeaseRequest {
   runId: string;
@@ -278,16 +279,15 @@ export interface Exclusion {
 /** Persistent exclusions (written by rollback). */
 export async function listExclusions(table: string): Promise<Exclusion[]> {
   const found: Exclusion[] = [];
-  let ExclusiveStartKey: Record<string, unknown> | undefined;
-  do {
-    const page = await dynamodb.send(
-      new ScanCommand({
-        TableName: table,
-        FilterExpression: 'begins_with(pk, :p)',
-        ExpressionAttributeValues: { ':p': stateKeys.exclusion('') },
-        ExclusiveStartKey,
-      }),
-    );
+  const pages = paginateScan(
+    { client: dynamodb, withCommand: ownInput },
+    {
+      TableName: table,
+      FilterExpression: 'begins_with(pk, :p)',
+      ExpressionAttributeValues: { ':p': stateKeys.exclusion('') },
+    },
+  );
+  for await (const page of pages) {
     for (const item of page.Items ?? []) {
       found.push({
         functionName: String(item['functionName']),
@@ -295,8 +295,7 @@ export async function listExclusions(table: string): Promise<Exclusion[]> {
         excludedAt: String(item['excludedAt'] ?? ''),
       });
     }
-    ExclusiveStartKey = page.LastEvaluatedKey;
-  } while (ExclusiveStartKey !== undefined);
+  }
   return found;
 }
 

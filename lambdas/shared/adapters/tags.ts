@@ -10,8 +10,9 @@
  * Only the requested keys are kept. A failed query (after the SDK's retries) throws: without the exclusion tag no
  * function may be touched, so the run stops before anything is assessed.
  */
-import { GetResourcesCommand } from '@aws-sdk/client-resource-groups-tagging-api';
+import { paginateGetResources } from '@aws-sdk/client-resource-groups-tagging-api';
 import { tagging } from './clients';
+import { ownInput } from './paging';
 
 export const RESOURCES_PER_PAGE = 100;
 
@@ -20,16 +21,11 @@ export async function functionTags(keys: readonly string[]): Promise<Map<string,
   const byArn = new Map<string, Record<string, string>>();
   const wanted = new Set(keys);
   for (const key of wanted) {
-    let PaginationToken: string | undefined;
-    do {
-      const page = await tagging.send(
-        new GetResourcesCommand({
-          TagFilters: [{ Key: key }],
-          ResourceTypeFilters: ['lambda:function'],
-          ResourcesPerPage: RESOURCES_PER_PAGE,
-          PaginationToken,
-        }),
-      );
+    const pages = paginateGetResources(
+      { client: tagging, pageSize: RESOURCES_PER_PAGE, withCommand: ownInput },
+      { TagFilters: [{ Key: key }], ResourceTypeFilters: ['lambda:function'] },
+    );
+    for await (const page of pages) {
       for (const resource of page.ResourceTagMappingList ?? []) {
         if (resource.ResourceARN === undefined) continue;
         const tags = byArn.get(resource.ResourceARN) ?? {};
@@ -38,8 +34,7 @@ export async function functionTags(keys: readonly string[]): Promise<Map<string,
         }
         byArn.set(resource.ResourceARN, tags);
       }
-      PaginationToken = page.PaginationToken;
-    } while (PaginationToken !== undefined && PaginationToken.length > 0);
+    }
   }
   return byArn;
 }

@@ -25,9 +25,10 @@
  * skips with FACTS_MISSING (issue 3: a read that fails is never taken for a default).
  * A subnet whose route table cannot be found at all (no explicit association, no main table) is `unknown`.
  */
-import { DescribeRouteTablesCommand, type Filter, type RouteTable } from '@aws-sdk/client-ec2';
+import { paginateDescribeRouteTables, type Filter, type RouteTable } from '@aws-sdk/client-ec2';
 import type { VpcEgress } from '../domain/types';
 import { ec2 } from './clients';
+import { ownInput } from './paging';
 
 /** EC2 filter values per request we send (well under the API's limits). */
 export const SUBNETS_PER_CALL = 100;
@@ -82,15 +83,16 @@ export function routeTableCalls(): number {
 
 async function describeAll(run: RunCache, filters: Filter[]): Promise<RouteTable[]> {
   const tables: RouteTable[] = [];
-  let NextToken: string | undefined;
-  do {
+  // Each page is counted as it is sent (a failed call counts too).
+  const count = <C extends { input: object }>(command: C): C => {
     run.calls += 1;
-    const page = await ec2.send(
-      new DescribeRouteTablesCommand({ Filters: filters, MaxResults: ROUTE_TABLES_PAGE_SIZE, NextToken }),
-    );
-    tables.push(...(page.RouteTables ?? []));
-    NextToken = page.NextToken;
-  } while (NextToken !== undefined && NextToken.length > 0);
+    return ownInput(command);
+  };
+  const pages = paginateDescribeRouteTables(
+    { client: ec2, pageSize: ROUTE_TABLES_PAGE_SIZE, withCommand: count },
+    { Filters: filters },
+  );
+  for await (const page of pages) tables.push(...(page.RouteTables ?? []));
   return tables;
 }
 

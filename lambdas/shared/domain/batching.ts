@@ -2,7 +2,7 @@
  * How the Distributed Map splits the inventory, and what that means for each worker's share of the Lambda
  * control-plane budget. Pure; shared by the CDK workflow (ItemBatcher settings) and take-inventory.
  */
-import type { Config } from '../../../lib/config';
+import type { Config } from './config';
 
 /** A Step Functions payload is at most 256 KiB; a batch stays below this with room for BatchInput. */
 export const MAX_INPUT_BYTES_PER_BATCH = 200 * 1024;

@@ -39,7 +39,7 @@ import {
   ORIGINAL_HANDLER_VARIABLE,
   type Config,
   type OurValueSource,
-} from '../../../lib/config';
+} from './config';
 import {
   isRecord,
   REASON_CODES,

@@ -9,7 +9,7 @@
  * names) have unrelated MACs.
  */
 import { createHmac } from 'node:crypto';
-import { defenderVariables, EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE, type Config } from '../../../lib/config';
+import { defenderVariables, EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE, type Config } from './config';
 
 /** Domain separation of the MAC messages (a new version gets a new prefix, never a reinterpretation). */
 export const MAC_PREFIX = 'zero-impact/v1\0';

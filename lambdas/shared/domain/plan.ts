@@ -17,7 +17,7 @@
  * (domain/mac.ts), so that rollback can tell "still the value we set" without a hash anyone could test guesses on.
  */
 import { createHash } from 'node:crypto';
-import { defenderVariables, EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE, type Config } from '../../../lib/config';
+import { defenderVariables, EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE, type Config } from './config';
 import { envVarsSize, LAYER_SLOT_LIMIT, sameLayer } from './funnel';
 import { ourValueMacs, valueMac, type MacContext } from './mac';
 import type { ConfigurationImage, FunctionConfiguration, ReasonCode } from './types';

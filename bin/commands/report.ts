@@ -15,10 +15,16 @@ import {
   parseFailOn,
   parseFormat,
   progressBar,
-  reviewGuard,
-  SOURCE_FLAGS,
+  runReview,
+  sourceFrom,
+  sourceOptions,
+  sourceWhat,
+  type ReviewTarget,
+  type SourceFlags,
 } from '../reports/cli-support';
-import { parseFlags, UsageError } from './common';
+import type { Command } from 'commander';
+import { newCommand, UsageError } from './common';
+import { REPORT_HELP } from './review-help';
 import type { AuditItem } from '../../lambdas/shared/domain/types';
 import { systemClock } from '../../lambdas/shared/adapters/rate-limiter';
 
@@ -93,42 +99,50 @@ export async function reportCommand(options: ReportOptions): Promise<number> {
   return EXIT.ok;
 }
 
+/** The flags of `report`, as commander parses them. */
+export interface ReportFlags extends SourceFlags {
+  run?: string;
+  latest?: boolean;
+  format: string;
+  out?: string;
+  failOn?: string;
+  runs: string;
+}
+
+export function command(target: ReviewTarget = { what: 'the audit table' }): Command {
+  const cmd: Command = newCommand<ReportFlags>(REPORT_HELP, (flags) => {
+    if (flags.run !== undefined && flags.latest === true) {
+      throw new UsageError('report: give --run RUN_ID or --latest, not both');
+    }
+    const trendRuns = Number(flags.runs);
+    if (!Number.isInteger(trendRuns) || trendRuns < 1 || trendRuns > 100) {
+      throw new UsageError(`report: --runs: expected a whole number from 1 to 100, got "${flags.runs}"`);
+    }
+    applyRegion('report', flags.region);
+    const source = sourceFrom(cmd, flags);
+    target.what = sourceWhat(source);
+    return reportCommand({
+      ...source,
+      ...(flags.run !== undefined ? { run: flags.run } : {}),
+      ...(flags.out !== undefined ? { out: flags.out } : {}),
+      format: parseFormat('report', flags.format, REPORT_FORMATS, 'table'),
+      failOn: parseFailOn('report', flags.failOn),
+      trendRuns,
+      quiet: flags.quiet === true,
+    });
+  })
+    .option('--run <runId>', 'the run to report (default: the latest run)')
+    .option('--latest', 'the latest run (the default; refused with --run)')
+    .option('--format <format>', `output format: ${REPORT_FORMATS.join(', ')}`, 'table')
+    .option('--out <file>', 'write the report to this file (default: standard output)')
+    .option('--fail-on <outcomes>', 'exit 1 when one of these outcomes (comma-separated) occurs in the run')
+    .option('--runs <n>', 'how many runs the coverage trend shows (1 to 100)', '10');
+  return sourceOptions(cmd, {
+    stateMachine: "the stack's state machine: its executions list the runs (default: the stack's output)",
+  });
+}
+
 export async function run(argv: string[]): Promise<number> {
-  let what = 'the audit table';
-  return reviewGuard(
-    'report',
-    () => what,
-    async () => {
-      const flags = parseFlags('report', argv, {
-        ...SOURCE_FLAGS,
-        run: { type: 'string' },
-        latest: { type: 'boolean' },
-        format: { type: 'string' },
-        out: { type: 'string' },
-        'fail-on': { type: 'string' },
-        runs: { type: 'string' },
-      });
-      if (flags.run !== undefined && flags.latest === true) {
-        throw new UsageError('report: give --run RUN_ID or --latest, not both');
-      }
-      const trendRuns = flags.runs === undefined ? 10 : Number(flags.runs);
-      if (!Number.isInteger(trendRuns) || trendRuns < 1 || trendRuns > 100) {
-        throw new UsageError(`report: --runs: expected a whole number from 1 to 100, got "${flags.runs}"`);
-      }
-      applyRegion('report', flags.region);
-      what = flags['audit-table'] ?? `stack ${flags.stack ?? STACK_NAME}`;
-      return reportCommand({
-        ...(flags.local !== undefined ? { local: flags.local } : {}),
-        ...(flags.stack !== undefined ? { stack: flags.stack } : {}),
-        ...(flags['audit-table'] !== undefined ? { auditTable: flags['audit-table'] } : {}),
-        ...(flags['state-machine'] !== undefined ? { stateMachineArn: flags['state-machine'] } : {}),
-        ...(flags.run !== undefined ? { run: flags.run } : {}),
-        ...(flags.out !== undefined ? { out: flags.out } : {}),
-        format: parseFormat('report', flags.format, REPORT_FORMATS, 'table'),
-        failOn: parseFailOn('report', flags['fail-on']),
-        trendRuns,
-        quiet: flags.quiet === true,
-      });
-    },
-  );
+  const target: ReviewTarget = { what: 'the audit table' };
+  return runReview('report', command(target), argv, () => target.what);
 }

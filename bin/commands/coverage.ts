@@ -71,7 +71,10 @@ export function command(): Command {
       quiet: flags.quiet === true,
     });
   })
-    .option('--local <dir>', 'read a local run instead of AWS: the folder `local-run --out DIR` wrote')
+    .option(
+      '--local <dir>',
+      'read a local run instead of AWS: the folder `local-run --out DIR` wrote, or one `local-run --keep DIR` kept',
+    )
     .option(
       '--config <file>',
       'configuration file (its defender.layerArn), merged over the zeroImpact context of cdk.json',

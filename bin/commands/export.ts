@@ -7,7 +7,8 @@
 import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { DEFAULT_STACK_NAME, openSource, type SourceOptions } from '../reports/source';
+import { DEFAULT_STACK_NAME, type SourceOptions } from '../reports/source';
+import { openReviewSource } from '../reports/kept-source';
 import { EXPORT_FORMATS, exportItems, parseInstant, type ExportFormat } from '../reports/export';
 import {
   applyRegion,
@@ -38,7 +39,7 @@ export interface ExportOptions extends SourceOptions {
 }
 
 export async function exportCommand(options: ExportOptions): Promise<number> {
-  const source = await openSource(options, DEFAULT_STACK_NAME);
+  const source = await openReviewSource(options, DEFAULT_STACK_NAME);
   let sink: Writable = process.stdout;
   if (options.out !== undefined) {
     const file = createWriteStream(options.out);

@@ -3,7 +3,8 @@
  *  --audit-table T] [--region R]`: every decision for one function, newest first, with the before/after of each
  * change (names and sizes, never values), the run, the mode and the reasons (bin/reports/history.ts).
  */
-import { DEFAULT_STACK_NAME, openSource, type SourceOptions } from '../reports/source';
+import { DEFAULT_STACK_NAME, type SourceOptions } from '../reports/source';
+import { openReviewSource } from '../reports/kept-source';
 import { historyOf, historyTable } from '../reports/history';
 import {
   applyRegion,
@@ -30,7 +31,7 @@ export interface HistoryOptions extends SourceOptions {
 }
 
 export async function historyCommand(options: HistoryOptions): Promise<number> {
-  const source = await openSource(options, DEFAULT_STACK_NAME);
+  const source = await openReviewSource(options, DEFAULT_STACK_NAME);
   const entries = historyOf(await source.functionHistory(options.functionName));
   if (entries.length === 0) {
     throw new UsageError(`history: no decision about ${options.functionName} in ${source.label}`);

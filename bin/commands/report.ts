@@ -4,7 +4,8 @@
  * the estate as of a run (bin/reports/report-model.ts), from a deployed stack's audit table or a local run's folder.
  * Without --run, the latest run. Exit 1 when an outcome of --fail-on occurs in the run (a CI gate).
  */
-import { DEFAULT_STACK_NAME as STACK_NAME, openSource, type AuditSource, type SourceOptions } from '../reports/source';
+import { DEFAULT_STACK_NAME as STACK_NAME, type AuditSource, type SourceOptions } from '../reports/source';
+import { openReviewSource } from '../reports/kept-source';
 import { buildReport, failOnMatches, type ReportModel } from '../reports/report-model';
 import { reportCsv, reportJson, reportTable } from '../reports/report-render';
 import { reportHtml } from '../reports/render-html';
@@ -86,7 +87,7 @@ export function renderReport(model: ReportModel, format: ReportFormat): string {
 }
 
 export async function reportCommand(options: ReportOptions): Promise<number> {
-  const source = await openSource(options, STACK_NAME);
+  const source = await openReviewSource(options, STACK_NAME);
   const model = await loadReport(source, options.run, options.trendRuns, options.quiet);
   emit(renderReport(model, options.format), options.out);
   const matched = failOnMatches(model, options.failOn);

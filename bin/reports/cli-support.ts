@@ -32,7 +32,10 @@ export interface SourceFlags {
  */
 export function sourceOptions(command: Command, options: { stateMachine: string }): Command {
   return command
-    .option('--local <dir>', 'read a local run instead of AWS: the folder `local-run --out DIR` wrote')
+    .option(
+      '--local <dir>',
+      'read a local run instead of AWS: the folder `local-run --out DIR` wrote, or one `local-run --keep DIR` kept',
+    )
     .addOption(
       new Option(
         '--stack <name>',

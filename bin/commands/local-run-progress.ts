@@ -10,8 +10,10 @@
  * `Assess batch` assessed its Items; a `Protect function` whose outcome is PROTECTED protected one function; `Take
  * inventory` names the inventory's size. Events come from the local runner's `onProgress` hook.
  *
- * The stream is written with the write function it had when this was built: the local session captures what the
- * handlers print by replacing process.stderr.write, and the bar also draws from a timer, outside any bypass.
+ * On a terminal the stream is written with the write function it had when this was built (pinnedStream): the local
+ * session captures what the handlers print by replacing process.stderr.write, and the bar also draws from a timer,
+ * outside the runner's bypass. Plain lines go through console.error (consoleStream), from the runner's callbacks,
+ * which it calls with the real stderr; tests that silence console.error silence them too.
  */
 import { SingleBar } from 'cli-progress';
 import type { InvokeEvent } from '../../local/asl-local';
@@ -36,6 +38,22 @@ export function pinnedStream(stream: NodeJS.WriteStream | ProgressStream): Progr
     },
     write: (chunk: string) => write(chunk),
   };
+}
+
+/** Plain lines through console.error (a chunk is one or more whole lines). */
+export function consoleStream(): ProgressStream {
+  return {
+    isTTY: false,
+    write: (chunk: string) => {
+      for (const line of chunk.replace(/\n$/, '').split('\n')) console.error(line);
+      return true;
+    },
+  };
+}
+
+/** Where local-run's progress goes: the terminal, else console.error. */
+export function progressStream(stderr: NodeJS.WriteStream = process.stderr): ProgressStream {
+  return stderr.isTTY === true ? pinnedStream(stderr) : consoleStream();
 }
 
 export const ASSESS_STATE = 'Assess batch';

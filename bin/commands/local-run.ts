@@ -33,7 +33,7 @@ import type { RunSummary } from '../../local/run-summary';
 import { versionsJson } from '../reports/versions';
 import { loadScenarioFile, ScenarioError, type Scenario } from '../../local/scenario';
 import type { Command } from 'commander';
-import { pinnedStream, RunProgress, type ProgressStream } from './local-run-progress';
+import { progressStream, RunProgress, type ProgressStream } from './local-run-progress';
 import {
   checkOutputDir,
   formatOf,
@@ -224,7 +224,7 @@ export async function run(argv: string[]): Promise<number> {
 
 /**
  * Runs the hourly job on the simulated account; the exit code as the module comment says. `io.stderr`: where the
- * progress goes (a test's fake terminal) @default process.stderr
+ * progress goes (a test's fake terminal) @default the terminal, else console.error
  */
 export async function localRunCommand(flags: LocalRunOptions, io: { stderr?: ProgressStream } = {}): Promise<number> {
   const format = formatOf('local-run', flags, 'table');
@@ -295,7 +295,7 @@ export async function localRunCommand(flags: LocalRunOptions, io: { stderr?: Pro
     });
   };
   const quiet = flags.quiet === true;
-  const progress = new RunProgress(io.stderr ?? pinnedStream(process.stderr), estate.functions.length, { quiet });
+  const progress = new RunProgress(io.stderr ?? progressStream(), estate.functions.length, { quiet });
   const say = (line: string): void => {
     if (!quiet) console.error(line);
   };

@@ -9,11 +9,12 @@
 import { Command } from 'commander';
 import * as assess from './commands/assess';
 import * as configCommand from './commands/config';
-import { packageVersion } from './commands/common';
+import { packageVersion, type CommandHelp } from './commands/common';
 import * as defender from './commands/defender';
 import * as include from './commands/include';
 import * as localRun from './commands/local-run';
 import * as rollback from './commands/rollback';
+import { AUDIT_HELP, COVERAGE_HELP, EXPORT_HELP, HISTORY_HELP, REPORT_HELP } from './commands/review-help';
 
 interface CommandModule {
   command(): Command;
@@ -21,15 +22,16 @@ interface CommandModule {
 }
 
 /**
- * The reviewing commands (issue 12) parse their own flags (each prints its usage on a bad flag, exit 2); commander
- * only lists them in the top-level help and hands them their arguments untouched. They are loaded when run (`audit`
- * loads the engine's handlers and their SDK clients: no other command should pay for that).
+ * A command loaded when it runs: the reviewing commands of issue 12 load the audit-store reader and the SDK clients,
+ * and `audit` the engine's handlers (no other command should pay for that; a handler module read too early also
+ * builds its logger before a local session sets the log level, local/local-runner.ts). The top-level help lists it
+ * from its help text alone (bin/commands/review-help.ts); its own `--help`, flags and errors are its commander
+ * definition's, like every other command's.
  */
-function ownParser(name: string, summary: string, run: (argv: string[]) => Promise<number>): CommandModule {
+function lazy(help: CommandHelp, load: () => Promise<CommandModule>): CommandModule {
   return {
-    command: () =>
-      new Command(name).description(summary).helpOption(false).allowUnknownOption(true).allowExcessArguments(true),
-    run,
+    command: () => new Command(help.name).description(help.summary),
+    run: async (argv) => (await load()).run(argv),
   };
 }
 
@@ -40,31 +42,11 @@ const COMMANDS: Record<string, CommandModule> = {
   include,
   defender,
   config: configCommand,
-  report: ownParser(
-    'report',
-    'report [--run RUN_ID | --latest] [--format table|csv|json|html] [--out FILE] [--fail-on OUTCOME,...] [--local DIR | --stack NAME | --audit-table T]   the estate as of a run',
-    (argv) => import('./commands/report').then((m) => m.run(argv)),
-  ),
-  history: ownParser(
-    'history',
-    'history --function NAME [--format table|json] [--local DIR | --stack NAME | --audit-table T]   every decision for one function',
-    (argv) => import('./commands/history').then((m) => m.run(argv)),
-  ),
-  export: ownParser(
-    'export',
-    'export --since DATE [--until DATE] --format csv|jsonl [--out FILE] [--local DIR | --stack NAME | --audit-table T]   audit items as evidence',
-    (argv) => import('./commands/export').then((m) => m.run(argv)),
-  ),
-  coverage: ownParser(
-    'coverage',
-    'coverage [--format table|json|csv] [--function NAME] [--local DIR] [--config FILE] [--region R]   true coverage: aliases and the versions they serve',
-    (argv) => import('./commands/coverage').then((m) => m.run(argv)),
-  ),
-  audit: ownParser(
-    'audit',
-    'audit [--function NAME] [--format table|csv|json|html] [--out FILE] [--fail-on OUTCOME,...] [--config FILE]   read-only assessment of the live account',
-    (argv) => import('./commands/audit').then((m) => m.run(argv)),
-  ),
+  report: lazy(REPORT_HELP, () => import('./commands/report')),
+  history: lazy(HISTORY_HELP, () => import('./commands/history')),
+  export: lazy(EXPORT_HELP, () => import('./commands/export')),
+  coverage: lazy(COVERAGE_HELP, () => import('./commands/coverage')),
+  audit: lazy(AUDIT_HELP, () => import('./commands/audit')),
 };
 
 /** The top-level program: every command with its summary (for `--help`). */

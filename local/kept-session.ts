@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../lib/config';
-import type { Estate } from './estate';
+import type { Estate, EstateFunction, EstateVersion } from './estate';
 import type { LocalSession } from './local-runner';
 import type { CfnTemplate } from './asl-local';
 import { systemClock } from '../lambdas/shared/adapters/rate-limiter';
@@ -89,12 +89,36 @@ export async function restoreKeptSession(session: LocalSession, kept: KeptSessio
   if (behind > 0) session.advanceClock(behind + 1000);
 }
 
+/**
+ * A published version as the account holds it, with its layers, variables and handler made explicit: an estate's
+ * version without them inherits them from $LATEST as the estate gave it, and $LATEST is kept as the runs changed it
+ * (a version keeps its own: Lambda Developer Guide, "Function versions"). Without this, a resumed session, and
+ * `coverage --local DIR`, would show unprotected versions carrying the Defender that protection put on $LATEST.
+ */
+function publishedAsHeld(session: LocalSession, fn: EstateFunction, version: EstateVersion): EstateVersion {
+  const held = session.account.versionConfiguration(String(fn.configuration.FunctionName), version.version);
+  if (held === undefined) return version;
+  return {
+    ...version,
+    layers: (held.Layers ?? []).flatMap((l) => (typeof l.Arn === 'string' ? [l.Arn] : [])),
+    variables: { ...(held.Environment?.Variables ?? {}) },
+    configuration: {
+      ...(version.configuration ?? {}),
+      ...(held.Handler !== undefined ? { Handler: held.Handler } : {}),
+    },
+  };
+}
+
 /** Writes DIR/session.json (through a temporary file, so an interruption leaves the previous one whole). */
 export async function keepSession(dir: string, session: LocalSession, estate: Estate, config: Config): Promise<void> {
   const now = new Map(session.account.functionConfigurations().map((c) => [c.FunctionName, c]));
   const functions = estate.functions
     .filter((f) => now.has(f.configuration.FunctionName))
-    .map((f) => ({ ...f, configuration: now.get(f.configuration.FunctionName) ?? f.configuration }));
+    .map((f) => ({
+      ...f,
+      configuration: now.get(f.configuration.FunctionName) ?? f.configuration,
+      ...(f.versions !== undefined ? { versions: f.versions.map((v) => publishedAsHeld(session, f, v)) } : {}),
+    }));
   const kept: KeptSession = {
     format: FORMAT,
     estate: { ...estate, functions: functions as Estate['functions'] },

@@ -108,6 +108,11 @@ export interface SessionOptions {
   simulation?: Partial<Omit<SimulatedAccountOptions, 'estate' | 'topicArns' | 'buckets'>>;
   /** Progress lines while the session works. */
   progress?: (line: string) => void;
+  /**
+   * Instead of `progress`'s line, a run's start, each state entered and each batch's end as an event (called with the
+   * real stdout/stderr): bin/commands/local-run.ts draws a bar on a terminal and orders the batch lines otherwise.
+   */
+  onProgress?: (event: SessionProgress) => void;
   /** Capture what the handlers write to stdout/stderr (their logs) instead of printing it. @default true */
   captureLogs?: boolean;
   /** POWERTOOLS_LOG_LEVEL for the handlers (read when their modules load). @default "INFO" */
@@ -129,6 +134,12 @@ export interface SessionOptions {
    */
   consoleFault?: StandInOptions['fault'];
 }
+
+/** A step of a run, for `onProgress`. */
+export type SessionProgress =
+  | { type: 'run'; run: number; runId: string; mode: string }
+  | { type: 'state'; state: string }
+  | { type: 'batch'; index: number; total: number; failed: boolean };
 
 export interface PublishedRecord {
   runId: string | null;
@@ -290,9 +301,10 @@ export class LocalSession {
   }
 
   /** A progress line to the caller's printer, which writes to the real stdout/stderr. */
-  private progress(line: string): void {
-    const print = this.options.progress;
-    if (print !== undefined) this.capture.bypass(() => print(line));
+  private progress(line: string, event?: SessionProgress): void {
+    const { progress: print, onProgress } = this.options;
+    if (event !== undefined && onProgress !== undefined) this.capture.bypass(() => onProgress(event));
+    else if (print !== undefined) this.capture.bypass(() => print(line));
   }
 
   /**
@@ -529,7 +541,12 @@ export class LocalSession {
     const policyBefore = this.policyCounters();
     const configurationsBefore = this.account.functionConfigurations();
     const publishedBefore = this.account.published.length;
-    this.progress(`Run ${this.runIds.length}: ${runId} (${this.options.config.mode})`);
+    this.progress(`Run ${this.runIds.length}: ${runId} (${this.options.config.mode})`, {
+      type: 'run',
+      run: this.runIds.length,
+      runId,
+      mode: this.options.config.mode,
+    });
     let status: RunSummary['status'] = 'SUCCEEDED';
     let error: string | undefined;
     const runNumber = this.runIds.length;
@@ -597,11 +614,18 @@ export class LocalSession {
               : {}),
             onState: (event) => {
               this.options.onState?.(event);
-              if (event.type === 'StateEntered') this.progress(`  ${event.state}`);
+              if (event.type === 'StateEntered') {
+                this.progress(`  ${event.state}`, { type: 'state', state: event.state });
+              }
             },
             onBatch: (event) => {
               this.options.onBatch?.(event);
-              this.progress(`    batch ${event.index + 1} of ${event.total} ${event.failed ? 'FAILED' : 'done'}`);
+              this.progress(`    batch ${event.index + 1} of ${event.total} ${event.failed ? 'FAILED' : 'done'}`, {
+                type: 'batch',
+                index: event.index,
+                total: event.total,
+                failed: event.failed,
+              });
             },
           },
         },

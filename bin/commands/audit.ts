@@ -7,10 +7,12 @@
  */
 import { buildReport, failOnMatches } from '../reports/report-model';
 import { liveAudit, type Unreadable } from '../reports/live-audit';
-import { applyRegion, emit, EXIT, parseFailOn, parseFormat, progressBar, reviewGuard } from '../reports/cli-support';
+import { applyRegion, emit, EXIT, parseFailOn, parseFormat, progressBar, runReview } from '../reports/cli-support';
 import { paragraph, safe } from '../reports/text';
 import { renderReport, REPORT_FORMATS, type ReportFormat } from './report';
-import { loadConfig, parseFlags } from './common';
+import type { Command } from 'commander';
+import { loadConfig, newCommand } from './common';
+import { AUDIT_HELP } from './review-help';
 
 export interface AuditOptions {
   config?: string;
@@ -64,29 +66,38 @@ export async function auditCommand(options: AuditOptions): Promise<number> {
   return EXIT.ok;
 }
 
+/** The flags of `audit`, as commander parses them. */
+export interface AuditFlags {
+  config?: string;
+  function?: string;
+  format: string;
+  out?: string;
+  failOn?: string;
+  region?: string;
+  quiet?: boolean;
+}
+
+export function command(): Command {
+  return newCommand<AuditFlags>(AUDIT_HELP, (flags) => {
+    applyRegion('audit', flags.region);
+    return auditCommand({
+      ...(flags.config !== undefined ? { config: flags.config } : {}),
+      ...(flags.function !== undefined ? { functionName: flags.function } : {}),
+      ...(flags.out !== undefined ? { out: flags.out } : {}),
+      format: parseFormat('audit', flags.format, REPORT_FORMATS, 'table'),
+      failOn: parseFailOn('audit', flags.failOn),
+      quiet: flags.quiet === true,
+    });
+  })
+    .option('--config <file>', 'configuration file, merged over the zeroImpact context of cdk.json')
+    .option('--function <name>', 'assess only this function (default: every function)')
+    .option('--format <format>', `output format: ${REPORT_FORMATS.join(', ')}`, 'table')
+    .option('--out <file>', 'write the report to this file (default: standard output)')
+    .option('--fail-on <outcomes>', 'exit 1 when one of these outcomes (comma-separated) occurs')
+    .option('--region <region>', 'AWS region (default: the environment variable AWS_REGION)')
+    .option('--quiet', 'no progress bar (it shows only when stdout and stderr are terminals)');
+}
+
 export async function run(argv: string[]): Promise<number> {
-  return reviewGuard(
-    'audit',
-    () => 'reading the account',
-    async () => {
-      const flags = parseFlags('audit', argv, {
-        config: { type: 'string' },
-        function: { type: 'string' },
-        format: { type: 'string' },
-        out: { type: 'string' },
-        'fail-on': { type: 'string' },
-        region: { type: 'string' },
-        quiet: { type: 'boolean' },
-      });
-      applyRegion('audit', flags.region);
-      return auditCommand({
-        ...(flags.config !== undefined ? { config: flags.config } : {}),
-        ...(flags.function !== undefined ? { functionName: flags.function } : {}),
-        ...(flags.out !== undefined ? { out: flags.out } : {}),
-        format: parseFormat('audit', flags.format, REPORT_FORMATS, 'table'),
-        failOn: parseFailOn('audit', flags['fail-on']),
-        quiet: flags.quiet === true,
-      });
-    },
-  );
+  return runReview('audit', command(), argv, () => 'reading the account');
 }

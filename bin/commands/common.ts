@@ -8,7 +8,6 @@
  */
 import { accessSync, constants, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Command, Option } from 'commander';
 import { ConfigError, mergeConfigLayers, parseConfig, type Config, type ConfigLayer } from '../../lib/config';
 
@@ -259,23 +258,5 @@ export async function guarded(body: () => Promise<number>): Promise<number> {
       return 2;
     }
     throw error;
-  }
-}
-
-/**
- * Strict flag parsing with node:util parseArgs, for the reviewing commands (report, history, export, coverage,
- * audit) that parse their own flags: an unknown or malformed flag is a UsageError (one line, exit 2).
- */
-export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
-  command: string,
-  argv: string[],
-  options: T,
-) {
-  try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    // Node's own errors are not `instanceof Error` under jest's VM realm; read the message structurally.
-    const message = (error as { message?: unknown }).message;
-    throw new UsageError(`${command}: ${typeof message === 'string' ? message : String(error)}`);
   }
 }

@@ -7,8 +7,10 @@
  */
 import { buildCoverage, coverageCsv, coverageTable, type CoverageModel } from '../reports/coverage';
 import { accountVersions, localVersions } from '../reports/coverage-readers';
-import { applyRegion, emit, EXIT, parseFormat, progressBar, reviewGuard } from '../reports/cli-support';
-import { loadConfig, parseFlags } from './common';
+import { applyRegion, emit, EXIT, parseFormat, progressBar, runReview } from '../reports/cli-support';
+import type { Command } from 'commander';
+import { loadConfig, newCommand } from './common';
+import { COVERAGE_HELP } from './review-help';
 
 export const COVERAGE_FORMATS = ['table', 'json', 'csv'] as const;
 
@@ -46,29 +48,44 @@ export async function coverageCommand(options: CoverageOptions): Promise<number>
   return EXIT.ok;
 }
 
+/** The flags of `coverage`, as commander parses them. */
+export interface CoverageFlags {
+  local?: string;
+  config?: string;
+  function?: string;
+  format: string;
+  out?: string;
+  region?: string;
+  quiet?: boolean;
+}
+
+export function command(): Command {
+  return newCommand<CoverageFlags>(COVERAGE_HELP, (flags) => {
+    applyRegion('coverage', flags.region);
+    return coverageCommand({
+      ...(flags.local !== undefined ? { local: flags.local } : {}),
+      ...(flags.config !== undefined ? { config: flags.config } : {}),
+      ...(flags.function !== undefined ? { functionName: flags.function } : {}),
+      ...(flags.out !== undefined ? { out: flags.out } : {}),
+      format: parseFormat('coverage', flags.format, COVERAGE_FORMATS, 'table'),
+      quiet: flags.quiet === true,
+    });
+  })
+    .option(
+      '--local <dir>',
+      'read a local run instead of AWS: the folder `local-run --out DIR` wrote, or one `local-run --keep DIR` kept',
+    )
+    .option(
+      '--config <file>',
+      'configuration file (its defender.layerArn), merged over the zeroImpact context of cdk.json',
+    )
+    .option('--function <name>', 'only this function (default: every function)')
+    .option('--format <format>', `output format: ${COVERAGE_FORMATS.join(', ')}`, 'table')
+    .option('--out <file>', 'write to this file (default: standard output)')
+    .option('--region <region>', 'AWS region (default: the environment variable AWS_REGION)')
+    .option('--quiet', 'no progress bar (it shows only when stdout and stderr are terminals)');
+}
+
 export async function run(argv: string[]): Promise<number> {
-  return reviewGuard(
-    'coverage',
-    () => 'reading the Lambda functions and aliases',
-    async () => {
-      const flags = parseFlags('coverage', argv, {
-        local: { type: 'string' },
-        config: { type: 'string' },
-        function: { type: 'string' },
-        format: { type: 'string' },
-        out: { type: 'string' },
-        region: { type: 'string' },
-        quiet: { type: 'boolean' },
-      });
-      applyRegion('coverage', flags.region);
-      return coverageCommand({
-        ...(flags.local !== undefined ? { local: flags.local } : {}),
-        ...(flags.config !== undefined ? { config: flags.config } : {}),
-        ...(flags.function !== undefined ? { functionName: flags.function } : {}),
-        ...(flags.out !== undefined ? { out: flags.out } : {}),
-        format: parseFormat('coverage', flags.format, COVERAGE_FORMATS, 'table'),
-        quiet: flags.quiet === true,
-      });
-    },
-  );
+  return runReview('coverage', command(), argv, () => 'reading the Lambda functions and aliases');
 }

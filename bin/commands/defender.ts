@@ -29,7 +29,7 @@ import {
 } from '../../lambdas/shared/adapters/prisma-console';
 import { EXEC_WRAPPER_VARIABLE, type Config } from '../../lib/config';
 import type { Command } from 'commander';
-import { guarded, loadConfig, newCommand, runCommand, UsageError } from './common';
+import { formatOf, formatOptions, guarded, loadConfig, newCommand, runCommand, UsageError } from './common';
 import { applyRegion } from './rollback';
 
 const USAGE =
@@ -168,10 +168,21 @@ export interface PublishLayerOptions {
   yes?: boolean;
   config?: string;
   layerName?: string;
+  format?: string;
+  human?: boolean;
+  json?: boolean;
+}
+
+/** `defender publish-layer --format json`: one document on stdout. */
+export interface PublishLayerDocument {
+  plan: LayerPlan;
+  /** False without --yes (nothing changed). */
+  published: boolean;
+  layerVersionArn?: string;
 }
 
 export function publishLayerCommand(): Command {
-  return newCommand<PublishLayerOptions>(
+  const cmd = newCommand<PublishLayerOptions>(
     {
       name: 'defender publish-layer',
       summary: "publish the Prisma Cloud Console's Defender layer for a runtime as a new layer version",
@@ -183,6 +194,7 @@ export function publishLayerCommand(): Command {
       examples: [
         'zero-impact defender publish-layer --runtime python3.12 --config my-config.json',
         'zero-impact defender publish-layer --runtime nodejs20.x --config my-config.json --region eu-west-1 --yes',
+        'zero-impact defender publish-layer --runtime python3.12 --config my-config.json --yes --format json',
       ],
     },
     publishLayer,
@@ -192,6 +204,7 @@ export function publishLayerCommand(): Command {
     .option('--yes', 'publish (without it nothing is changed)', false)
     .option('--config <file>', 'configuration file with defender.policySource')
     .option('--layer-name <name>', 'layer name (default: the name in defender.layerArn)');
+  return formatOptions(cmd, 'table');
 }
 
 async function publishLayer(flags: PublishLayerOptions): Promise<number> {
@@ -205,6 +218,7 @@ async function publishLayer(flags: PublishLayerOptions): Promise<number> {
       `defender publish-layer: --runtime: "${runtime}" is not a Lambda runtime the Console ships a layer for (Node.js and Python only, e.g. python3.12 or nodejs20.x)`,
     );
   }
+  const format = formatOf('defender publish-layer', flags, 'table');
   applyRegion('defender publish-layer', flags.region);
   const region = process.env['AWS_REGION'];
   if (region === undefined || region.length === 0) {
@@ -244,9 +258,11 @@ async function publishLayer(flags: PublishLayerOptions): Promise<number> {
     );
     return 1;
   }
-  printPlan(plan);
+  const print = (document: PublishLayerDocument): void => console.log(JSON.stringify(document, null, 2));
+  if (format === 'table') printPlan(plan);
   if (flags.yes !== true) {
-    console.log('plan only: nothing changed (add --yes to publish)');
+    if (format === 'json') print({ plan, published: false });
+    else console.log('plan only: nothing changed (add --yes to publish)');
     return 0;
   }
   let arn: string | undefined;
@@ -270,6 +286,10 @@ async function publishLayer(flags: PublishLayerOptions): Promise<number> {
   if (arn === undefined) {
     console.error('zero-impact defender publish-layer: PublishLayerVersion returned no LayerVersionArn');
     return 1;
+  }
+  if (format === 'json') {
+    print({ plan, published: true, layerVersionArn: arn });
+    return 0;
   }
   console.log(`published: ${arn}`);
   console.log(`set defender.layerArn to "${arn}"`);

@@ -7,10 +7,24 @@
 import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import type { Writable } from 'node:stream';
-import { DEFAULT_STACK_NAME, openSource, type SourceOptions } from '../reports/source';
+import { DEFAULT_STACK_NAME, type SourceOptions } from '../reports/source';
+import { openReviewSource } from '../reports/kept-source';
 import { EXPORT_FORMATS, exportItems, parseInstant, type ExportFormat } from '../reports/export';
-import { applyRegion, EXIT, parseFormat, progressBar, reviewGuard, SOURCE_FLAGS } from '../reports/cli-support';
-import { parseFlags, UsageError } from './common';
+import {
+  applyRegion,
+  EXIT,
+  parseFormat,
+  progressBar,
+  runReview,
+  sourceFrom,
+  sourceOptions,
+  sourceWhat,
+  type ReviewTarget,
+  type SourceFlags,
+} from '../reports/cli-support';
+import type { Command } from 'commander';
+import { newCommand, UsageError } from './common';
+import { EXPORT_HELP } from './review-help';
 
 export interface ExportOptions extends SourceOptions {
   /** ISO 8601, inclusive. */
@@ -25,7 +39,7 @@ export interface ExportOptions extends SourceOptions {
 }
 
 export async function exportCommand(options: ExportOptions): Promise<number> {
-  const source = await openSource(options, DEFAULT_STACK_NAME);
+  const source = await openReviewSource(options, DEFAULT_STACK_NAME);
   let sink: Writable = process.stdout;
   if (options.out !== undefined) {
     const file = createWriteStream(options.out);
@@ -58,42 +72,47 @@ export async function exportCommand(options: ExportOptions): Promise<number> {
   return EXIT.ok;
 }
 
+/** The flags of `export`, as commander parses them. */
+export interface ExportFlags extends SourceFlags {
+  since?: string;
+  until?: string;
+  format?: string;
+  out?: string;
+}
+
+export function command(target: ReviewTarget = { what: 'the audit table' }): Command {
+  const cmd: Command = newCommand<ExportFlags>(EXPORT_HELP, (flags) => {
+    if (flags.since === undefined) throw new UsageError('export: --since DATE is required (e.g. 2026-01-01)');
+    if (flags.format === undefined) throw new UsageError('export: --format csv|jsonl is required');
+    const since = parseInstant(flags.since, false);
+    if (since === undefined) {
+      throw new UsageError(`export: --since: expected a date (YYYY-MM-DD) or an ISO 8601 time, got "${flags.since}"`);
+    }
+    const until = flags.until === undefined ? undefined : parseInstant(flags.until, true);
+    if (flags.until !== undefined && until === undefined) {
+      throw new UsageError(`export: --until: expected a date (YYYY-MM-DD) or an ISO 8601 time, got "${flags.until}"`);
+    }
+    if (until !== undefined && until <= since) throw new UsageError('export: --until must be after --since');
+    applyRegion('export', flags.region);
+    const source = sourceFrom(cmd, flags);
+    target.what = sourceWhat(source);
+    return exportCommand({
+      ...source,
+      ...(flags.out !== undefined ? { out: flags.out } : {}),
+      since,
+      ...(until !== undefined ? { until } : {}),
+      format: parseFormat('export', flags.format, EXPORT_FORMATS, 'csv'),
+      quiet: flags.quiet === true,
+    });
+  })
+    .option('--since <date>', 'first day or time, inclusive (YYYY-MM-DD or ISO 8601; required)')
+    .option('--until <date>', 'end, exclusive (YYYY-MM-DD or ISO 8601; default: now)')
+    .option('--format <format>', `${EXPORT_FORMATS.join(' or ')} (required)`)
+    .option('--out <file>', 'write to this file (default: standard output)');
+  return sourceOptions(cmd, { stateMachine: "the stack's state machine (accepted; export does not list runs)" });
+}
+
 export async function run(argv: string[]): Promise<number> {
-  let what = 'the audit table';
-  return reviewGuard(
-    'export',
-    () => what,
-    async () => {
-      const flags = parseFlags('export', argv, {
-        ...SOURCE_FLAGS,
-        since: { type: 'string' },
-        until: { type: 'string' },
-        format: { type: 'string' },
-        out: { type: 'string' },
-      });
-      if (flags.since === undefined) throw new UsageError('export: --since DATE is required (e.g. 2026-01-01)');
-      if (flags.format === undefined) throw new UsageError('export: --format csv|jsonl is required');
-      const since = parseInstant(flags.since, false);
-      if (since === undefined) {
-        throw new UsageError(`export: --since: expected a date (YYYY-MM-DD) or an ISO 8601 time, got "${flags.since}"`);
-      }
-      const until = flags.until === undefined ? undefined : parseInstant(flags.until, true);
-      if (flags.until !== undefined && until === undefined) {
-        throw new UsageError(`export: --until: expected a date (YYYY-MM-DD) or an ISO 8601 time, got "${flags.until}"`);
-      }
-      if (until !== undefined && until <= since) throw new UsageError('export: --until must be after --since');
-      applyRegion('export', flags.region);
-      what = flags['audit-table'] ?? `stack ${flags.stack ?? DEFAULT_STACK_NAME}`;
-      return exportCommand({
-        ...(flags.local !== undefined ? { local: flags.local } : {}),
-        ...(flags.stack !== undefined ? { stack: flags.stack } : {}),
-        ...(flags['audit-table'] !== undefined ? { auditTable: flags['audit-table'] } : {}),
-        ...(flags.out !== undefined ? { out: flags.out } : {}),
-        since,
-        ...(until !== undefined ? { until } : {}),
-        format: parseFormat('export', flags.format, EXPORT_FORMATS, 'csv'),
-        quiet: flags.quiet === true,
-      });
-    },
-  );
+  const target: ReviewTarget = { what: 'the audit table' };
+  return runReview('export', command(target), argv, () => target.what);
 }

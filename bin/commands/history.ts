@@ -3,10 +3,24 @@
  *  --audit-table T] [--region R]`: every decision for one function, newest first, with the before/after of each
  * change (names and sizes, never values), the run, the mode and the reasons (bin/reports/history.ts).
  */
-import { DEFAULT_STACK_NAME, openSource, type SourceOptions } from '../reports/source';
+import { DEFAULT_STACK_NAME, type SourceOptions } from '../reports/source';
+import { openReviewSource } from '../reports/kept-source';
 import { historyOf, historyTable } from '../reports/history';
-import { applyRegion, emit, EXIT, parseFormat, reviewGuard, SOURCE_FLAGS } from '../reports/cli-support';
-import { parseFlags, UsageError } from './common';
+import {
+  applyRegion,
+  emit,
+  EXIT,
+  parseFormat,
+  runReview,
+  sourceFrom,
+  sourceOptions,
+  sourceWhat,
+  type ReviewTarget,
+  type SourceFlags,
+} from '../reports/cli-support';
+import type { Command } from 'commander';
+import { newCommand, UsageError } from './common';
+import { HISTORY_HELP } from './review-help';
 
 export const HISTORY_FORMATS = ['table', 'json'] as const;
 
@@ -17,7 +31,7 @@ export interface HistoryOptions extends SourceOptions {
 }
 
 export async function historyCommand(options: HistoryOptions): Promise<number> {
-  const source = await openSource(options, DEFAULT_STACK_NAME);
+  const source = await openReviewSource(options, DEFAULT_STACK_NAME);
   const entries = historyOf(await source.functionHistory(options.functionName));
   if (entries.length === 0) {
     throw new UsageError(`history: no decision about ${options.functionName} in ${source.label}`);
@@ -31,31 +45,35 @@ export async function historyCommand(options: HistoryOptions): Promise<number> {
   return EXIT.ok;
 }
 
+/** The flags of `history`, as commander parses them. */
+export interface HistoryFlags extends SourceFlags {
+  function?: string;
+  format: string;
+  out?: string;
+}
+
+export function command(target: ReviewTarget = { what: 'the audit table' }): Command {
+  const cmd: Command = newCommand<HistoryFlags>(HISTORY_HELP, (flags) => {
+    if (flags.function === undefined || flags.function.length === 0) {
+      throw new UsageError('history: --function NAME is required');
+    }
+    applyRegion('history', flags.region);
+    const source = sourceFrom(cmd, flags);
+    target.what = sourceWhat(source);
+    return historyCommand({
+      ...source,
+      ...(flags.out !== undefined ? { out: flags.out } : {}),
+      functionName: flags.function,
+      format: parseFormat('history', flags.format, HISTORY_FORMATS, 'table'),
+    });
+  })
+    .option('--function <name>', 'the function (required)')
+    .option('--format <format>', `output format: ${HISTORY_FORMATS.join(', ')}`, 'table')
+    .option('--out <file>', 'write to this file (default: standard output)');
+  return sourceOptions(cmd, { stateMachine: "the stack's state machine (accepted; history does not list runs)" });
+}
+
 export async function run(argv: string[]): Promise<number> {
-  let what = 'the audit table';
-  return reviewGuard(
-    'history',
-    () => what,
-    async () => {
-      const flags = parseFlags('history', argv, {
-        ...SOURCE_FLAGS,
-        function: { type: 'string' },
-        format: { type: 'string' },
-        out: { type: 'string' },
-      });
-      if (flags.function === undefined || flags.function.length === 0) {
-        throw new UsageError('history: --function NAME is required');
-      }
-      applyRegion('history', flags.region);
-      what = flags['audit-table'] ?? `stack ${flags.stack ?? DEFAULT_STACK_NAME}`;
-      return historyCommand({
-        ...(flags.local !== undefined ? { local: flags.local } : {}),
-        ...(flags.stack !== undefined ? { stack: flags.stack } : {}),
-        ...(flags['audit-table'] !== undefined ? { auditTable: flags['audit-table'] } : {}),
-        ...(flags.out !== undefined ? { out: flags.out } : {}),
-        functionName: flags.function,
-        format: parseFormat('history', flags.format, HISTORY_FORMATS, 'table'),
-      });
-    },
-  );
+  const target: ReviewTarget = { what: 'the audit table' };
+  return runReview('history', command(target), argv, () => target.what);
 }

@@ -8,7 +8,7 @@
 import { awsMessage } from '../../lambdas/shared/adapters/function-update';
 import { deleteExclusion } from '../../lambdas/shared/adapters/state-store';
 import { Option, type Command } from 'commander';
-import { newCommand, runCommand, UsageError } from './common';
+import { formatOf, formatOptions, newCommand, runCommand, UsageError } from './common';
 import { onKeptSession } from './kept';
 import { outputsFor, stackOption } from './stack';
 import { applyRegion, tableName } from './rollback';
@@ -20,6 +20,16 @@ export interface IncludeOptions {
   stateTable?: string;
   stack?: string;
   local?: string;
+  format?: string;
+  human?: boolean;
+  json?: boolean;
+}
+
+/** `include --format json`: one document on stdout. */
+export interface IncludeDocument {
+  functionName: string;
+  /** True when an exclusion was lifted; false when the function was not excluded (nothing changed). */
+  lifted: boolean;
 }
 
 export function command(): Command {
@@ -31,6 +41,7 @@ export function command(): Command {
       examples: [
         'zero-impact include --function orders-api',
         'zero-impact include --function orders-api --region eu-west-1',
+        'zero-impact include --function orders-api --format json',
       ],
     },
     includeCommand,
@@ -38,9 +49,12 @@ export function command(): Command {
     .option('--function <name>', 'the function to include again')
     .option('--region <region>', 'AWS region (default: the environment variable AWS_REGION)')
     .addOption(new Option('--state-table <table>', "the stack's state table").env('STATE_TABLE_NAME'));
-  return stackOption(cmd).option(
-    '--local <dir>',
-    'act on the simulated account and tables `zero-impact local-run --keep DIR` kept (no AWS call)',
+  return formatOptions(
+    stackOption(cmd).option(
+      '--local <dir>',
+      'act on the simulated account and tables `zero-impact local-run --keep DIR` kept (no AWS call)',
+    ),
+    'table',
   );
 }
 
@@ -60,6 +74,7 @@ export async function includeCommand(flags: IncludeOptions): Promise<number> {
       'include: --function NAME is required (usage: zero-impact include --function NAME [--region R] [--state-table T])',
     );
   }
+  const format = formatOf('include', flags, 'table');
   applyRegion('include', flags.region);
   const outputs = await outputsFor('include', flags.stack, flags.stateTable === undefined ? ['StateTableName'] : []);
   const stateTable = tableName(
@@ -74,6 +89,11 @@ export async function includeCommand(flags: IncludeOptions): Promise<number> {
   } catch (error) {
     console.error(`zero-impact include: ${name}: cannot change the state table ${stateTable} (${awsMessage(error)})`);
     return 1;
+  }
+  if (format === 'json') {
+    const document: IncludeDocument = { functionName: name, lifted };
+    console.log(JSON.stringify(document, null, 2));
+    return 0;
   }
   console.log(
     lifted

@@ -1,6 +1,6 @@
 /**
  * `zero-impact local-run [--estate FILE] [--config FILE] [--mode dry-run|protect] [--runs N] [--out DIR] [--json]
- * [--scenario FILE] [--check-invariants]`: the hourly job, end to end, on a simulated account
+ * [--scenario FILE] [--check-invariants] [--keep DIR] [--quiet]`: the hourly job, end to end, on a simulated account
  * (local/local-runner.ts), on a virtual clock (consecutive runs one schedule interval apart). Prints progress on
  * stderr while it runs, then a summary per run on stdout (or, with --json, summary.json). `--scenario` applies a
  * scenario file's faults and events (local/scenario.ts); `--out` then also has faults.jsonl and invariants.json.
@@ -30,8 +30,10 @@ import {
   type KeptSession,
 } from '../../local/kept-session';
 import type { RunSummary } from '../../local/run-summary';
+import { versionsJson } from '../reports/versions';
 import { loadScenarioFile, ScenarioError, type Scenario } from '../../local/scenario';
 import type { Command } from 'commander';
+import { progressStream, RunProgress, type ProgressStream } from './local-run-progress';
 import {
   checkOutputDir,
   formatOf,
@@ -58,6 +60,7 @@ export interface LocalRunOptions {
   scenario?: string;
   checkInvariants?: boolean;
   keep?: string;
+  quiet?: boolean;
 }
 
 export function command(): Command {
@@ -92,6 +95,10 @@ export function command(): Command {
     .option(
       '--keep <dir>',
       'keep the simulated account and the tables in DIR (resumed when DIR has them) for rollback/include --local DIR',
+    )
+    .option(
+      '--quiet',
+      'no progress on stderr (a bar on a terminal, plain lines otherwise); the summary still goes to stdout',
     );
   return formatOptions(cmd, 'table');
 }
@@ -111,41 +118,7 @@ export function summaryJson(runs: readonly RunSummary[]): {
   };
 }
 
-/** One function's published versions and aliases in versions.json (names and layers only, never a value). */
-export interface VersionsEntry {
-  functionName: string;
-  versions: Array<{ version: string; layers: string[]; variableNames: string[] }>;
-  aliases: Array<{ name: string; functionVersion: string; additionalVersionWeights?: Record<string, number> }>;
-}
-
-/**
- * versions.json: the estate's published versions and aliases (what `zero-impact coverage --local DIR` reads). The
- * engine never publishes a version or moves an alias (an update changes only $LATEST, Lambda Developer Guide,
- * "Function versions"), so the estate's are still the account's after the runs; $LATEST is in functions.json.
- */
-export function versionsJson(estate: Pick<Estate, 'functions'>): VersionsEntry[] {
-  return estate.functions
-    .filter((fn) => (fn.versions ?? []).length > 0 || (fn.aliases ?? []).length > 0)
-    .map((fn) => {
-      const latestLayers = (fn.configuration.Layers ?? []).flatMap((l) => (typeof l.Arn === 'string' ? [l.Arn] : []));
-      const latestNames = Object.keys(fn.configuration.Environment?.Variables ?? {});
-      return {
-        functionName: String(fn.configuration.FunctionName),
-        versions: (fn.versions ?? []).map((v) => ({
-          version: v.version,
-          layers: v.layers ?? latestLayers,
-          variableNames: v.variables !== undefined ? Object.keys(v.variables) : latestNames,
-        })),
-        aliases: (fn.aliases ?? []).map((a) => ({
-          name: a.name,
-          functionVersion: a.functionVersion,
-          ...(a.routingConfig !== undefined
-            ? { additionalVersionWeights: a.routingConfig.additionalVersionWeights }
-            : {}),
-        })),
-      };
-    });
-}
+export { versionsJson, type VersionsEntry } from '../reports/versions';
 
 /**
  * Writes audit.jsonl, sns.jsonl, functions.json, summary.json (and logs.txt, the handlers' log lines) to `dir`;
@@ -249,8 +222,11 @@ export async function run(argv: string[]): Promise<number> {
   return runCommand('local-run', command(), argv);
 }
 
-/** Runs the hourly job on the simulated account; the exit code as the module comment says. */
-export async function localRunCommand(flags: LocalRunOptions): Promise<number> {
+/**
+ * Runs the hourly job on the simulated account; the exit code as the module comment says. `io.stderr`: where the
+ * progress goes (a test's fake terminal) @default the terminal, else console.error
+ */
+export async function localRunCommand(flags: LocalRunOptions, io: { stderr?: ProgressStream } = {}): Promise<number> {
   const format = formatOf('local-run', flags, 'table');
   const mode = flags.mode;
   if (mode !== undefined && mode !== 'dry-run' && mode !== 'protect') {
@@ -311,16 +287,22 @@ export async function localRunCommand(flags: LocalRunOptions): Promise<number> {
     // late errors must not turn the interruption into a crash (exit 1 with a stack trace).
     process.on('uncaughtException', () => undefined);
     process.on('unhandledRejection', () => undefined);
-    // Stop first: that also gives the terminal back its stdout/stderr.
+    // Stop first: that also gives the terminal back its stdout/stderr (and its cursor, hidden by the bar).
+    progress.stop();
     void stopAllSessions().finally(() => {
       console.error('\nzero-impact local-run: interrupted; the local servers are stopped');
       process.exit(130);
     });
   };
+  const quiet = flags.quiet === true;
+  const progress = new RunProgress(io.stderr ?? progressStream(), estate.functions.length, { quiet });
+  const say = (line: string): void => {
+    if (!quiet) console.error(line);
+  };
   process.once('SIGINT', onSigint);
   let report: LocalRunReport;
   try {
-    console.error(
+    say(
       `zero-impact local-run: ${plural(estate.functions.length, 'function')} in ${estate.account}/${estate.region}, mode ${config.mode}, ${plural(runs, 'run')}`,
     );
     report = await localRun({
@@ -329,7 +311,9 @@ export async function localRunCommand(flags: LocalRunOptions): Promise<number> {
       runs,
       virtualTime: true,
       ...(scenario !== undefined ? { scenario } : {}),
-      progress: (line) => console.error(line),
+      progress: (line) => progress.line(line),
+      onProgress: (event) => progress.event(event),
+      onInvoke: (event) => progress.invoke(event),
       // The kept template only for the kept configuration (a protect stack has a function a dry-run one lacks).
       ...(kept?.template !== undefined && config === kept.config ? { template: kept.template } : {}),
       ...(kept !== undefined ? { afterStart: (session: LocalSession) => restoreKeptSession(session, kept) } : {}),
@@ -341,16 +325,17 @@ export async function localRunCommand(flags: LocalRunOptions): Promise<number> {
     if (error instanceof LocalRunError) throw new UsageError(`local-run: ${error.message}`);
     throw error;
   } finally {
+    progress.stop();
     process.removeListener('SIGINT', onSigint);
   }
   if (flags.keep !== undefined) {
-    console.error(
+    say(
       `zero-impact local-run: kept the account and tables in ${flags.keep} (zero-impact rollback --local ${flags.keep} --function NAME)`,
     );
   }
   if (flags.out !== undefined) {
     const written = writeOutputs(flags.out, report, { scenario: scenario !== undefined, estate });
-    console.error(`zero-impact local-run: wrote ${written.join(', ')} to ${flags.out}`);
+    say(`zero-impact local-run: wrote ${written.join(', ')} to ${flags.out}`);
   }
   if (format === 'json') {
     console.log(JSON.stringify(summaryJson(report.runs), null, 2));

@@ -4,7 +4,8 @@
  * the estate as of a run (bin/reports/report-model.ts), from a deployed stack's audit table or a local run's folder.
  * Without --run, the latest run. Exit 1 when an outcome of --fail-on occurs in the run (a CI gate).
  */
-import { DEFAULT_STACK_NAME as STACK_NAME, openSource, type AuditSource, type SourceOptions } from '../reports/source';
+import { DEFAULT_STACK_NAME as STACK_NAME, type AuditSource, type SourceOptions } from '../reports/source';
+import { openReviewSource } from '../reports/kept-source';
 import { buildReport, failOnMatches, type ReportModel } from '../reports/report-model';
 import { reportCsv, reportJson, reportTable } from '../reports/report-render';
 import { reportHtml } from '../reports/render-html';
@@ -15,10 +16,16 @@ import {
   parseFailOn,
   parseFormat,
   progressBar,
-  reviewGuard,
-  SOURCE_FLAGS,
+  runReview,
+  sourceFrom,
+  sourceOptions,
+  sourceWhat,
+  type ReviewTarget,
+  type SourceFlags,
 } from '../reports/cli-support';
-import { parseFlags, UsageError } from './common';
+import type { Command } from 'commander';
+import { newCommand, UsageError } from './common';
+import { REPORT_HELP } from './review-help';
 import type { AuditItem } from '../../lambdas/shared/domain/types';
 import { systemClock } from '../../lambdas/shared/adapters/rate-limiter';
 
@@ -80,7 +87,7 @@ export function renderReport(model: ReportModel, format: ReportFormat): string {
 }
 
 export async function reportCommand(options: ReportOptions): Promise<number> {
-  const source = await openSource(options, STACK_NAME);
+  const source = await openReviewSource(options, STACK_NAME);
   const model = await loadReport(source, options.run, options.trendRuns, options.quiet);
   emit(renderReport(model, options.format), options.out);
   const matched = failOnMatches(model, options.failOn);
@@ -93,42 +100,50 @@ export async function reportCommand(options: ReportOptions): Promise<number> {
   return EXIT.ok;
 }
 
+/** The flags of `report`, as commander parses them. */
+export interface ReportFlags extends SourceFlags {
+  run?: string;
+  latest?: boolean;
+  format: string;
+  out?: string;
+  failOn?: string;
+  runs: string;
+}
+
+export function command(target: ReviewTarget = { what: 'the audit table' }): Command {
+  const cmd: Command = newCommand<ReportFlags>(REPORT_HELP, (flags) => {
+    if (flags.run !== undefined && flags.latest === true) {
+      throw new UsageError('report: give --run RUN_ID or --latest, not both');
+    }
+    const trendRuns = Number(flags.runs);
+    if (!Number.isInteger(trendRuns) || trendRuns < 1 || trendRuns > 100) {
+      throw new UsageError(`report: --runs: expected a whole number from 1 to 100, got "${flags.runs}"`);
+    }
+    applyRegion('report', flags.region);
+    const source = sourceFrom(cmd, flags);
+    target.what = sourceWhat(source);
+    return reportCommand({
+      ...source,
+      ...(flags.run !== undefined ? { run: flags.run } : {}),
+      ...(flags.out !== undefined ? { out: flags.out } : {}),
+      format: parseFormat('report', flags.format, REPORT_FORMATS, 'table'),
+      failOn: parseFailOn('report', flags.failOn),
+      trendRuns,
+      quiet: flags.quiet === true,
+    });
+  })
+    .option('--run <runId>', 'the run to report (default: the latest run)')
+    .option('--latest', 'the latest run (the default; refused with --run)')
+    .option('--format <format>', `output format: ${REPORT_FORMATS.join(', ')}`, 'table')
+    .option('--out <file>', 'write the report to this file (default: standard output)')
+    .option('--fail-on <outcomes>', 'exit 1 when one of these outcomes (comma-separated) occurs in the run')
+    .option('--runs <n>', 'how many runs the coverage trend shows (1 to 100)', '10');
+  return sourceOptions(cmd, {
+    stateMachine: "the stack's state machine: its executions list the runs (default: the stack's output)",
+  });
+}
+
 export async function run(argv: string[]): Promise<number> {
-  let what = 'the audit table';
-  return reviewGuard(
-    'report',
-    () => what,
-    async () => {
-      const flags = parseFlags('report', argv, {
-        ...SOURCE_FLAGS,
-        run: { type: 'string' },
-        latest: { type: 'boolean' },
-        format: { type: 'string' },
-        out: { type: 'string' },
-        'fail-on': { type: 'string' },
-        runs: { type: 'string' },
-      });
-      if (flags.run !== undefined && flags.latest === true) {
-        throw new UsageError('report: give --run RUN_ID or --latest, not both');
-      }
-      const trendRuns = flags.runs === undefined ? 10 : Number(flags.runs);
-      if (!Number.isInteger(trendRuns) || trendRuns < 1 || trendRuns > 100) {
-        throw new UsageError(`report: --runs: expected a whole number from 1 to 100, got "${flags.runs}"`);
-      }
-      applyRegion('report', flags.region);
-      what = flags['audit-table'] ?? `stack ${flags.stack ?? STACK_NAME}`;
-      return reportCommand({
-        ...(flags.local !== undefined ? { local: flags.local } : {}),
-        ...(flags.stack !== undefined ? { stack: flags.stack } : {}),
-        ...(flags['audit-table'] !== undefined ? { auditTable: flags['audit-table'] } : {}),
-        ...(flags['state-machine'] !== undefined ? { stateMachineArn: flags['state-machine'] } : {}),
-        ...(flags.run !== undefined ? { run: flags.run } : {}),
-        ...(flags.out !== undefined ? { out: flags.out } : {}),
-        format: parseFormat('report', flags.format, REPORT_FORMATS, 'table'),
-        failOn: parseFailOn('report', flags['fail-on']),
-        trendRuns,
-        quiet: flags.quiet === true,
-      });
-    },
-  );
+  const target: ReviewTarget = { what: 'the audit table' };
+  return runReview('report', command(target), argv, () => target.what);
 }

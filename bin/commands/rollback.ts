@@ -39,7 +39,16 @@ import { configurationImage, planRollback, scrubValues, type RefreshRestore } fr
 import type { AuditItem, ConfigurationImage, Outcome } from '../../lambdas/shared/domain/types';
 import { EXEC_WRAPPER_VARIABLE, ORIGINAL_HANDLER_VARIABLE } from '../../lib/config';
 import { Option, type Command } from 'commander';
-import { loadConfig, newCommand, packageVersion, runCommand, UsageError } from './common';
+import {
+  formatOf,
+  formatOptions,
+  loadConfig,
+  newCommand,
+  packageVersion,
+  runCommand,
+  UsageError,
+  type Format,
+} from './common';
 import { onKeptSession } from './kept';
 import { outputsFor, stackOption } from './stack';
 
@@ -164,17 +173,93 @@ interface Context {
   ourNames: readonly string[];
   /** Only a record of this run may be rolled back (--run). */
   runId?: string;
+  out: RollbackOutput;
 }
 
 type Result = 'done' | 'planned' | 'nothing' | 'failed';
 
-function print(name: string, line: string): void {
-  console.log(`${name}: ${line}`);
+/** One function in `rollback --format json`. */
+export interface RollbackEntry {
+  functionName: string;
+  /** done (rolled back), planned (without --yes), nothing (nothing to do), failed. */
+  result: Result;
+  /** The change record the rollback judged against. */
+  record?: { outcome: string; decidedAt: string; runId: string };
+  /** What the plan removes or puts back (applied with --yes). */
+  steps: string[];
+  /** What it leaves alone, and why. */
+  notes: string[];
+  /** The lines the table format prints for this function (without the name). */
+  messages: string[];
+  /** The one-line problems (on stderr too). */
+  errors: string[];
 }
 
-function problem(name: string, line: string): Result {
-  console.error(`zero-impact rollback: ${name}: ${line}`);
-  return 'failed';
+/** `rollback --format json`: one document on stdout. */
+export interface RollbackDocument {
+  apply: boolean;
+  run?: string;
+  functions: RollbackEntry[];
+}
+
+/**
+ * What rollback says: with --format table the lines it always printed, as it goes; with json the same facts in one
+ * document printed at the end. Problems go to stderr in one line with either format.
+ */
+class RollbackOutput {
+  private readonly entries: RollbackEntry[] = [];
+
+  constructor(
+    readonly format: Format,
+    private readonly document: Omit<RollbackDocument, 'functions'>,
+  ) {}
+
+  private entry(name: string): RollbackEntry {
+    let entry = this.entries.find((e) => e.functionName === name);
+    if (entry === undefined) {
+      entry = { functionName: name, result: 'nothing', steps: [], notes: [], messages: [], errors: [] };
+      this.entries.push(entry);
+    }
+    return entry;
+  }
+
+  say(name: string, line: string): void {
+    this.entry(name).messages.push(line);
+    if (this.format === 'table') console.log(`${name}: ${line}`);
+  }
+
+  plan(name: string, record: AuditItem, steps: readonly string[], notes: readonly string[], change: boolean): void {
+    const entry = this.entry(name);
+    entry.record = { outcome: record.outcome, decidedAt: record.decidedAt, runId: record.runId };
+    entry.steps.push(...steps);
+    entry.notes.push(...notes);
+    if (this.format !== 'table') return;
+    for (const step of steps) console.log(`  - ${step}`);
+    if (!change) console.log('  - nothing of ours is left to remove');
+    for (const note of notes) console.log(`  note: ${note}`);
+  }
+
+  problem(name: string, line: string): Result {
+    this.entry(name).errors.push(line);
+    console.error(`zero-impact rollback: ${name}: ${line}`);
+    return 'failed';
+  }
+
+  result(name: string, result: Result): void {
+    this.entry(name).result = result;
+  }
+
+  /** A line about the whole run (--run), table format only. */
+  line(text: string): void {
+    if (this.format === 'table') console.log(text);
+  }
+
+  /** With --format json, the document. */
+  finish(): void {
+    if (this.format !== 'json') return;
+    const document: RollbackDocument = { ...this.document, functions: this.entries };
+    console.log(JSON.stringify(document, null, 2));
+  }
 }
 
 async function record(
@@ -219,17 +304,17 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
   try {
     history = await functionHistory(ctx.target.auditTable, name);
   } catch (error) {
-    return problem(name, `cannot read the audit table ${ctx.target.auditTable} (${awsMessage(error)})`);
+    return ctx.out.problem(name, `cannot read the audit table ${ctx.target.auditTable} (${awsMessage(error)})`);
   }
   const change = latestChange(history);
-  if (change === undefined) return problem(name, `no protection of this function in ${ctx.target.auditTable}`);
+  if (change === undefined) return ctx.out.problem(name, `no protection of this function in ${ctx.target.auditTable}`);
   const protection = change.record;
   if (protection.outcome === 'ROLLED_BACK') {
-    print(name, `already rolled back at ${protection.decidedAt}; nothing to do`);
+    ctx.out.say(name, `already rolled back at ${protection.decidedAt}; nothing to do`);
     return 'nothing';
   }
   if (ctx.runId !== undefined && protection.runId !== ctx.runId) {
-    print(
+    ctx.out.say(
       name,
       `changed again after run ${ctx.runId} (latest: ${protection.outcome} in run ${protection.runId}); skipped, use --function`,
     );
@@ -241,10 +326,10 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
     fresh = await readFunction(name, ctx.pacing);
   } catch (error) {
     if (error instanceof Error && error.name === 'ResourceNotFoundException') {
-      print(name, 'the function no longer exists; nothing to roll back');
+      ctx.out.say(name, 'the function no longer exists; nothing to roll back');
       return 'nothing';
     }
-    return problem(name, `GetFunction failed (${awsMessage(error)})`);
+    return ctx.out.problem(name, `GetFunction failed (${awsMessage(error)})`);
   }
   const secrets = Object.values(fresh.configuration.Environment?.Variables ?? {});
   let mac: MacContext;
@@ -252,16 +337,22 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
   try {
     mac = { key: await ctx.macKey(), ourNames: namesOf(change, ctx.ourNames) };
   } catch (error) {
-    return problem(name, `cannot derive the MAC key (${awsMessage(error)}); give --mac-key (the stack's MacKey)`);
+    return ctx.out.problem(
+      name,
+      `cannot derive the MAC key (${awsMessage(error)}); give --mac-key (the stack's MacKey)`,
+    );
   }
   if (isRefresh(change)) {
     try {
       restore = await readRestore(ctx.target.stateTable, name, protection.runId);
     } catch (error) {
-      return problem(name, `cannot read the values this refresh replaced (${awsMessage(error)}); nothing was changed`);
+      return ctx.out.problem(
+        name,
+        `cannot read the values this refresh replaced (${awsMessage(error)}); nothing was changed`,
+      );
     }
     if (restore === undefined) {
-      return problem(
+      return ctx.out.problem(
         name,
         `the values the refresh of run ${protection.runId} replaced are not stored; nothing was changed`,
       );
@@ -269,14 +360,15 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
     secrets.push(...Object.values(restore.previous));
   }
   const plan = planRollback(fresh.configuration, change, mac, name, restore);
-  if (!plan.ok) return problem(name, `cannot plan the rollback: ${plan.problem}`);
+  if (!plan.ok) return ctx.out.problem(name, `cannot plan the rollback: ${plan.problem}`);
 
-  print(name, `rollback of the ${protection.outcome} record of ${protection.decidedAt} (run ${protection.runId})`);
-  for (const step of plan.steps) console.log(`  - ${step}`);
-  if (plan.change === null) console.log('  - nothing of ours is left to remove');
-  for (const note of plan.notes) console.log(`  note: ${note}`);
+  ctx.out.say(
+    name,
+    `rollback of the ${protection.outcome} record of ${protection.decidedAt} (run ${protection.runId})`,
+  );
+  ctx.out.plan(name, protection, plan.steps, plan.notes, plan.change !== null);
   if (!ctx.apply) {
-    print(name, 'plan only: nothing was changed (add --yes to apply it)');
+    ctx.out.say(name, 'plan only: nothing was changed (add --yes to apply it)');
     return 'planned';
   }
 
@@ -284,7 +376,8 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
   let after: ConfigurationImage = before;
   if (plan.change !== null) {
     const revisionId = fresh.configuration.RevisionId;
-    if (revisionId === undefined) return problem(name, 'GetFunction returned no RevisionId; nothing was changed');
+    if (revisionId === undefined)
+      return ctx.out.problem(name, 'GetFunction returned no RevisionId; nothing was changed');
     const update = await updateConfiguration(name, plan.change, revisionId, ctx.pacing);
     if (update.status !== 'accepted') {
       const why =
@@ -293,10 +386,10 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
           : update.status === 'conflict'
             ? 'another update is in progress; run the command again later'
             : 'AWS refused the update';
-      return problem(name, `${why} (${scrubValues(update.message, secrets)}); nothing was changed`);
+      return ctx.out.problem(name, `${why} (${scrubValues(update.message, secrets)}); nothing was changed`);
     }
     const waited = await waitForUpdate(name, ctx.pacing);
-    if (waited.status === 'deleted') return problem(name, 'the function was deleted during the rollback');
+    if (waited.status === 'deleted') return ctx.out.problem(name, 'the function was deleted during the rollback');
     if (waited.status !== 'Successful') {
       const why =
         waited.status === 'Failed'
@@ -315,9 +408,9 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
           detail,
         );
       } catch (error) {
-        console.error(`zero-impact rollback: ${name}: the FAILED record was not written (${awsMessage(error)})`);
+        ctx.out.problem(name, `the FAILED record was not written (${awsMessage(error)})`);
       }
-      return problem(name, scrubValues(why, secrets));
+      return ctx.out.problem(name, scrubValues(why, secrets));
     }
     after = configurationImage(waited.configuration, mac, name);
   }
@@ -332,7 +425,7 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
   try {
     await record(ctx, protection, 'ROLLED_BACK', { before, after }, detail);
   } catch (error) {
-    result = problem(name, `rolled back, but the ROLLED_BACK record was not written (${awsMessage(error)})`);
+    result = ctx.out.problem(name, `rolled back, but the ROLLED_BACK record was not written (${awsMessage(error)})`);
   }
   try {
     await putExclusion(ctx.target.stateTable, {
@@ -341,12 +434,12 @@ async function rollbackOne(name: string, ctx: Context): Promise<Result> {
       excludedAt: now,
     });
   } catch (error) {
-    return problem(
+    return ctx.out.problem(
       name,
       `rolled back, but the persistent exclusion was not written (${awsMessage(error)}): the next run may protect it again; add it to exclusions.functions`,
     );
   }
-  print(name, `rolled back; excluded from protection until \`zero-impact include --function ${name}\``);
+  ctx.out.say(name, `rolled back; excluded from protection until \`zero-impact include --function ${name}\``);
   return result;
 }
 
@@ -398,6 +491,9 @@ export interface RollbackOptions {
   config?: string;
   stack?: string;
   local?: string;
+  format?: string;
+  human?: boolean;
+  json?: boolean;
 }
 
 export function command(): Command {
@@ -415,6 +511,7 @@ export function command(): Command {
         'zero-impact rollback --function orders-api --yes',
         'zero-impact rollback --run 2025-03-01T10:00:00Z-abc --yes --region eu-west-1',
         'zero-impact rollback --function orders-api --stack ZeroImpactProtect-prod',
+        'zero-impact rollback --run 2025-03-01T10:00:00Z-abc --format json   # the plan as one JSON document',
       ],
     },
     rollbackCommand,
@@ -427,9 +524,12 @@ export function command(): Command {
     .addOption(new Option('--state-table <table>', "the stack's state table").env('STATE_TABLE_NAME'))
     .addOption(new Option('--mac-key <key>', "the stack's MacKey (id, ARN or alias)").env('MAC_KEY_ID'))
     .option('--config <file>', 'the configuration the stack was deployed with (its variable names, retention)');
-  return stackOption(cmd).option(
-    '--local <dir>',
-    'act on the simulated account and tables `zero-impact local-run --keep DIR` kept (no AWS call)',
+  return formatOptions(
+    stackOption(cmd).option(
+      '--local <dir>',
+      'act on the simulated account and tables `zero-impact local-run --keep DIR` kept (no AWS call)',
+    ),
+    'table',
   );
 }
 
@@ -453,6 +553,7 @@ export async function rollbackCommand(flags: RollbackOptions): Promise<number> {
   if ((flags.function === undefined) === (flags.run === undefined)) {
     throw new UsageError(`rollback: give exactly one of --function NAME or --run RUN_ID (${USAGE})`);
   }
+  const format = formatOf('rollback', flags, 'table');
   applyRegion('rollback', flags.region);
   const outputs = await outputsFor('rollback', flags.stack, [
     ...(flags.auditTable === undefined ? (['AuditTableName'] as const) : []),
@@ -487,6 +588,10 @@ export async function rollbackCommand(flags: RollbackOptions): Promise<number> {
       }),
     ourNames: config !== undefined ? [...ourVariableNames(config)] : [],
     ...(flags.run !== undefined ? { runId: flags.run } : {}),
+    out: new RollbackOutput(format, {
+      apply: flags.yes === true,
+      ...(flags.run !== undefined ? { run: flags.run } : {}),
+    }),
   };
 
   let names: string[];
@@ -501,13 +606,19 @@ export async function rollbackCommand(flags: RollbackOptions): Promise<number> {
       return 1;
     }
     if (names.length === 0) {
-      console.log(`run ${runId}: changed no function; nothing to roll back`);
+      ctx.out.line(`run ${runId}: changed no function; nothing to roll back`);
+      ctx.out.finish();
       return 0;
     }
-    console.log(`run ${runId}: ${names.length} function(s) to roll back`);
+    ctx.out.line(`run ${runId}: ${names.length} function(s) to roll back`);
   }
 
   const results: Result[] = [];
-  for (const name of names) results.push(await rollbackOne(name, ctx));
+  for (const name of names) {
+    const result = await rollbackOne(name, ctx);
+    ctx.out.result(name, result);
+    results.push(result);
+  }
+  ctx.out.finish();
   return results.includes('failed') ? 1 : 0;
 }

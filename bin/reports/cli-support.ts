@@ -9,19 +9,70 @@
 import { writeFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { OUTCOMES } from '../../lambdas/shared/domain/types';
-import { UsageError } from '../commands/common';
+import { Option, type Command } from 'commander';
+import { parseCommand, UsageError } from '../commands/common';
+import { STACK_NAME as DEFAULT_STACK_NAME } from '../stack-name';
+import type { SourceOptions } from './source';
 
 export const EXIT = { ok: 0, failOn: 1, usage: 2, aws: 3 } as const;
 
-/** The flags that find the data, for node:util parseArgs. */
-export const SOURCE_FLAGS = {
-  local: { type: 'string' },
-  stack: { type: 'string' },
-  'audit-table': { type: 'string' },
-  'state-machine': { type: 'string' },
-  region: { type: 'string' },
-  quiet: { type: 'boolean' },
-} as const;
+/** The flags that find the data (report, history, export), parsed by commander. */
+export interface SourceFlags {
+  local?: string;
+  stack?: string;
+  auditTable?: string;
+  stateMachine?: string;
+  region?: string;
+  quiet?: boolean;
+}
+
+/**
+ * Adds the data-source flags to a reviewing command: `--local DIR`, `--stack NAME` (env ZERO_IMPACT_STACK),
+ * `--audit-table T` (env AUDIT_TABLE_NAME), `--state-machine ARN` (report's run list), `--region R`, `--quiet`.
+ */
+export function sourceOptions(command: Command, options: { stateMachine: string }): Command {
+  return command
+    .option(
+      '--local <dir>',
+      'read a local run instead of AWS: the folder `local-run --out DIR` wrote, or one `local-run --keep DIR` kept',
+    )
+    .addOption(
+      new Option(
+        '--stack <name>',
+        `find the audit table (and state machine) in this stack's outputs (default: ${DEFAULT_STACK_NAME})`,
+      ).env('ZERO_IMPACT_STACK'),
+    )
+    .addOption(
+      new Option('--audit-table <table>', "the stack's audit table (instead of the stack's output)").env(
+        'AUDIT_TABLE_NAME',
+      ),
+    )
+    .option('--state-machine <arn>', options.stateMachine)
+    .option('--region <region>', 'AWS region (default: the environment variable AWS_REGION)')
+    .option('--quiet', 'no progress bar (it shows only when stdout and stderr are terminals)');
+}
+
+/**
+ * The source the flags name. A value that came from the environment (ZERO_IMPACT_STACK, AUDIT_TABLE_NAME) gives
+ * way to `--local DIR`: only flags typed together are refused together.
+ */
+export function sourceFrom(command: Command, flags: SourceFlags): SourceOptions {
+  const typed = (key: 'stack' | 'auditTable'): string | undefined =>
+    flags.local !== undefined && command.getOptionValueSource(key) === 'env' ? undefined : flags[key];
+  const stack = typed('stack');
+  const auditTable = typed('auditTable');
+  return {
+    ...(flags.local !== undefined ? { local: flags.local } : {}),
+    ...(stack !== undefined ? { stack } : {}),
+    ...(auditTable !== undefined ? { auditTable } : {}),
+    ...(flags.stateMachine !== undefined ? { stateMachineArn: flags.stateMachine } : {}),
+  };
+}
+
+/** What the command reads, for the one line of an AWS error ("audit table T", "stack S"). */
+export function sourceWhat(source: SourceOptions): string {
+  return source.auditTable ?? `stack ${source.stack ?? DEFAULT_STACK_NAME}`;
+}
 
 /** A problem reading AWS, already phrased as one line. */
 export class AwsReadError extends Error {
@@ -137,6 +188,25 @@ export async function reviewGuard(command: string, what: () => string, body: () 
     }
     throw error;
   }
+}
+
+/** What an AWS error line names, set by the command's action once the flags are known. */
+export interface ReviewTarget {
+  what: string;
+}
+
+/**
+ * The whole `run(argv)` of a reviewing command: commander parses argv (help, unknown flags with the nearest one
+ * suggested, a missing value: one line, exit 2) and runs the action inside reviewGuard. `what` names what the
+ * command reads once the flags are known (for the one line of an AWS error).
+ */
+export function runReview(
+  name: string,
+  command: Command,
+  argv: readonly string[],
+  what: () => string,
+): Promise<number> {
+  return reviewGuard(name, what, () => parseCommand(name, command, argv));
 }
 
 export interface Progress {

@@ -20,7 +20,8 @@ import { listFunctions } from '../../lambdas/shared/adapters/inventory';
 import { controlPlaneLimiters } from '../../lambdas/shared/adapters/rate-limiter';
 import type { FunctionConfiguration } from '../../lambdas/shared/domain/types';
 import { UsageError } from '../commands/common';
-import type { VersionsEntry } from '../commands/local-run';
+import { versionsJson, type VersionsEntry } from './versions';
+import { hasKeptSession, readKept } from './kept-source';
 import { LATEST, type FunctionVersions, type VersionView } from './coverage';
 import type { Progress } from './cli-support';
 
@@ -93,14 +94,26 @@ function readJson(file: string): unknown {
   }
 }
 
-/** A local run's folder: functions.json ($LATEST after the runs) and versions.json. */
+/**
+ * A local run's folder: functions.json ($LATEST after the runs) and versions.json; or a folder `local-run --keep DIR`
+ * kept: its estate as the runs (and any rollback) left it, published versions as the account holds them.
+ */
 export function localVersions(dir: string, only?: string): FunctionVersions[] {
-  const functions = readJson(join(dir, 'functions.json')) as FunctionConfiguration[];
-  const file = join(dir, 'versions.json');
-  if (!existsSync(file)) {
-    throw new UsageError(`--local: ${dir} has no versions.json: run local-run --out DIR again with this version`);
+  let functions: FunctionConfiguration[];
+  let versions: VersionsEntry[];
+  if (hasKeptSession(dir)) {
+    const { estate } = readKept(dir);
+    functions = estate.functions.map((f) => f.configuration);
+    versions = versionsJson(estate);
+  } else {
+    functions = readJson(join(dir, 'functions.json')) as FunctionConfiguration[];
+    const file = join(dir, 'versions.json');
+    if (!existsSync(file)) {
+      throw new UsageError(`--local: ${dir} has no versions.json: run local-run --out DIR again with this version`);
+    }
+    versions = readJson(file) as VersionsEntry[];
   }
-  const entries = new Map((readJson(file) as VersionsEntry[]).map((e) => [e.functionName, e]));
+  const entries = new Map(versions.map((e) => [e.functionName, e]));
   return functions
     .filter((c) => only === undefined || c.FunctionName === only)
     .map((c) => {

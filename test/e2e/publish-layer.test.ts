@@ -198,6 +198,39 @@ describe('zero-impact defender publish-layer', () => {
     expectNoSecretPrinted();
   });
 
+  it('--format json (issue 13 item 11): the plan, then the published ARN, as one JSON document', async () => {
+    const sim = install();
+    const args = [
+      'publish-layer',
+      '--runtime',
+      'python3.12',
+      '--region',
+      REGION,
+      ...configArgs(configInput(standIn.url)),
+    ];
+
+    const planned = await defender([...args, '--format', 'json']);
+    const planOut = out;
+    out = [];
+    const published = await defender([...args, '--yes', '--json']);
+
+    expect({ planned, published, err }).toEqual({ planned: 0, published: 0, err: [] });
+    expect(planOut).toHaveLength(1);
+    expect(JSON.parse(planOut[0] ?? '')).toEqual({
+      plan: expect.objectContaining({
+        layerName: 'twistlock-defender',
+        region: REGION,
+        compatibleRuntimes: ['python3.12', 'python3.11', 'python3.13'],
+        compatibleArchitectures: ['x86_64'],
+      }),
+      published: false,
+    });
+    expect(out).toHaveLength(1);
+    expect(JSON.parse(out[0] ?? '')).toMatchObject({ published: true, layerVersionArn: `${LAYER}:33` });
+    expect(sim.calls()['lambda:PublishLayerVersion']).toBe(1);
+    expectNoSecretPrinted();
+  });
+
   it('notes that functions of another family listed in funnel.supportedRuntimes are skipped with this layer', async () => {
     install();
 

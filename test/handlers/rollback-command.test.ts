@@ -739,3 +739,66 @@ describe('zero-impact rollback and include --stack (issue 13)', () => {
     expect(lambda.calls()).toHaveLength(0);
   });
 });
+
+describe('rollback and include --format json (issue 13 item 11)', () => {
+  it('rollback: the plan as one JSON document on stdout; --human is the table', async () => {
+    const code = await rollback(['--function', 'orders-api', '--format', 'json']);
+
+    expect(code).toBe(0);
+    expect(out).toHaveLength(1);
+    expect(JSON.parse(out[0] ?? '')).toEqual({
+      apply: false,
+      functions: [
+        {
+          functionName: 'orders-api',
+          result: 'planned',
+          record: { outcome: 'PROTECTED', decidedAt: '2025-03-01T10:00:05.000Z', runId: 'run-7' },
+          steps: [`remove layer ${DEFENDER}`, 'remove variable AWS_LAMBDA_EXEC_WRAPPER', 'remove variable TW_POLICY'],
+          notes: ['everything else (memory, timeout, role, VPC, other layers and variables) is left as it is now'],
+          messages: [
+            'rollback of the PROTECTED record of 2025-03-01T10:00:05.000Z (run run-7)',
+            'plan only: nothing was changed (add --yes to apply it)',
+          ],
+          errors: [],
+        },
+      ],
+    });
+    out = [];
+    expect(await rollback(['--function', 'orders-api', '--human'])).toBe(0);
+    expect(out[0]).toBe('orders-api: rollback of the PROTECTED record of 2025-03-01T10:00:05.000Z (run run-7)');
+  });
+
+  it('rollback --run --yes --json: each function with its result; a failure is in the document and on stderr', async () => {
+    ddb.on(QueryCommand, { IndexName: 'byRun' }).resolves({
+      Items: [protectedRecord('orders-api'), protectedRecord('billing')],
+    });
+    historyOf('billing', []);
+
+    const code = await rollback(['--run', 'run-7', '--yes', '--json']);
+
+    expect(code).toBe(1);
+    const document = JSON.parse(out.join('\n')) as {
+      apply: boolean;
+      run: string;
+      functions: Array<{ functionName: string; result: string; errors: string[] }>;
+    };
+    expect(document.apply).toBe(true);
+    expect(document.run).toBe('run-7');
+    expect(document.functions.map((f) => [f.functionName, f.result])).toEqual([
+      ['orders-api', 'done'],
+      ['billing', 'failed'],
+    ]);
+    expect(document.functions[1]?.errors).toEqual(['no protection of this function in audit']);
+    expect(err).toEqual(['zero-impact rollback: billing: no protection of this function in audit']);
+    expect(out.join('\n')).not.toContain(CANARY);
+  });
+
+  it('include --format json says whether an exclusion was lifted; --json with --format table is refused', async () => {
+    ddb.on(DeleteCommand).resolves({ Attributes: { pk: 'EXCLUDE#orders-api' } });
+
+    expect(await include(['--function', 'orders-api', '--format', 'json'])).toBe(0);
+    expect(JSON.parse(out.join('\n'))).toEqual({ functionName: 'orders-api', lifted: true });
+    expect(await include(['--function', 'orders-api', '--json', '--format', 'table'])).toBe(2);
+    expect(err).toEqual(['zero-impact include: --format table contradicts --json']);
+  });
+});

@@ -37,7 +37,7 @@ describe('zero-impact --help and --version', () => {
 
   it('lists every command', async () => {
     expect(await main(['--help'])).toBe(0);
-    for (const name of ['assess', 'local-run', 'rollback', 'include', 'defender']) {
+    for (const name of ['assess', 'local-run', 'rollback', 'include', 'defender', 'report', 'history', 'export']) {
       expect(logs.join('\n')).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
     }
   });
@@ -64,6 +64,26 @@ describe('zero-impact --help and --version', () => {
       ['defender', 'publish-layer', '--help'],
       ['--runtime <runtime>', '--layer-name <name>', '(default: false)'],
     ],
+    [
+      ['report', '--help'],
+      ['--run <runId>', '--latest', '--fail-on <outcomes>', '(default: "10")', 'ZERO_IMPACT_STACK'],
+    ],
+    [
+      ['history', '--help'],
+      ['--function <name>', '--local <dir>', '(env: AUDIT_TABLE_NAME)', '(default: "table")'],
+    ],
+    [
+      ['export', '--help'],
+      ['--since <date>', '--until <date>', '--format <format>', '(env: AUDIT_TABLE_NAME)'],
+    ],
+    [
+      ['coverage', '--help'],
+      ['--local <dir>', '--config <file>', '--function <name>', '(default: "table")'],
+    ],
+    [
+      ['help', 'audit'],
+      ['--config <file>', '--fail-on <outcomes>', '--quiet', 'AWS_REGION'],
+    ],
   ])('%j shows every flag, its default or environment variable, and an example', async (argv, flags) => {
     expect(await main(argv)).toBe(0);
     expect(stdout).toMatch(/^Usage: zero-impact /);
@@ -77,6 +97,17 @@ describe('zero-impact bad usage', () => {
   it('suggests the nearest flag in one line, exit 2', async () => {
     expect(await main(['assess', '--fact', 'x.json'])).toBe(2);
     expect(errors).toEqual(["zero-impact assess: Unknown option '--fact' (did you mean --facts?)"]);
+  });
+
+  it.each([
+    ['report', '--lcoal', '--local'],
+    ['history', '--funtion', '--function'],
+    ['export', '--sinc', '--since'],
+    ['coverage', '--formt', '--format'],
+    ['audit', '--fail-of', '--fail-on'],
+  ])('%s suggests the nearest flag in one line, exit 2', async (command, typo, near) => {
+    expect(await main([command, typo, 'x'])).toBe(2);
+    expect(errors).toEqual([`zero-impact ${command}: Unknown option '${typo}' (did you mean ${near}?)`]);
   });
 
   it('suggests the nearest command in one line, exit 2', async () => {

@@ -455,7 +455,9 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   }
 
   // Protections run one at a time per child workflow, so this invocation takes the child's share.
-  const limiters = controlPlaneLimiters(config.rates, workersOf(request.workers, config.rates), systemClock);
+  const limiters = controlPlaneLimiters(config.rates, workersOf(request.workers, config.rates), systemClock, {
+    stateTableName: rt.stateTableName,
+  });
   const pacing: Pacing = {
     beforeCall: () => limiters.controlPlane.take(),
     sleep: (ms) => systemClock.sleep(ms),

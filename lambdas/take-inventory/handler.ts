@@ -117,8 +117,8 @@ export const handler = async (event: TakeInventoryInput, context?: Context): Pro
   const { config } = rt;
   const { runId, startedAt } = event;
   startInvocation({ runId }, context);
-  // A single sequential worker: the whole control-plane share.
-  const { controlPlane } = controlPlaneLimiters(config.rates, 1);
+  // A single sequential worker on the run's shared control-plane budget (it is alone then: the whole limit).
+  const { controlPlane } = controlPlaneLimiters(config.rates, 1, systemClock, { stateTableName: rt.stateTableName });
   const literals = ourEnvironmentLiterals(config);
   // MACs of our variables' values that are not the configured literal (an older value the engine wrote, or an SSM
   // value): assess compares them with the MACs the engine recorded, never seeing the value (issue 8 item 7).

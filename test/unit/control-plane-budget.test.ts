@@ -55,12 +55,15 @@ class EventClock implements Clock {
 class MemoryStore implements SlotStore {
   tat = Number.NEGATIVE_INFINITY;
   writes = 0;
+  /** Slots asked for, per reservation. */
+  readonly counts: number[] = [];
   down = false;
 
   async reserve(request: SlotReservation): Promise<number> {
     await Promise.resolve();
     if (this.down) throw Object.assign(new Error('Service unavailable'), { name: 'ServiceUnavailable' });
     this.writes += 1;
+    this.counts.push(request.count);
     const span = request.count * request.spacingMs;
     const now = Math.ceil(request.nowMs);
     const first = this.tat >= now ? this.tat : now;
@@ -199,9 +202,11 @@ describe('the shared control-plane budget (issue 11)', () => {
       })(),
     );
 
-    // Assess: the third call did not use the stale slot; it reserved a fresh one.
+    // Assess: the third call did not use the stale slot; it reserved a fresh one, a single slot again (reserving
+    // ahead wasted one).
     expect(budget.dropped).toBe(1);
     expect(budget.reservations).toBe(3);
+    expect(store.counts).toEqual([1, 2, 1]);
     expect((times[2] as number) - (times[1] as number)).toBe(5_000);
   });
 

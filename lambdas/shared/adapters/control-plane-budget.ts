@@ -29,8 +29,9 @@
  *
  * **Cost.** Each reservation is one UpdateItem on a ~60-byte item (1 WRU, two when the condition was refused), for
  * up to `MAX_SLOTS_PER_RESERVATION` calls. The first reservation of an invocation takes 1 slot, then 2, then 4 (an
- * invocation that makes one or two calls does not strand slots nobody else may use); concurrent callers of one
- * invocation waiting together get as many as are waiting, up to the maximum.
+ * invocation that makes one or two calls does not strand slots nobody else may use), and back to 1 whenever a
+ * reserved slot passed unused (a caller busy elsewhere: slots reserved ahead were wasted for everyone); concurrent
+ * callers of one invocation waiting together get as many as are waiting, up to the maximum.
  *
  * **Table unreachable.** If a reservation fails for any other reason than its condition (the table down, access
  * denied, throttled past the SDK's retries), the invocation falls back for the rest of its life to a local share of
@@ -78,6 +79,8 @@ export interface SlotStore {
 export class DynamoSlotStore implements SlotStore {
   /** The last `tat` this store saw: picks which of the two updates to try first. */
   private seenTat = Number.NEGATIVE_INFINITY;
+  /** When this store last found the schedule busy (another caller ahead of it). */
+  private busySeenAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly tableName: string,
@@ -87,14 +90,18 @@ export class DynamoSlotStore implements SlotStore {
   async reserve(request: SlotReservation): Promise<number> {
     const span = request.count * request.spacingMs;
     const now = Math.ceil(request.nowMs);
-    let busy = this.seenTat >= now;
+    // Busy if this store's own slots reach now, or it found others ahead within the last second (with several
+    // callers the schedule rarely goes idle in between); a wrong guess costs one refused write.
+    let busy = this.seenTat >= now || now - this.busySeenAt < 1000;
     for (let attempt = 0; attempt < MAX_RESERVATION_ATTEMPTS; attempt += 1) {
       try {
         const first = busy ? await this.extend(now, span) : await this.restart(now, span);
+        if (busy) this.busySeenAt = now;
         this.seenTat = first + span;
         return first;
       } catch (error) {
         if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        if (!busy) this.busySeenAt = now;
         busy = !busy;
       }
     }
@@ -194,7 +201,7 @@ export class SharedBudget {
       const now = clock.now();
       while (this.slots.length > 0 && (this.slots[0] as number) < now - tolerance) {
         this.slots.shift();
-        this.droppedCount += 1;
+        this.dropSlot();
       }
       const slot = this.slots.shift();
       if (slot === undefined) {
@@ -205,8 +212,14 @@ export class SharedBudget {
       // The clock may have moved past the slot while this caller slept (another sleeper woke it later): using it
       // now would bunch this call with the next slots.
       if (clock.now() <= slot + tolerance) return;
-      this.droppedCount += 1;
+      this.dropSlot();
     }
+  }
+
+  /** A slot passed unused: the next reservations start small again (slots reserved ahead were wasted). */
+  private dropSlot(): void {
+    this.droppedCount += 1;
+    this.nextCount = 1;
   }
 
   private async reserve(): Promise<void> {

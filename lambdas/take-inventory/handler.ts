@@ -166,7 +166,7 @@ export const handler = async (event: TakeInventoryInput, context?: Context): Pro
   let protectionBlockedBy: LayerCheckCode | null = null;
   if (config.mode === 'protect') {
     // checkDefenderLayer never throws; should it, the check was not done: FACTS_MISSING, never "the layer is wrong".
-    const check: LayerCheck = await checkDefenderLayer(config).catch((error: unknown) => ({
+    const check: LayerCheck = await checkDefenderLayer(config, () => controlPlane.take()).catch((error: unknown) => ({
       ok: false as const,
       code: 'FACTS_MISSING' as const,
       awsError: error instanceof Error ? error.name : 'Error',

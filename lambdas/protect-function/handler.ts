@@ -160,8 +160,8 @@ export async function resolveDefenderEnvironment(config: Config): Promise<Record
 
 /** The Defender layer's declaration, read once per container (failures are not cached). */
 let layerLookup: { arn: string; result: Promise<LayerLookup> } | undefined;
-async function defenderLayer(arn: string): Promise<LayerLookup> {
-  if (layerLookup?.arn !== arn) layerLookup = { arn, result: describeLayer(arn) };
+async function defenderLayer(arn: string, beforeCall: () => Promise<void>): Promise<LayerLookup> {
+  if (layerLookup?.arn !== arn) layerLookup = { arn, result: describeLayer(arn, beforeCall) };
   const result = await layerLookup.result;
   if (!result.ok) layerLookup = undefined;
   return result;
@@ -607,7 +607,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     return recorder.finish({ outcome: 'SKIPPED', ...failedChecks(assessment), detail: 'fresh facts fail the funnel' });
   }
   // The layer must run on this function as it declares itself.
-  const layer = await defenderLayer(config.defender.layerArn);
+  const layer = await defenderLayer(config.defender.layerArn, () => limiters.controlPlane.take());
   if (!layer.ok) {
     return recorder.finish({
       outcome: 'SKIPPED',

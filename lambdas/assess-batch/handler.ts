@@ -234,7 +234,9 @@ class BatchRun {
   ) {
     this.config = rt.config;
     this.settings = recordSettings(rt);
-    this.limiters = controlPlaneLimiters(this.config.rates, workersOf(run.workers, this.config.rates));
+    this.limiters = controlPlaneLimiters(this.config.rates, workersOf(run.workers, this.config.rates), systemClock, {
+      stateTableName: rt.stateTableName,
+    });
   }
 
   /** GetFunction before screening, keeping the real values of `keep` in memory (issue 8 item 9). */

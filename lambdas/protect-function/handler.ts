@@ -177,8 +177,8 @@ export async function resolveDefenderEnvironment(config: Config): Promise<Record
 
 /** The Defender layer's declaration, read once per container (failures are not cached). */
 let layerLookup: { arn: string; result: Promise<LayerLookup> } | undefined;
-async function defenderLayer(arn: string): Promise<LayerLookup> {
-  if (layerLookup?.arn !== arn) layerLookup = { arn, result: describeLayer(arn) };
+async function defenderLayer(arn: string, beforeCall: () => Promise<void>): Promise<LayerLookup> {
+  if (layerLookup?.arn !== arn) layerLookup = { arn, result: describeLayer(arn, beforeCall) };
   const result = await layerLookup.result;
   if (!result.ok) layerLookup = undefined;
   return result;
@@ -472,7 +472,9 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
   }
 
   // Protections run one at a time per child workflow, so this invocation takes the child's share.
-  const limiters = controlPlaneLimiters(config.rates, workersOf(request.workers, config.rates), systemClock);
+  const limiters = controlPlaneLimiters(config.rates, workersOf(request.workers, config.rates), systemClock, {
+    stateTableName: rt.stateTableName,
+  });
   const pacing: Pacing = {
     beforeCall: () => limiters.controlPlane.take(),
     sleep: (ms) => systemClock.sleep(ms),
@@ -622,7 +624,7 @@ export async function protect(request: ProtectRequest, rt: Runtime): Promise<Pro
     return recorder.finish({ outcome: 'SKIPPED', ...failedChecks(assessment), detail: 'fresh facts fail the funnel' });
   }
   // The layer must run on this function as it declares itself.
-  const layer = await defenderLayer(config.defender.layerArn);
+  const layer = await defenderLayer(config.defender.layerArn, () => limiters.controlPlane.take());
   if (!layer.ok) {
     return recorder.finish({
       outcome: 'SKIPPED',

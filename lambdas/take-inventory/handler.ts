@@ -117,8 +117,8 @@ export const handler = async (event: TakeInventoryInput, context?: Context): Pro
   const { config } = rt;
   const { runId, startedAt } = event;
   startInvocation({ runId }, context);
-  // A single sequential worker: the whole control-plane share.
-  const { controlPlane } = controlPlaneLimiters(config.rates, 1);
+  // A single sequential worker on the run's shared control-plane budget (it is alone then: the whole limit).
+  const { controlPlane } = controlPlaneLimiters(config.rates, 1, systemClock, { stateTableName: rt.stateTableName });
   const literals = ourEnvironmentLiterals(config);
   // MACs of our variables' values that are not the configured literal (an older value the engine wrote, or an SSM
   // value): assess compares them with the MACs the engine recorded, never seeing the value (issue 8 item 7).
@@ -166,7 +166,7 @@ export const handler = async (event: TakeInventoryInput, context?: Context): Pro
   let protectionBlockedBy: LayerCheckCode | null = null;
   if (config.mode === 'protect') {
     // checkDefenderLayer never throws; should it, the check was not done: FACTS_MISSING, never "the layer is wrong".
-    const check: LayerCheck = await checkDefenderLayer(config).catch((error: unknown) => ({
+    const check: LayerCheck = await checkDefenderLayer(config, () => controlPlane.take()).catch((error: unknown) => ({
       ok: false as const,
       code: 'FACTS_MISSING' as const,
       awsError: error instanceof Error ? error.name : 'Error',

@@ -9,6 +9,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { budgetKeys } from '../../lambdas/shared/domain/budget';
 import { Config } from '../config';
 import { AuditTables } from './audit-tables';
 import { HouseFunction } from './house-function';
@@ -94,6 +95,18 @@ function allowConsoleCredentials(fn: HouseFunction, r: EngineResources, stack: S
 
 function allowKey(fn: HouseFunction, r: EngineResources): void {
   fn.allow('UseStackKey', KEY_ACTIONS, [r.key.keyArn]);
+}
+
+/**
+ * The run's shared control-plane budget (lambdas/shared/adapters/control-plane-budget.ts): UpdateItem on the state
+ * table's one schedule item only. `dynamodb:LeadingKeys` is the partition key of the request; `ForAllValues:` with a
+ * single value limits the statement to that item. *Source:* DynamoDB Developer Guide, "Using IAM policy conditions
+ * for fine-grained access control" (dynamodb:LeadingKeys).
+ */
+function allowControlPlaneBudget(fn: HouseFunction, r: EngineResources): void {
+  fn.allow('SharedControlPlaneBudget', ['dynamodb:UpdateItem'], [r.tables.stateTable.tableArn], {
+    'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [budgetKeys.controlPlane()] },
+  });
 }
 
 /** kms:GenerateMac on the HMAC key: derives the MAC key of our own values (adapters/mac-key.ts). Nothing else. */
@@ -203,6 +216,7 @@ export function executionsArn(stack: Stack, stateMachine: sfn.StateMachine): str
 }
 
 export function grantTakeInventory(fn: HouseFunction, r: EngineResources): void {
+  allowControlPlaneBudget(fn, r);
   // lambda:ListFunctions has no resource-level permission.
   fn.allow('ListFunctions', ['lambda:ListFunctions'], ['*']);
   // tag:GetResources has no resource-level permission.
@@ -221,6 +235,7 @@ export function grantTakeInventory(fn: HouseFunction, r: EngineResources): void 
 }
 
 export function grantAssessBatch(fn: HouseFunction, r: EngineResources, stack: Stack): void {
+  allowControlPlaneBudget(fn, r);
   // cloudwatch:GetMetricData has no resource-level permission.
   fn.allow('ReadFunctionMetrics', ['cloudwatch:GetMetricData'], ['*']);
   fn.allow(
@@ -274,6 +289,7 @@ export function regionLayersArn(stack: Stack): string {
 }
 
 export function grantProtectFunction(fn: HouseFunction, r: EngineResources, stack: Stack): void {
+  allowControlPlaneBudget(fn, r);
   fn.allow('ReadFunction', ['lambda:GetFunction', 'lambda:GetFunctionConfiguration'], [allFunctionsArn(stack)]);
   // Fresh tags before any change (a late exclusion tag must hold). GetFunction returns Tags only to a caller allowed
   // lambda:ListTags (Lambda API reference, GetFunction), so the tags are read with ListTags itself.

@@ -35,6 +35,21 @@ import type { AuditItem, FunctionConfiguration, ProtectRequest } from '../../lam
 import { logger } from '../../lambdas/shared/observability';
 import { resetRuntime } from '../../lambdas/shared/runtime';
 
+// Issue 11: the run's shared control-plane schedule has its own tests (control-plane-budget*.test.ts); here it is an
+// in-memory one, so the DynamoDB write counts below stay this handler's own.
+jest.mock('../../lambdas/shared/adapters/control-plane-budget', () => {
+  const actual = jest.requireActual('../../lambdas/shared/adapters/control-plane-budget');
+  class MemorySlotStore {
+    private tat = Number.NEGATIVE_INFINITY;
+    async reserve(r: { nowMs: number; count: number; spacingMs: number }): Promise<number> {
+      const first = Math.max(this.tat, Math.ceil(r.nowMs));
+      this.tat = first + r.count * r.spacingMs;
+      return first;
+    }
+  }
+  return { ...actual, DynamoSlotStore: MemorySlotStore };
+});
+
 const lambda = mockClient(LambdaClient);
 const ddb = mockClient(DynamoDBDocumentClient);
 mockClient(DynamoDBClient);
@@ -473,7 +488,7 @@ describe('protect-function', () => {
     expect(lambda).toHaveReceivedCommandTimes(UpdateFunctionConfigurationCommand, 1);
     expect(lambda).toHaveReceivedCommandTimes(GetFunctionConfigurationCommand, 0);
     expect(auditItems()[1]?.detail).toBe(
-      'UpdateFunctionConfiguration was rejected (AccessDeniedException: User is not authorized to perform: lambda:UpdateFunctionConfiguration): nothing was changed; not tried again before 2025-03-01T11:00:01.000Z unless the function changes',
+      'UpdateFunctionConfiguration was rejected (AccessDeniedException: User is not authorized to perform: lambda:UpdateFunctionConfiguration): nothing was changed; not tried again before 2025-03-01T11:00:00.377Z unless the function changes',
     );
   });
 
@@ -488,7 +503,7 @@ describe('protect-function', () => {
 
     expect(output.outcome).toBe('FAILED');
     expect(auditItems()[1]?.detail).toBe(
-      'UpdateFunctionConfiguration was rejected (InvalidParameterValueException: Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: [redacted]): nothing was changed; not tried again before 2025-03-01T11:00:01.000Z unless the function changes',
+      'UpdateFunctionConfiguration was rejected (InvalidParameterValueException: Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: [redacted]): nothing was changed; not tried again before 2025-03-01T11:00:00.377Z unless the function changes',
     );
   });
 
@@ -988,10 +1003,10 @@ describe('issue 8 (protect side)', () => {
       ':r': 'InvalidParameterValueException: Environment variable name 1BAD is not valid',
       ':a': 1,
       // An hour after the rejection (the virtual clock moved on by the rate limiter's pacing).
-      ':n': expect.stringMatching(/^2025-03-01T11:00:0\d\.000Z$/),
+      ':n': expect.stringMatching(/^2025-03-01T11:00:0\d\.\d{3}Z$/),
       ':rev': 'rev-1',
     });
-    expect(auditItems()[1]?.detail).toMatch(/not tried again before 2025-03-01T11:00:0\d\.000Z/);
+    expect(auditItems()[1]?.detail).toMatch(/not tried again before 2025-03-01T11:00:0\d\.\d{3}Z/);
   });
 
   it('item 16: while the back-off holds, SKIPPED PREVIOUSLY_REJECTED without claiming a slot or updating', async () => {

@@ -201,6 +201,13 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
 
       expect(policyOf(s, 'take-inventory')).toEqual([
         r.logs('take-inventory'),
+        {
+          Sid: 'SharedControlPlaneBudget',
+          Effect: 'Allow',
+          Action: 'dynamodb:UpdateItem',
+          Resource: r.state,
+          Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['BUDGET#lambda-control-plane'] } },
+        },
         { Sid: 'ListFunctions', Effect: 'Allow', Action: 'lambda:ListFunctions', Resource: '*' },
         { Sid: 'FindExclusionTags', Effect: 'Allow', Action: 'tag:GetResources', Resource: '*' },
         { Sid: 'ReadExclusions', Effect: 'Allow', Action: 'dynamodb:Scan', Resource: r.state },
@@ -229,6 +236,13 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
 
     expect(policyOf(s, 'assess-batch')).toEqual([
       r.logs('assess-batch'),
+      {
+        Sid: 'SharedControlPlaneBudget',
+        Effect: 'Allow',
+        Action: 'dynamodb:UpdateItem',
+        Resource: r.state,
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['BUDGET#lambda-control-plane'] } },
+      },
       { Sid: 'ReadFunctionMetrics', Effect: 'Allow', Action: 'cloudwatch:GetMetricData', Resource: '*' },
       {
         Sid: 'ReadCandidates',
@@ -285,6 +299,13 @@ describe('each role has exactly the calls of docs/architecture.md', () => {
 
     expect(policyOf(s, 'protect-function')).toEqual([
       r.logs('protect-function'),
+      {
+        Sid: 'SharedControlPlaneBudget',
+        Effect: 'Allow',
+        Action: 'dynamodb:UpdateItem',
+        Resource: r.state,
+        Condition: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['BUDGET#lambda-control-plane'] } },
+      },
       {
         Sid: 'ReadFunction',
         Effect: 'Allow',

@@ -63,6 +63,20 @@ describe('checkDefenderLayer', () => {
     expect(lambda).toHaveReceivedCommandWith(GetLayerVersionByArnCommand, { Arn: DEFENDER });
   });
 
+  it("waits for the run's control-plane budget before GetLayerVersionByArn (issue 11: it counts against the quota)", async () => {
+    const order: string[] = [];
+    lambda.on(GetLayerVersionByArnCommand).callsFake(() => {
+      order.push('GetLayerVersionByArn');
+      return layerVersion();
+    });
+
+    await checkDefenderLayer(config(), async () => {
+      order.push('budget');
+    });
+
+    expect(order).toEqual(['budget', 'GetLayerVersionByArn']);
+  });
+
   it('passes a layer that declares no runtimes and no architectures', async () => {
     lambda
       .on(GetLayerVersionByArnCommand)

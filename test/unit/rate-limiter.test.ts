@@ -69,7 +69,10 @@ describe('controlPlaneLimiters', () => {
 
     expect(limiters.controlPlane.ratePerSecond).toBe(1);
     expect(limiters.controlPlane.burst).toBe(1);
-    expect(limiters.getFunction.ratePerSecond).toBeCloseTo(100 / 15, 5);
+    // Issue 11: a whole number of GetFunction calls a second per worker (floor(100 * 5 / 15 / 5) = 6, 167 ms apart),
+    // no burst, so the workers' sum stays within the quota in every window.
+    expect(limiters.getFunction.ratePerSecond).toBeCloseTo(1000 / 167, 5);
+    expect(limiters.getFunction.burst).toBe(1);
   });
 
   it('gives a single worker the whole share', () => {

@@ -78,9 +78,14 @@ function message(error: unknown): string {
   return String(error);
 }
 
-/** GetLayerVersionByArn for one layer version; fails closed. */
-export async function describeLayer(layerArn: string): Promise<LayerLookup> {
+/**
+ * GetLayerVersionByArn for one layer version; fails closed.
+ * @param beforeCall waits for the run's control-plane budget (GetLayerVersionByArn counts against Lambda's
+ *   "remainder of the control plane" quota) @default no wait
+ */
+export async function describeLayer(layerArn: string, beforeCall?: () => Promise<void>): Promise<LayerLookup> {
   try {
+    await beforeCall?.();
     const out = await lambda.send(new GetLayerVersionByArnCommand({ Arn: layerArn }));
     if (out.LayerVersionArn === undefined && out.Version === undefined) {
       return {
@@ -211,12 +216,13 @@ async function download(location: string, declaredSize: number | undefined): Pro
 
 /**
  * Checks the Defender layer once per run. Never throws: any error is `{ ok: false, code, reason }`.
+ * @param beforeCall waits for the run's control-plane budget before GetLayerVersionByArn @default no wait
  * @returns ok with what the layer declares (no download location), or why protection must not run: the layer is
  *   wrong (DEFENDER_LAYER_INVALID) or could not be checked (FACTS_MISSING, with the AWS error)
  */
-export async function checkDefenderLayer(config: Config): Promise<LayerCheck> {
+export async function checkDefenderLayer(config: Config, beforeCall?: () => Promise<void>): Promise<LayerCheck> {
   const arn = config.defender.layerArn;
-  const found = await describeLayer(arn);
+  const found = await describeLayer(arn, beforeCall);
   if (!found.ok) return found;
   const { layer } = found;
   const fail = (why: string): LayerCheck => ({

@@ -11,12 +11,22 @@
  * waits until it. Concurrent callers in one invocation therefore never exceed the rate, and the wait never depends
  * on the clock moving during the sleep (tests inject a clock and a sleep that returns at once).
  *
- * One bucket per invocation: a Distributed Map runs `rates.maxConcurrency` workers at once, each gets
- * `controlPlanePerSecond / maxConcurrency`; take-inventory is a single sequential worker and gets the whole share.
+ * The control-plane bucket of the engine's Lambdas is backed by one budget shared by every invocation of the run
+ * (control-plane-budget.ts, issue 11): a schedule in the state table, so the Distributed Map's workers, the protect
+ * invocations and take-inventory together never exceed `rates.controlPlanePerSecond`, and one caller alone gets all
+ * of it. Without a table (the CLI's readers), or when the table cannot be reached, a bucket paces itself at its
+ * local share `controlPlanePerSecond / workers`, without burst.
+ *
+ * GetFunction stays per invocation: its own quota is large (100/s) and the engine uses a third of it at most, so a
+ * DynamoDB write per few calls would buy nothing. Each of the `workers` invocations at once gets a whole number
+ * `max(1, floor(share / workers))` of calls a second, no burst, starting empty (its first call waits one interval,
+ * so a worker's next invocation cannot double up with the end of its previous one): in any one-second window the
+ * sum is at most `max(share, workers) <= 100` (`rates.maxConcurrency` is at most 100).
  * SDK retries inside one `send` are not counted here (the clients' adaptive retry mode slows them down itself).
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Config } from '../domain/config';
+import { DynamoSlotStore, SharedBudget, type SlotStore } from './control-plane-budget';
 
 /** Lambda's account-wide control-plane quota (requests/s) that `rates.controlPlanePerSecond` is a share of. */
 export const CONTROL_PLANE_QUOTA_PER_SECOND = 15;
@@ -68,6 +78,19 @@ export interface TokenBucketProps {
   burst?: number;
   /** @default systemClock */
   clock?: Clock;
+  /**
+   * The first call waits one interval instead of going at once (no burst even at the start: invocations that
+   * follow one another cannot double up at the boundary). @default false
+   */
+  startEmpty?: boolean;
+  /** Takes every call's slot from this budget instead (control-plane-budget.ts); `ratePerSecond` is its limit. */
+  shared?: SharedSlots;
+}
+
+/** A budget shared beyond this bucket (control-plane-budget.ts `SharedBudget`). */
+export interface SharedSlots {
+  /** Waits until the caller may send one call. */
+  take(): Promise<void>;
 }
 
 export class TokenBucket {
@@ -78,6 +101,9 @@ export class TokenBucket {
   /** Theoretical arrival time of the next call (GCRA). */
   private tat = Number.NEGATIVE_INFINITY;
   private takenCount = 0;
+  private readonly startEmpty: boolean;
+  /** The budget this bucket takes its slots from, if any. */
+  readonly shared: SharedSlots | undefined;
 
   constructor(props: TokenBucketProps) {
     if (!(props.ratePerSecond > 0) || !Number.isFinite(props.ratePerSecond)) {
@@ -87,6 +113,8 @@ export class TokenBucket {
     this.burst = Math.max(1, Math.floor(props.burst ?? DEFAULT_BURST));
     this.intervalMs = 1000 / props.ratePerSecond;
     this.clock = props.clock ?? systemClock;
+    this.startEmpty = props.startEmpty ?? false;
+    this.shared = props.shared;
   }
 
   /** Calls let through so far. */
@@ -96,7 +124,12 @@ export class TokenBucket {
 
   /** Waits until the next call may go. The slot is reserved before the wait, so concurrent callers queue up. */
   async take(): Promise<void> {
+    if (this.shared !== undefined) {
+      this.takenCount += 1;
+      return this.shared.take();
+    }
     const now = this.clock.now();
+    if (this.startEmpty && this.tat === Number.NEGATIVE_INFINITY) this.tat = now + this.intervalMs;
     const tat = Math.max(this.tat, now);
     const allowedAt = tat - (this.burst - 1) * this.intervalMs;
     this.tat = tat + this.intervalMs;
@@ -120,19 +153,46 @@ export interface ControlPlaneLimiters {
   getFunction: TokenBucket;
 }
 
+/** Where the run's shared control-plane budget lives: the state table, or a store of the caller's (tests). */
+export type SharedBudgetTarget = { stateTableName: string } | { store: SlotStore };
+
+/** GetFunction calls a second each of `workers` invocations at once may make (see the module comment). */
+export function getFunctionPerWorker(rates: Config['rates'], workers: number): number {
+  const share = (GET_FUNCTION_QUOTA_PER_SECOND * rates.controlPlanePerSecond) / CONTROL_PLANE_QUOTA_PER_SECOND;
+  return Math.max(1, Math.floor(share / Math.max(1, workers)));
+}
+
 /**
- * The per-invocation limiters.
+ * The limiters of one invocation.
  * @param workers how many invocations run at once: `rates.maxConcurrency` for map workers, 1 for take-inventory
+ *   (the fallback's and GetFunction's local share)
+ * @param shared the run's budget (the Lambdas pass their state table); absent: the local share only
  */
-export function controlPlaneLimiters(rates: Config['rates'], workers: number, clock: Clock = systemClock) {
-  const share = rates.controlPlanePerSecond / Math.max(1, workers);
-  const getFunctionShare =
-    (GET_FUNCTION_QUOTA_PER_SECOND * rates.controlPlanePerSecond) /
-    CONTROL_PLANE_QUOTA_PER_SECOND /
-    Math.max(1, workers);
+export function controlPlaneLimiters(
+  rates: Config['rates'],
+  workers: number,
+  clock: Clock = systemClock,
+  shared?: SharedBudgetTarget,
+) {
+  const perWorker = Math.max(1, workers);
+  const getFunctionRate = getFunctionPerWorker(rates, perWorker);
+  const getFunction = new TokenBucket({
+    ratePerSecond: 1000 / Math.ceil(1000 / getFunctionRate),
+    burst: 1,
+    startEmpty: true,
+    clock,
+  });
+  if (shared === undefined) {
+    return {
+      // No burst on the shared 15 requests/s: with every worker at its exact share the account total holds.
+      controlPlane: new TokenBucket({ ratePerSecond: rates.controlPlanePerSecond / perWorker, burst: 1, clock }),
+      getFunction,
+    } satisfies ControlPlaneLimiters;
+  }
+  const store = 'store' in shared ? shared.store : new DynamoSlotStore(shared.stateTableName);
+  const budget = new SharedBudget({ limitPerSecond: rates.controlPlanePerSecond, workers: perWorker, store, clock });
   return {
-    // No burst on the shared 15 requests/s: with every worker at its exact share the account total holds.
-    controlPlane: new TokenBucket({ ratePerSecond: share, burst: 1, clock }),
-    getFunction: new TokenBucket({ ratePerSecond: getFunctionShare, clock }),
+    controlPlane: new TokenBucket({ ratePerSecond: rates.controlPlanePerSecond, burst: 1, clock, shared: budget }),
+    getFunction,
   } satisfies ControlPlaneLimiters;
 }

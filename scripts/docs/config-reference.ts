@@ -1,12 +1,12 @@
 /**
- * The configuration reference (docs/configuration.md), generated from the one schema in lib/config.ts: every key with
- * its type, default and description. Types, defaults and limits come from the schema itself (zod's JSON Schema of
- * the input); descriptions come from the JSDoc comment on each key in lib/config.ts, read with the TypeScript
- * compiler API, so the schema's behaviour is untouched. `ts-node scripts/docs/config-reference.ts --write` (part of
+ * The configuration reference (docs/configuration.md), generated from the one schema (lib/config.ts, or the module
+ * it re-exports): every key with its type, default and description. Types, defaults and limits come from the schema
+ * itself (zod's JSON Schema of the input); descriptions come from the JSDoc comment on each key, read with the
+ * TypeScript compiler API, so the schema's behaviour is untouched. `ts-node scripts/docs/config-reference.ts --write` (part of
  * `npm run docs`) rewrites the block; test/docs/config-reference.test.ts fails when the page is stale.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 import { z } from 'zod';
 import { configSchema } from '../../lib/config';
@@ -14,9 +14,11 @@ import { writeBlock, type BlockMarkers } from './blocks';
 
 const ROOT = join(__dirname, '..', '..');
 export const CONFIG_PAGE = join(ROOT, 'docs', 'configuration.md');
-export const CONFIG_SOURCE = join(ROOT, 'lib', 'config.ts');
+/** Where the app imports the schema from; the schema itself may live in a module this one re-exports. */
+export const CONFIG_MODULE = join(ROOT, 'lib', 'config.ts');
 export const CONFIG_MARKERS: BlockMarkers = {
-  begin: '<!-- config-reference:begin (generated from lib/config.ts by scripts/docs/config-reference.ts) -->',
+  begin:
+    '<!-- config-reference:begin (generated from the configuration schema by scripts/docs/config-reference.ts) -->',
   end: '<!-- config-reference:end -->',
 };
 
@@ -55,7 +57,21 @@ interface JsonSchema {
   format?: string;
 }
 
-/** The dotted key paths of the schema's objects in lib/config.ts, each with its JSDoc. */
+/**
+ * The file that declares `configSchema`: lib/config.ts, or the module it re-exports (`export * from '...'`), so the
+ * generator follows the schema wherever the layout puts it.
+ */
+export function schemaSource(path: string = CONFIG_MODULE): { path: string; text: string } {
+  const text = readFileSync(path, 'utf8');
+  if (/\bconst configSchema\b/.test(text)) return { path, text };
+  for (const match of text.matchAll(/^export \* from '(\.[^']+)';/gm)) {
+    const target = resolve(dirname(path), `${match[1]}.ts`);
+    if (/\bconst configSchema\b/.test(readFileSync(target, 'utf8'))) return schemaSource(target);
+  }
+  throw new Error(`${relative(ROOT, path)}: no configSchema declared or re-exported`);
+}
+
+/** The dotted key paths of the schema's objects, each with its JSDoc. */
 export function keyDocs(sourceText: string): Map<string, KeyDoc> {
   const source = ts.createSourceFile('config.ts', sourceText, ts.ScriptTarget.ES2022, true);
   const initializers = new Map<string, ts.Expression>();
@@ -101,7 +117,7 @@ export function keyDocs(sourceText: string): Map<string, KeyDoc> {
   };
   const root = initializers.get('configSchema');
   const rootObject = root === undefined ? undefined : objectOf(root);
-  if (rootObject === undefined) throw new Error('lib/config.ts: configSchema = z.strictObject({...}) not found');
+  if (rootObject === undefined) throw new Error('configSchema = z.strictObject({...}) not found');
   walk(rootObject, '');
   return docs;
 }
@@ -150,7 +166,7 @@ export function typeOf(node: JsonSchema): string {
 }
 
 /** Every key of the schema, depth first in schema order, with its type, default and JSDoc. */
-export function keyRows(sourceText: string = readFileSync(CONFIG_SOURCE, 'utf8')): KeyRow[] {
+export function keyRows(sourceText: string = schemaSource().text): KeyRow[] {
   const docs = keyDocs(sourceText);
   const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
   const rows: KeyRow[] = [];
@@ -183,9 +199,11 @@ function defaultCell(row: KeyRow): string {
 }
 
 /** The Markdown block (markers included). */
-export function renderConfigReference(rows: KeyRow[] = keyRows()): string {
+export function renderConfigReference(rows: KeyRow[] = keyRows(), source: string = schemaSource().path): string {
   return [
     CONFIG_MARKERS.begin,
+    '',
+    `Descriptions from the comment on each key in \`${relative(ROOT, source)}\`.`,
     '',
     '| key | type | default | description |',
     '|---|---|---|---|',

@@ -3,14 +3,16 @@
  * scripts/docs/config-reference.ts (`npm run docs`); these tests fail when the page is stale, when a key has no
  * description, when a key's `@default` comment disagrees with the schema, or when the README's summary does.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { blockIn } from '../../scripts/docs/blocks';
 import {
   CONFIG_MARKERS,
   CONFIG_PAGE,
-  CONFIG_SOURCE,
   keyRows,
   renderConfigReference,
+  schemaSource,
 } from '../../scripts/docs/config-reference';
 import { configSchema } from '../../lib/config';
 import { README, read } from './markdown';
@@ -54,7 +56,7 @@ describe('the configuration reference', () => {
     }
   });
 
-  it('has a description for every key, taken from its comment in lib/config.ts', () => {
+  it("has a description for every key, taken from its comment in the schema's source", () => {
     // Act
     const undocumented = rows.filter((row) => row.doc === undefined || row.doc.text.length < 10).map((r) => r.path);
 
@@ -75,7 +77,7 @@ describe('the configuration reference', () => {
 
   it('reads descriptions from the source, so a changed comment changes the page', () => {
     // Prepare
-    const source = readFileSync(CONFIG_SOURCE, 'utf8').replace(
+    const source = schemaSource().text.replace(
       '/** Functions per child workflow',
       '/** CHANGED Functions per child workflow',
     );
@@ -87,6 +89,23 @@ describe('the configuration reference', () => {
     expect(row?.doc?.text).toMatch(/^CHANGED /);
     expect(row?.type).toBe('integer ≥ 1, ≤ 250');
     expect(row?.default).toBe('50');
+  });
+
+  it('follows a module that only re-exports the schema to the file that declares it', () => {
+    // Prepare
+    const dir = mkdtempSync(join(tmpdir(), 'zi-config-'));
+    mkdirSync(join(dir, 'domain'));
+    writeFileSync(join(dir, 'config.ts'), "export * from './other';\nexport * from './domain/config';\n");
+    writeFileSync(join(dir, 'other.ts'), 'export const unrelated = 1;\n');
+    writeFileSync(join(dir, 'domain', 'config.ts'), 'export const configSchema = z.strictObject({});\n');
+
+    // Act
+    const source = schemaSource(join(dir, 'config.ts'));
+
+    // Assess
+    expect(source.path).toBe(join(dir, 'domain', 'config.ts'));
+    expect(renderConfigReference([], source.path)).toContain('config.ts`.');
+    rmSync(dir, { recursive: true });
   });
 
   it("quotes, in the README's summary, only keys of the schema with their default", () => {

@@ -1,15 +1,14 @@
 /**
- * The README's IAM tables, rendered from the synthesized template: one table per Lambda role, one row per policy
- * statement, exactly as granted. test/infra/iam-readme.test.ts fails when docs/readme/stack.md (and so README.md)
- * differs from what this renders; `npm run docs` rewrites the block and README.md.
+ * The IAM page's tables (docs/iam.md), rendered from the synthesized template: one table per Lambda role, one row per
+ * policy statement, exactly as granted. test/infra/iam-readme.test.ts fails when docs/iam.md differs from what this
+ * renders; `npm run docs` rewrites the block.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { handlerNameFor, resolveIntrinsics, type CfnTemplate, type LocalNaming } from '../../local/asl-local';
 import { handlerNames } from '../../local/local-runner';
 
-export const STACK_SECTION = join(__dirname, '..', '..', 'docs', 'readme', 'stack.md');
+export const IAM_PAGE = join(__dirname, '..', '..', 'docs', 'iam.md');
 export const BEGIN = '<!-- iam-tables:begin (generated from the synthesized template by test/infra/iam-tables.ts) -->';
 export const END = '<!-- iam-tables:end -->';
 
@@ -95,7 +94,7 @@ export function renderIamTables(template: CfnTemplate): string {
     }
     sections.push(
       [
-        `#### ${fn.handler}`,
+        `### ${fn.handler}`,
         '',
         ...(managed > 0 ? [`Managed policies: ${managed}.`, ''] : []),
         '| actions | resources | condition |',
@@ -118,9 +117,11 @@ if (require.main === module && process.argv.includes('--write')) {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when writing (synthesizes the stack)
   const { synth } = require('./synth') as typeof import('./synth');
   const block = renderIamTables(synth(IAM_TABLES_CONFIG).template.toJSON() as CfnTemplate);
-  const markdown = readFileSync(STACK_SECTION, 'utf8');
+  const markdown = readFileSync(IAM_PAGE, 'utf8');
   const current = currentBlock(markdown);
-  if (current === undefined) throw new Error(`${STACK_SECTION} has no ${BEGIN} ... ${END} block`);
-  writeFileSync(STACK_SECTION, markdown.replace(current, block));
-  execFileSync('bash', [join(__dirname, '..', '..', 'docs', 'readme', 'build.sh')], { stdio: 'inherit' });
+  if (current === undefined) throw new Error(`${IAM_PAGE} has no ${BEGIN} ... ${END} block`);
+  writeFileSync(
+    IAM_PAGE,
+    markdown.replace(current, () => block),
+  );
 }

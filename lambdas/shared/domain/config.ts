@@ -73,14 +73,21 @@ function isConsoleUrl(value: string): boolean {
 }
 
 const policySourceSchema = z.strictObject({
-  /** The Console's base URL, path kept, e.g. https://eu-west-1.cloud.twistlock.com/eu-123456. Required. */
+  /**
+   * The Compute Console's URL, path kept, e.g. `https://eu-west-1.cloud.twistlock.com/eu-123456` (Runtime Security >
+   * Manage > System > Utilities, "Path to Console"); `https://`, or plain `http://` only to `127.0.0.1`/`localhost`
+   * for the local stand-in (a deployed stack refuses it).
+   */
   console: z
     .string()
     .refine(
       isConsoleUrl,
       'an https URL of the Prisma Cloud Console, e.g. "https://eu-west-1.cloud.twistlock.com/eu-123456"',
     ),
-  /** The Secrets Manager secret (name) holding `{ "accessKey", "secretKey" }`. Required; the stack never creates it. */
+  /**
+   * The Secrets Manager secret name holding `{ "accessKey", "secretKey" }` (a Compute access key); the stack never
+   * creates or prints it. A name ending in `-` and six characters is refused.
+   */
   credentialsSecret: z
     .string()
     .regex(
@@ -91,103 +98,132 @@ const policySourceSchema = z.strictObject({
       (name) => !/-[A-Za-z0-9]{6}$/.test(name),
       'a secret name that does not end with a hyphen and six characters',
     ),
-  /** A function's value is fetched from the Console again after this many hours. @default 24 */
+  /**
+   * A function's value is kept (state table, encrypted with the stack key) and asked from the Console again after
+   * this many hours. @default 24
+   */
   cacheHours: z
     .number()
     .gt(0)
     .max(24 * 30)
     .default(24),
-  /** Replace an older value of a function's own policy in place (else it stays ALREADY_PROTECTED). @default false */
+  /**
+   * A function protected with an older value of its own policy is `ALREADY_PROTECTED`; with `true` the value is
+   * replaced in place (a rollback restores the older one). @default false
+   */
   refresh: z.boolean().default(false),
-  /** Console calls per second, shared by the protect workers of a run. @default 5 */
+  /**
+   * Console calls per second, shared by the run's protect workers (each gets `ratePerSecond / rates.maxConcurrency`);
+   * 429 and 5xx are retried with backoff. @default 5
+   */
   ratePerSecond: z.number().gt(0).max(30).default(5),
 });
 
 export const configSchema = z.strictObject({
-  /** `dry-run` records what would happen and changes nothing; `protect` changes functions. @default "dry-run" */
+  /**
+   * `dry-run` records what would happen (`WOULD_PROTECT`) and changes nothing (the stack then holds no permission to
+   * change a function); `protect` changes functions. @default "dry-run"
+   */
   mode: z.enum(['dry-run', 'protect']).default('dry-run'),
-  /** EventBridge schedule expression. @default "rate(1 hour)" */
+  /** When the job runs: an EventBridge schedule expression, `rate(...)` or `cron(...)`. @default "rate(1 hour)" */
   schedule: z
     .string()
     .regex(/^(rate\(.+\)|cron\(.+\))$/, 'an EventBridge schedule expression: rate(...) or cron(...)')
     .default('rate(1 hour)'),
+  /** The Defender: its layer, the variables protection adds, how it is started, where `TW_POLICY` comes from. */
   defender: z.strictObject({
-    /** The Defender layer version ARN to add. Required. */
+    /** The Defender layer *version* ARN to add (`arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION`). */
     layerArn: z
       .string()
       .regex(LAYER_VERSION_ARN, 'a Lambda layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)'),
-    /** Variables protection adds. A value is a literal string or `{ "ssmParameter": "/name" }` resolved at run time. */
+    /**
+     * Variables protection adds. A value is a literal string or `{ "ssmParameter": "/name" }`, resolved at run time.
+     * The deployed stack takes `TW_POLICY` only from an SSM SecureString (or `policySource`); `assess` and
+     * `local-run` accept literals. With the exec-wrapper method it must contain `AWS_LAMBDA_EXEC_WRAPPER`, a path
+     * under `/opt/` inside the layer.
+     */
     environment: z.record(
       z.string().regex(/^[a-zA-Z]([a-zA-Z0-9_])*$/, 'a Lambda environment variable name'),
       envValue,
     ),
     /**
-     * How the Defender is started: `exec-wrapper` sets AWS_LAMBDA_EXEC_WRAPPER (which `environment` must contain);
-     * `handler` replaces the handler with `defender.handler` and keeps the original in ORIGINAL_HANDLER.
+     * How the Defender is started: `exec-wrapper` sets `AWS_LAMBDA_EXEC_WRAPPER` (which `environment` must contain);
+     * `handler` replaces the function's handler with `defender.handler` and keeps the original in `ORIGINAL_HANDLER`.
      * @default "exec-wrapper"
      */
     method: z.enum(['exec-wrapper', 'handler']).default('exec-wrapper'),
-    /** The Defender's handler, required with method `handler`. */
+    /** The Defender's handler (e.g. `twistlock.handler`); required with method `handler`. */
     handler: z.string().min(1).optional(),
     /**
-     * Where each function's own TW_POLICY comes from: the Prisma Cloud Console (Compute API), per function name and
-     * region. Mutually exclusive with a static `environment.TW_POLICY`.
+     * Where each function's own `TW_POLICY` comes from: the Prisma Cloud Console (Compute API), per function name and
+     * region. Mutually exclusive with a static `environment.TW_POLICY` (one error naming both keys).
      */
     policySource: policySourceSchema.optional(),
   }),
+  /** The safety funnel's limits (docs/funnel.md): each gate's threshold. */
   funnel: z
     .strictObject({
-      /** Gate 4. @default 256 */
+      /** Gate 4: skip below this `MemorySize`, in MB. @default 256 */
       minMemoryMb: positiveInt.default(256),
-      /** Gate 5: the timeout limit is 900 s minus this. @default 30 */
+      /** Gate 5: skip when `Timeout` is over 900 s minus this. @default 30 */
       timeoutBufferSeconds: z.number().int().min(0).max(899).default(30),
-      /** Gate 6: Lambda's limit on the environment variables map. @default 4096 */
+      /** Gate 6: Lambda's limit on the variables map (UTF-8 bytes of its compact JSON), ours included. @default 4096 */
       envQuotaBytes: positiveInt.default(4096),
-      /** Gate 3. Align with the Defender version you run. */
+      /**
+       * Gate 3: the runtimes protected. Align it with the Defender version you run (its release notes list the
+       * runtimes it supports); wrapper scripts never work on `provided.*` runtimes: do not add them.
+       */
       supportedRuntimes: z.array(z.string().min(1)).default([...DEFAULT_SUPPORTED_RUNTIMES]),
-      /** Gate 7: `warn` protects and records a warning, `skip` skips. @default "warn" */
+      /** Gate 7, a VPC function without NAT egress: `warn` protects and records `VPC_NO_NAT`, `skip` skips. @default "warn" */
       vpcWithoutNat: z.enum(['warn', 'skip']).default('warn'),
-      /** Gate 10. @default 24 */
+      /** Gate 10: the hours of the `Throttles` metric read; any throttle skips. @default 24 */
       throttleLookbackHours: z
         .number()
         .int()
         .min(1)
         .max(24 * 14)
         .default(24),
-      /** Gate 15: skip when peak concurrency exceeds this share of reserved concurrency. @default 0.8 */
+      /** Gate 15: skip when the peak concurrency exceeds this share of the reserved concurrency. @default 0.8 */
       concurrencySaturation: z.number().gt(0).max(1).default(0.8),
     })
     .prefault({}),
+  /** Functions never touched (besides the engine's own and those a rollback excluded). */
   exclusions: z
     .strictObject({
-      /** Names, ARNs or glob patterns (`payments-*`) never touched. @default [] */
+      /** Names, ARNs or glob patterns (`payments-*`, with `*` and `?`) never touched. @default [] */
       functions: z.array(z.string().min(1)).default([]),
       /** A function carrying this tag (any value but exactly `false`, case and spaces count) is never touched. @default "zero-impact:exclude" */
       tagKey: z.string().min(1).max(128).default('zero-impact:exclude'),
     })
     .prefault({}),
-  /** At most this many functions are changed in one run; the rest are DEFERRED. @default 25 */
+  /** At most this many functions are changed in one run; the rest are `DEFERRED` to the next. @default 25 */
   maxProtectionsPerRun: z.number().int().min(0).max(1000).default(25),
+  /** How fast a run may go, so your own deployments keep their share of the Lambda quotas. */
   rates: z
     .strictObject({
-      /** Share of the Lambda control-plane quota (~15 req/s per account) the job may use. @default 5 */
+      /**
+       * The share of the Lambda control-plane quota (about 15 requests/s per account, shared with your own
+       * deployments) the job may use, in requests per second. @default 5
+       */
       controlPlanePerSecond: z.number().gt(0).max(15).default(5),
-      /** Distributed Map MaxConcurrency: child workflows at once; each gets controlPlanePerSecond / this. @default 5 */
+      /** Distributed Map child workflows at once; each gets `controlPlanePerSecond / maxConcurrency` requests/s. @default 5 */
       maxConcurrency: z.number().int().min(1).max(100).default(5),
-      /** Functions per Distributed Map batch (ItemBatcher MaxItemsPerBatch). @default 50 */
+      /** Functions per child workflow (ItemBatcher `MaxItemsPerBatch`). @default 50 */
       batchSize: z.number().int().min(1).max(250).default(50),
     })
     .prefault({}),
+  /** The audit table's retention, and the owner tag carried with each decision. */
   audit: z
     .strictObject({
-      /** Retention of changes and changed decisions, in days. @default 400 */
+      /** How long changed decisions are kept, in days (DynamoDB TTL; change items never expire). @default 400 */
       retentionDays: z.number().int().min(1).max(3650).default(400),
-      /** Retention of an unchanged repeat of a function's previous decision, in days. @default 30 */
+      /** How long an unchanged repeat of a function's previous decision is kept, in days. @default 30 */
       repeatRetentionDays: z.number().int().min(1).max(3650).default(30),
-      /** Tag naming a function's owning team, sent with SNS messages. @default "team" */
+      /** The tag naming a function's owning team, sent as the SNS message attribute `owner`. @default "team" */
       ownerTagKey: z.string().min(1).max(128).default('team'),
     })
     .prefault({}),
+  /** Who hears about skips and alarms. */
   notifications: z
     .strictObject({
       /** `changed`: publish a skip only when new or its reasons changed; `always`: every run. @default "changed" */
@@ -198,9 +234,10 @@ export const configSchema = z.strictObject({
       alarmEmails: z.array(z.email()).default([]),
     })
     .prefault({}),
+  /** Logs and the no-success alarm. */
   observability: z
     .strictObject({
-      /** Retention of the Lambdas' and state machine's log groups, in days. @default 90 */
+      /** Retention of the Lambdas' and the state machine's log groups, in days (a value CloudWatch Logs accepts). @default 90 */
       logRetentionDays: z.number().int().positive().default(90),
       /** Alarm when no run has succeeded for this many hours. @default 3 */
       noSuccessAlarmHours: z.number().int().min(1).max(24).default(3),

@@ -13,7 +13,7 @@
  * `uninstall()` removes the middleware from every client and restores the prototypes. DynamoDB is not simulated: the
  * local run uses a real DynamoDB-compatible server (local/dynamo-local.ts).
  *
- * The rules the simulator enforces, each with the AWS source it follows (docs/readme/local-run.md has the same list;
+ * The rules the simulator enforces, each with the AWS source it follows (docs/local-run.md has the same list;
  * test/unit/simulated-account*.test.ts has a test per rule):
  * 1. **Caller permissions**: every call a handler makes runs as that handler's role (AsyncLocalStorage, so
  *    concurrent Map children keep their own) and is checked against the role's statements from the synthesized

@@ -137,7 +137,7 @@ export function awsLine(error: unknown, what: string): string {
     return `no AWS credentials for ${what}: set AWS_PROFILE, run "aws sso login", or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY`;
   }
   if (/AccessDenied|UnauthorizedOperation|AuthorizationError|NotAuthorized/i.test(name)) {
-    return `access denied for ${what} (${name}): ask for read permission on it (see docs/readme IAM for the operator's read policy)`;
+    return `access denied for ${what} (${name}): ask for read permission on it (see docs/iam.md, "People running the commands")`;
   }
   if (/Throttl|TooManyRequests|ProvisionedThroughputExceeded|RequestLimitExceeded/i.test(name)) {
     return `AWS throttled ${what} after retries (${name}): run the command again later`;

@@ -4,7 +4,7 @@
  * how many attempts, which failures are worth another, and how long to wait before the next; the waits go through
  * the engine's one injectable clock (tests and the local run never wait for real).
  *
- * Not `p-retry` (ESM only, Node 22: docs/readme/design.md) nor the SDK's retry strategy (it retries inside one
+ * Not `p-retry` (ESM only, Node 22: docs/design.md) nor the SDK's retry strategy (it retries inside one
  * `send`; these loops retry a whole call, or an HTTP exchange that is not an SDK call).
  */
 import { systemClock } from './adapters/rate-limiter';

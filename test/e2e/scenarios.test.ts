@@ -5,7 +5,7 @@
  * virtual clock (two runs an hour apart cost nothing), and checks the six invariants of local/invariants.ts.
  *
  * The figures of a complete run of this file (scenarios, runs, faults injected, events applied, functions processed,
- * violations) are written to test/scenarios/last-run.json: the README's "Safety guarantees" quote them.
+ * violations) are written to test/scenarios/last-run.json: docs/testing.md quotes them.
  */
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,6 +1,6 @@
 /**
  * Issue 8, "the simulated account must be as strict as AWS": one test per rule the simulator enforces (see the
- * rule list in local/simulated-account.ts and docs/readme/local-run.md).
+ * rule list in local/simulated-account.ts and docs/local-run.md).
  */
 import { CloudFrontClient, ListDistributionsCommand } from '@aws-sdk/client-cloudfront';
 import { DescribeRouteTablesCommand, EC2Client } from '@aws-sdk/client-ec2';

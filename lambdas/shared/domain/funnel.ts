@@ -855,7 +855,7 @@ function lacking(limit: Observed, ...facts: Array<Fact<unknown>>): Outcome {
 
 /**
  * `exclusions.functions`' dialect: `*` any characters, `?` one, every other character literal (picomatch would read
- * `!`, `{}`, `[]`, `\` and `/` differently: docs/readme/design.md). Compiled once per configuration (`derivedFrom`).
+ * `!`, `{}`, `[]`, `\` and `/` differently: docs/design.md). Compiled once per configuration (`derivedFrom`).
  */
 function globToRegExp(pattern: string): RegExp {
   const body = pattern

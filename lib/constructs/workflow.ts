@@ -9,10 +9,13 @@
  * both modes (billed by request and duration instead of per state transition, see docs/readme/stack.md). A child
  * only assesses: Assess batch returns its `eligible` ProtectRequests (always empty in dry-run), and a batch that
  * failed after its retries is recorded FAILED by Record batch failure and returns none. The 5-minute Express limit:
- * Assess batch's Lambda timeout is 4 minutes and a batch is at most `rates.batchSize` functions and
- * MAX_INPUT_BYTES_PER_BATCH (domain/batching.ts; the bench measures the longest batch). A child may run again
- * (Express has no exactly-once guarantee, and Assess batch retries handler errors): assess's writes are conditional
- * puts on the run's decision keys, so a second attempt records nothing twice.
+ * a batch is at most `rates.batchSize` functions and MAX_INPUT_BYTES_PER_BATCH, the assess Lambda times out at
+ * 4 minutes, and the configuration refuses rates whose batch could not make its paced control-plane reads in
+ * MAX_ASSESS_PACED_SECONDS (domain/batching.ts; the defaults need 100 s at most, the bench's longest batch took
+ * 88 s). A child may run again (Express has no exactly-once guarantee,
+ * https://docs.aws.amazon.com/step-functions/latest/dg/express-at-least-once-execution.html, and Assess batch
+ * retries handler errors): assess's writes are conditional puts on the run's decision keys, so a second attempt
+ * records nothing twice.
  *
  * Protect mode only: the map's ResultWriter WriterConfig `Transformation: FLATTEN` (output only, nothing written to
  * S3) joins the children's eligible arrays into one list at `$.eligible`, and the parent's inline Map Protect
@@ -21,13 +24,17 @@
  * paces its control-plane calls at `rates.controlPlanePerSecond / workers` (domain/batching.ts). A protection that
  * fails is recorded FAILED by Record protect failure. An entry that is not a ProtectRequest (AWS returns a child
  * that failed as its execution record, unflattened) is skipped: that batch counted against the map's tolerated
- * failures. Functions that need no change never reach the parent: the parent's transitions grow with the functions
+ * failures. Such a record carries the child's input (its batch, up to MAX_INPUT_BYTES_PER_BATCH), so a few of them
+ * can exceed the payload limit and fail the run (Finish failed run); a child fails only when Record batch failure
+ * failed too after its retries, or the child outlasted 5 minutes. Functions that need no change never reach the parent: the parent's transitions grow with the functions
  * changed, not with the estate.
  *
- * Payloads: a child returns only its eligible list (no counts: Finish run counts from the audit table); the
- * flattened list is at most `maxProtectionsPerRun` requests plus the run's capped in-place refreshes, each a
- * function's identity and gathered facts without its configuration (assess-batch `decide`), under the 256 KiB
- * state limit that the local run enforces too (local/asl-local.ts).
+ * Payloads: a child returns only its eligible list (no counts: Finish run counts from the audit table, and its
+ * input stays the run context), so the parent's payload is the run context and that list: at most
+ * `maxProtectionsPerRun` requests plus the run's capped in-place refreshes, each a function's identity and gathered
+ * facts without its configuration (assess-batch `decide`): about 0.6 KB in the bench's estate (101 requests were
+ * 57 KB), so the default 25 stay near 15 KB. The local run fails a payload over 256 KiB as AWS does
+ * (local/asl-local.ts).
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cxapi from 'aws-cdk-lib/cx-api';

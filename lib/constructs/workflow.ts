@@ -23,8 +23,8 @@
  * until the function is ready again and can outlast an Express execution), `$.workers` at a time: each protect
  * paces its control-plane calls at `rates.controlPlanePerSecond / workers` (domain/batching.ts). A protection that
  * fails is recorded FAILED by Record protect failure. An entry that is not a ProtectRequest (AWS returns a child
- * that failed as its execution record, unflattened) is skipped: that batch counted against the map's tolerated
- * failures. Such a record carries the child's input (its batch, up to MAX_INPUT_BYTES_PER_BATCH), so a few of them
+ * that failed as its execution record, unflattened) is refused by protect-function before it does anything, and
+ * Record protect failure records nothing for it: that batch counted against the map's tolerated failures. Such a record carries the child's input (its batch, up to MAX_INPUT_BYTES_PER_BATCH), so a few of them
  * can exceed the payload limit and fail the run (Finish failed run); a child fails only when Record batch failure
  * failed too after its retries, or the child outlasted 5 minutes. Functions that need no change never reach the parent: the parent's transitions grow with the functions
  * changed, not with the estate.
@@ -63,8 +63,6 @@ export const STATE_NAMES = {
   recordBatchFailure: 'Record batch failure',
   noEligibleFunctions: 'No eligible functions',
   protectEligibleFunctions: 'Protect eligible functions',
-  protectRequest: 'Protect request?',
-  notAProtectRequest: 'Not a protect request',
   protectFunction: 'Protect function',
   recordProtectFailure: 'Record protect failure',
   finishRun: 'Finish run',
@@ -304,8 +302,9 @@ export class Workflow extends Construct {
     });
     const recordProtectFailure = this.invoke(STATE_NAMES.recordProtectFailure, recordFailure, {
       payload: sfn.TaskInput.fromObject({
-        runId: sfn.JsonPath.stringAt('$.request.runId'),
-        startedAt: sfn.JsonPath.stringAt('$.request.startedAt'),
+        // From the parent's run context (ItemSelector), not from the item: this holds for any item.
+        runId: sfn.JsonPath.stringAt('$.runId'),
+        startedAt: sfn.JsonPath.stringAt('$.startedAt'),
         items: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.request')),
         error: sfn.JsonPath.objectAt('$.error'),
       }),
@@ -319,18 +318,17 @@ export class Workflow extends Construct {
       // The run's worker count (1 when the inventory was one batch, else rates.maxConcurrency): each protect paces
       // itself at rates.controlPlanePerSecond / workers, so the run stays within its control-plane budget.
       maxConcurrencyPath: '$.workers',
-      itemSelector: { request: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
+      itemSelector: {
+        runId: sfn.JsonPath.stringAt('$.runId'),
+        startedAt: sfn.JsonPath.stringAt('$.startedAt'),
+        request: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
+      },
       resultPath: sfn.JsonPath.DISCARD,
     });
-    protectEligible.itemProcessor(
-      new sfn.Choice(this, STATE_NAMES.protectRequest)
-        .when(sfn.Condition.isPresent('$.request.functionName'), protect)
-        .otherwise(
-          new sfn.Succeed(this, STATE_NAMES.notAProtectRequest, {
-            comment: 'The record of a child that failed (AWS returns it unflattened): it counted as a failed batch',
-          }),
-        ),
-    );
+    // No Choice before Protect function (it would cost a transition per function): an item that is not a
+    // ProtectRequest (a failed child's record) is refused by protect-function's parseProtectRequest before it does
+    // anything, and Record protect failure, finding no function in it, records nothing.
+    protectEligible.itemProcessor(protect);
     return protectEligible;
   }
 

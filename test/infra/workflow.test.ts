@@ -98,13 +98,7 @@ describe('state machine', () => {
     const dryRun = allStates(definition(synth(DRY_RUN)));
     const protect = allStates(definition(synth(PROTECT)));
 
-    for (const name of [
-      'Protect eligible functions',
-      'Protect request?',
-      'Not a protect request',
-      'Protect function',
-      'Record protect failure',
-    ]) {
+    for (const name of ['Protect eligible functions', 'Protect function', 'Record protect failure']) {
       expect(dryRun[name]).toBeUndefined();
       expect(protect[name]).toBeDefined();
     }
@@ -285,19 +279,18 @@ describe('Protect eligible functions (protect mode, in the parent)', () => {
       Type: 'Map',
       ItemsPath: '$.eligible',
       MaxConcurrencyPath: '$.workers',
-      ItemSelector: { 'request.$': '$$.Map.Item.Value' },
+      ItemSelector: { 'runId.$': '$.runId', 'startedAt.$': '$.startedAt', 'request.$': '$$.Map.Item.Value' },
       ResultPath: null,
       Next: 'Finish run',
     });
     expect(top['Protect eligible functions']?.MaxConcurrency).toBeUndefined();
     expect(top['Protect eligible functions']?.ItemProcessor?.ProcessorConfig).toEqual({ Mode: 'INLINE' });
-    expect(top['Protect eligible functions']?.ItemProcessor?.StartAt).toBe('Protect request?');
-    expect(states['Protect request?']).toEqual({
-      Type: 'Choice',
-      Choices: [{ Variable: '$.request.functionName', IsPresent: true, Next: 'Protect function' }],
-      Default: 'Not a protect request',
-    });
-    expect(states['Not a protect request']?.Type).toBe('Succeed');
+    // One state per function: Protect function (and Record protect failure when it failed).
+    expect(Object.keys(top['Protect eligible functions']?.ItemProcessor?.States ?? {}).sort()).toEqual([
+      'Protect function',
+      'Record protect failure',
+    ]);
+    expect(top['Protect eligible functions']?.ItemProcessor?.StartAt).toBe('Protect function');
     expect(states['Protect function']).toMatchObject({
       Resource: fnArn(PROTECT, 'protect-function'),
       InputPath: '$.request',
@@ -307,8 +300,8 @@ describe('Protect eligible functions (protect mode, in the parent)', () => {
     expect(states['Record protect failure']).toMatchObject({
       Resource: fnArn(PROTECT, 'record-failure'),
       Parameters: {
-        'runId.$': '$.request.runId',
-        'startedAt.$': '$.request.startedAt',
+        'runId.$': '$.runId',
+        'startedAt.$': '$.startedAt',
         'items.$': 'States.Array($.request)',
         'error.$': '$.error',
       },

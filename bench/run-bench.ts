@@ -302,22 +302,18 @@ class EngineBench {
       };
     }
     const gbSeconds = sum(Object.values(invocations).map((i) => (i.seconds * i.memoryMb) / 1024));
-    const protect = config.mode === 'protect';
     const assess = invocations['assess-batch'] ?? { count: 0, seconds: 0, memoryMb: 0 };
-    const protectCalls = invocations['protect-function']?.count ?? 0;
-    const failureCalls = invocations['record-failure']?.count ?? 0;
-    // Children: STANDARD in protect mode (Assess batch, the inline Map, one state per protected function and per
-    // recorded failure), EXPRESS in dry-run (billed by request and duration, 64 MB, 100 ms increments, ~half a step
-    // of rounding per child).
-    const childTransitions = protect ? this.batches * 2 + protectCalls + failureCalls : 0;
-    const expressRequests = protect ? 0 : this.batches;
-    const expressGbSeconds = protect ? 0 : ((assess.seconds + 0.05 * this.batches) * 64) / 1024;
+    // Children: EXPRESS in both modes, assess only (billed by request and duration, 64 MB, 100 ms increments, ~half
+    // a step of rounding per child). Protection runs in the parent: its inline Map's states are among the parent's
+    // transitions `onState` counts.
+    const expressRequests = this.batches;
+    const expressGbSeconds = ((assess.seconds + 0.05 * this.batches) * 64) / 1024;
     const dynamo = this.meter?.take() ?? { audit: undefined, state: undefined };
     const usage: RunUsage = {
       functions,
       apiCalls: run.apiCalls,
       lambda: { invocations: sum(Object.values(invocations).map((i) => i.count)), gbSeconds },
-      sfn: { standardTransitions: this.standardTransitions + childTransitions, expressRequests, expressGbSeconds },
+      sfn: { standardTransitions: this.standardTransitions, expressRequests, expressGbSeconds },
       dynamo: dynamo as Record<'audit' | 'state', TableWrites>,
       metricsRequested: session.account.metricsRequestedCount(),
       logBytes,

@@ -18,7 +18,9 @@
  *      batch them as its `ItemBatcher` says (`MaxItemsPerBatch`, `MaxInputBytesPerBatch`, `BatchInput` evaluated
  *      against the map's input) into `{ Items, BatchInput }`, and run the unchanged `ItemProcessor` definition as one
  *      child execution per batch with the interpreter, `MaxConcurrency` at a time, honouring
- *      `ToleratedFailurePercentage`/`ToleratedFailureCount` (`batchesForDistributedMap`, `runDistributedMap`).
+ *      `ToleratedFailurePercentage`/`ToleratedFailureCount`, and give the children's results as its
+ *      `ResultWriter` says: COMPACT by default, `WriterConfig` NONE or FLATTEN, or the S3 export
+ *      (`batchesForDistributedMap`, `runDistributedMap`, `resultWriterOf`).
  *    - The interpreter gives a Task without `TimeoutSeconds` 60 seconds; AWS gives it none. Such tasks get a very
  *      long timeout instead, and each Lambda invocation is bounded by the function's own `Timeout` (as in AWS, where
  *      the function times out, not the state).
@@ -335,6 +337,45 @@ const KEPT_ON_DISTRIBUTED_MAP = [
   'End',
 ];
 
+/**
+ * A Distributed Map's ResultWriter as the local run models it: `WriterConfig` alone (JSON output, COMPACT, NONE or
+ * FLATTEN: the map's state output), or `Resource` and `Parameters` without `WriterConfig` (the S3 export); none:
+ * COMPACT. Anything else is refused, so that a definition the local run would misrepresent never runs.
+ * "COMPACT - returns the output of the child workflow executions. Default when ResultWriter is not specified.
+ * FLATTEN - ... If a child workflow execution returns an array, this option flattens the array, prior to returning
+ * the result to a state output ... If a child workflow execution fails, Step Functions returns its execution result
+ * unchanged" (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html). The record of a
+ * failed child is modelled on the S3 export's (ExecutionArn, Name, Input as a string, Status, Error, Cause, dates).
+ */
+export function resultWriterOf(
+  name: string,
+  state: JsonObject,
+): { transformation: 'COMPACT' | 'NONE' | 'FLATTEN'; exportsToS3: boolean } {
+  const writer = state['ResultWriter'];
+  if (writer === undefined) return { transformation: 'COMPACT', exportsToS3: false };
+  if (!isRecord(writer)) throw new LocalStateMachineError(`state "${name}": ResultWriter is not an object`);
+  const config = writer['WriterConfig'];
+  const exportsToS3 = writer['Resource'] !== undefined;
+  if (config === undefined) {
+    if (!exportsToS3) throw new LocalStateMachineError(`state "${name}": an empty ResultWriter`);
+    return { transformation: 'NONE', exportsToS3 };
+  }
+  if (exportsToS3) {
+    throw new LocalStateMachineError(`state "${name}": the local run does not model WriterConfig with an S3 export`);
+  }
+  const transformation = isRecord(config) ? config['Transformation'] : undefined;
+  const outputType = isRecord(config) ? config['OutputType'] : undefined;
+  if (
+    outputType !== 'JSON' ||
+    (transformation !== 'COMPACT' && transformation !== 'NONE' && transformation !== 'FLATTEN')
+  ) {
+    throw new LocalStateMachineError(
+      `state "${name}": the local run models WriterConfig OutputType JSON with COMPACT, NONE or FLATTEN only, not ${JSON.stringify(config)}`,
+    );
+  }
+  return { transformation, exportsToS3 };
+}
+
 function isDistributedMap(state: JsonObject): boolean {
   const processor = state['ItemProcessor'];
   const mode =
@@ -365,6 +406,7 @@ export function toLocalDefinition(definition: JsonObject): LocalDefinition {
         );
       }
       if (isDistributedMap(state)) {
+        resultWriterOf(name, state);
         const processor = state['ItemProcessor'] as JsonObject;
         const { ProcessorConfig: _config, ...childMachine } = processor;
         distributedMaps[name] = { ...state, ItemProcessor: visit(childMachine as JsonObject) };
@@ -547,6 +589,8 @@ export async function runDistributedMap(
       ? state['MaxConcurrency']
       : DEFAULT_MAX_CONCURRENCY;
   const results: Json[] = new Array<Json>(inputs.length).fill(null);
+  /** Each child's execution record, as ResultWriter's NONE transformation gives it. */
+  const records: JsonObject[] = new Array<JsonObject>(inputs.length).fill({});
   const failed: number[] = [];
   const execution = isRecord(context['Execution']) ? context['Execution'] : {};
   const mapRunId = randomUUID();
@@ -557,17 +601,28 @@ export async function runDistributedMap(
       next += 1;
       const input = inputs[index] as Json;
       const childName = `${mapRunId.slice(0, 8)}-${index}`;
+      const childArn = `${String(execution['Id'] ?? 'local')}/${name}:${childName}`;
+      const startDate = new Date().toISOString();
       const childContext: JsonObject = {
-        Execution: {
-          Id: `${String(execution['Id'] ?? 'local')}/${name}:${childName}`,
-          Name: childName,
-          Input: input,
-          StartTime: new Date().toISOString(),
-        },
+        Execution: { Id: childArn, Name: childName, Input: input, StartTime: startDate },
         StateMachine: isRecord(context['StateMachine']) ? (context['StateMachine'] as JsonObject) : {},
       };
+      const record = (status: string): JsonObject => ({
+        ExecutionArn: childArn,
+        Name: childName,
+        Input: JSON.stringify(input),
+        InputDetails: { Included: true },
+        StartDate: startDate,
+        StopDate: new Date().toISOString(),
+        Status: status,
+      });
       try {
         results[index] = await options.runChild(childDefinition, input, childContext);
+        records[index] = {
+          ...record('SUCCEEDED'),
+          Output: JSON.stringify(results[index]),
+          OutputDetails: { Included: true },
+        };
         options.onBatch?.({ state: name, index, total: inputs.length, failed: false });
       } catch (error) {
         const cause = error instanceof ExecutionError && error.cause instanceof Error ? error.cause : error;
@@ -576,6 +631,7 @@ export async function runDistributedMap(
           Error: cause instanceof Error ? cause.name : 'States.TaskFailed',
           Cause: cause instanceof Error ? cause.message : String(cause),
         };
+        records[index] = { ...record('FAILED'), ...(results[index] as JsonObject) };
         options.onBatch?.({ state: name, index, total: inputs.length, failed: true });
       }
     }
@@ -595,6 +651,15 @@ export async function runDistributedMap(
     }
   }
   const writer = state['ResultWriter'];
+  const { transformation, exportsToS3 } = resultWriterOf(name, state);
+  if (!exportsToS3) {
+    if (transformation === 'COMPACT') return results;
+    if (transformation === 'NONE') return records;
+    // FLATTEN: a child's array output is spliced in; a failed child is returned as with NONE.
+    return results.flatMap((result, index) =>
+      failed.includes(index) ? [records[index] as JsonObject] : Array.isArray(result) ? result : [result],
+    );
+  }
   if (isRecord(writer)) {
     const location = (await evaluatePayloadTemplate(
       (writer['Parameters'] ?? {}) as Json,

@@ -2,12 +2,42 @@
  * The hourly job: an EventBridge rule and the Step Functions state machine of docs/architecture.md. JSONPath only,
  * no variables, no JSONata (the local runner executes this very definition).
  *
- * Parent: STANDARD (one execution an hour; exactly-once steps, the 2 h run fits, history kept 90 days).
- * Children of the Distributed Map, one per batch of functions: EXPRESS in dry-run (billed by duration instead of per
- * state transition, see docs/readme/stack.md), STANDARD in protect mode, where a child changes functions one at a
- * time and waits for each update: that can outlast the 5-minute limit of an Express execution.
+ * Parent: STANDARD (one execution an hour; exactly-once steps, the 2 h run fits, history kept 90 days):
+ * Start run, Take inventory, Assess every function, then in protect mode Protect eligible functions, Finish run.
+ *
+ * Assess every function: a Distributed Map over the run inventory in S3, one child workflow per batch, EXPRESS in
+ * both modes (billed by request and duration instead of per state transition, see docs/readme/stack.md). A child
+ * only assesses: Assess batch returns its `eligible` ProtectRequests (always empty in dry-run), and a batch that
+ * failed after its retries is recorded FAILED by Record batch failure and returns none. The 5-minute Express limit:
+ * a batch is at most `rates.batchSize` functions and MAX_INPUT_BYTES_PER_BATCH, the assess Lambda times out at
+ * 4 minutes, and the configuration refuses rates whose batch could not make its paced control-plane reads in
+ * MAX_ASSESS_PACED_SECONDS (domain/batching.ts; the defaults need 100 s at most, the bench's longest batch took
+ * 88 s). A child may run again (Express has no exactly-once guarantee,
+ * https://docs.aws.amazon.com/step-functions/latest/dg/express-at-least-once-execution.html, and Assess batch
+ * retries handler errors): assess's writes are conditional puts on the run's decision keys, so a second attempt
+ * records nothing twice.
+ *
+ * Protect mode only: the map's ResultWriter WriterConfig `Transformation: FLATTEN` (output only, nothing written to
+ * S3) joins the children's eligible arrays into one list at `$.eligible`, and the parent's inline Map Protect
+ * eligible functions invokes Protect function for each, in the STANDARD parent (exactly once; a protection waits
+ * until the function is ready again and can outlast an Express execution), `$.workers` at a time: each protect
+ * paces its control-plane calls at `rates.controlPlanePerSecond / workers` (domain/batching.ts). A protection that
+ * fails is recorded FAILED by Record protect failure. An entry that is not a ProtectRequest (AWS returns a child
+ * that failed as its execution record, unflattened) is refused by protect-function before it does anything, and
+ * Record protect failure records nothing for it: that batch counted against the map's tolerated failures. Such a record carries the child's input (its batch, up to MAX_INPUT_BYTES_PER_BATCH), so a few of them
+ * can exceed the payload limit and fail the run (Finish failed run); a child fails only when Record batch failure
+ * failed too after its retries, or the child outlasted 5 minutes. Functions that need no change never reach the parent: the parent's transitions grow with the functions
+ * changed, not with the estate.
+ *
+ * Payloads: a child returns only its eligible list (no counts: Finish run counts from the audit table, and its
+ * input stays the run context), so the parent's payload is the run context and that list: at most
+ * `maxProtectionsPerRun` requests plus the run's capped in-place refreshes, each a function's identity and gathered
+ * facts without its configuration (assess-batch `decide`): about 0.6 KB in the bench's estate (101 requests were
+ * 57 KB), so the default 25 stay near 15 KB. The local run fails a payload over 256 KiB as AWS does
+ * (local/asl-local.ts).
  */
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as cxapi from 'aws-cdk-lib/cx-api';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -31,6 +61,7 @@ export const STATE_NAMES = {
   assessEveryFunction: 'Assess every function',
   assessBatch: 'Assess batch',
   recordBatchFailure: 'Record batch failure',
+  noEligibleFunctions: 'No eligible functions',
   protectEligibleFunctions: 'Protect eligible functions',
   protectFunction: 'Protect function',
   recordProtectFailure: 'Record protect failure',
@@ -51,9 +82,12 @@ export const LAMBDA_SERVICE_ERRORS = [
 /** Share of child workflows (batches) that may fail before the whole map fails. */
 export const TOLERATED_FAILURE_PERCENTAGE = 5;
 
-/** EXPRESS children in dry-run (cheap, short); STANDARD in protect mode (protection may take longer than 5 min). */
-export function childExecutionType(config: Config): sfn.StateMachineType {
-  return config.mode === 'protect' ? sfn.StateMachineType.STANDARD : sfn.StateMachineType.EXPRESS;
+/**
+ * EXPRESS children in both modes: a child only assesses its batch (under the 5-minute Express limit); the changes
+ * run in the STANDARD parent. Kept as a function of the configuration for the callers that ask.
+ */
+export function childExecutionType(_config: Config): sfn.StateMachineType {
+  return sfn.StateMachineType.EXPRESS;
 }
 
 export interface WorkflowFunctions {
@@ -92,7 +126,11 @@ export class Workflow extends Construct {
 
   constructor(scope: Construct, id: string, props: WorkflowProps) {
     super(scope, id);
+    // ResultWriterV2 (the WriterConfig below) is rendered only under this feature flag; set here, before any child
+    // construct, so the workflow does not depend on the app's cdk.json.
+    this.node.setContext(cxapi.STEPFUNCTIONS_USE_DISTRIBUTED_MAP_RESULT_WRITER_V2, true);
     const { config, functions } = props;
+    const protectFunction = config.mode === 'protect' ? functions.protectFunction : undefined;
 
     const startRun = this.invoke(STATE_NAMES.startRun, functions.startRun, {
       payload: sfn.TaskInput.fromObject({
@@ -134,9 +172,23 @@ export class Workflow extends Construct {
       maxConcurrency: config.rates.maxConcurrency,
       toleratedFailurePercentage: TOLERATED_FAILURE_PERCENTAGE,
       mapExecutionType: childExecutionType(config),
-      // Children return only their counts and the parent discards them: the parent's payload stays the run context
-      // whatever the size of the estate (finish-run counts from the audit table, not from the map's results).
-      resultPath: sfn.JsonPath.DISCARD,
+      // Children return only their eligible lists (finish-run counts from the audit table, not from the map's
+      // results). Dry-run: none, and the map's result is discarded. Protect: FLATTEN joins them into one list, the
+      // map's state output (WriterConfig alone writes nothing to S3; "FLATTEN - returns the output of the child
+      // workflow executions. If a child workflow execution returns an array, this option flattens the array, prior
+      // to returning the result to a state output", and a failed child is returned as with NONE:
+      // https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html).
+      ...(protectFunction === undefined
+        ? { resultPath: sfn.JsonPath.DISCARD }
+        : {
+            resultWriterV2: new sfn.ResultWriterV2({
+              writerConfig: new sfn.WriterConfig({
+                transformation: sfn.Transformation.FLATTEN,
+                outputType: sfn.OutputType.JSON,
+              }),
+            }),
+            resultPath: '$.eligible',
+          }),
     });
     assessEveryFunction.itemProcessor(this.batchWorkflow(props));
 
@@ -160,6 +212,12 @@ export class Workflow extends Construct {
 
     takeInventory.addCatch(finishFailedRun, { errors: ['States.ALL'], resultPath: '$.error' });
     assessEveryFunction.addCatch(finishFailedRun, { errors: ['States.ALL'], resultPath: '$.error' });
+    // Protect mode: after the map, the parent protects the eligible functions; a protection whose failure could not
+    // be recorded either fails the run (recorded by Finish failed run, the lease released), as a failed child did.
+    const protectEligible =
+      protectFunction === undefined ? undefined : this.protectEligible(protectFunction, functions.recordFailure);
+    protectEligible?.addCatch(finishFailedRun, { errors: ['States.ALL'], resultPath: '$.error' });
+    protectEligible?.next(finishRun);
 
     const definition = startRun.next(
       new sfn.Choice(this, STATE_NAMES.anotherRunActive)
@@ -169,7 +227,7 @@ export class Workflow extends Construct {
             comment: 'Start run recorded RUN_OVERLAP: another execution holds the lease',
           }),
         )
-        .otherwise(takeInventory.next(assessEveryFunction).next(finishRun)),
+        .otherwise(takeInventory.next(assessEveryFunction).next(protectEligible ?? finishRun)),
     );
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
@@ -211,15 +269,13 @@ export class Workflow extends Construct {
     });
   }
 
-  /** The child workflow run for each batch of functions. */
+  /** The child workflow run for each batch of functions (EXPRESS): assess only; returns the eligible list. */
   private batchWorkflow(props: WorkflowProps): sfn.IChainable {
     const { functions } = props;
-    const protectFunction = props.config.mode === 'protect' ? functions.protectFunction : undefined;
-
     const assessBatch = this.invoke(STATE_NAMES.assessBatch, functions.assessBatch, {
       retryHandlerErrors: true,
-      // Dry run: this is the child's last state; it returns its counts only.
-      outputPath: protectFunction === undefined ? '$.counts' : undefined,
+      // The child's output: the ProtectRequests only (empty in dry-run), never the counts or the batch.
+      outputPath: '$.eligible',
     });
     const recordBatchFailure = this.invoke(STATE_NAMES.recordBatchFailure, functions.recordFailure, {
       payload: sfn.TaskInput.fromObject({
@@ -230,18 +286,25 @@ export class Workflow extends Construct {
       }),
       retryHandlerErrors: true,
     });
+    // Its functions are recorded FAILED: nothing of this batch is protected, and the child returns an empty list.
+    const noEligible = new sfn.Pass(this, STATE_NAMES.noEligibleFunctions, { result: sfn.Result.fromArray([]) });
     assessBatch.addCatch(recordBatchFailure, { errors: ['States.ALL'], resultPath: '$.error' });
-    if (protectFunction === undefined) return assessBatch;
+    recordBatchFailure.next(noEligible);
+    return assessBatch;
+  }
 
+  /** Protect mode, in the parent: one Protect function per eligible function of the whole run. */
+  private protectEligible(protectFunction: lambda.IFunction, recordFailure: lambda.IFunction): sfn.Map {
     const protect = this.invoke(STATE_NAMES.protectFunction, protectFunction, {
       inputPath: '$.request',
       // It retries AWS's answers itself (conflicts, readiness); a second layer of retries would re-run a change.
       retryHandlerErrors: false,
     });
-    const recordProtectFailure = this.invoke(STATE_NAMES.recordProtectFailure, functions.recordFailure, {
+    const recordProtectFailure = this.invoke(STATE_NAMES.recordProtectFailure, recordFailure, {
       payload: sfn.TaskInput.fromObject({
-        runId: sfn.JsonPath.stringAt('$.request.runId'),
-        startedAt: sfn.JsonPath.stringAt('$.request.startedAt'),
+        // From the parent's run context (ItemSelector), not from the item: this holds for any item.
+        runId: sfn.JsonPath.stringAt('$.runId'),
+        startedAt: sfn.JsonPath.stringAt('$.startedAt'),
         items: sfn.JsonPath.array(sfn.JsonPath.stringAt('$.request')),
         error: sfn.JsonPath.objectAt('$.error'),
       }),
@@ -250,15 +313,23 @@ export class Workflow extends Construct {
     protect.addCatch(recordProtectFailure, { errors: ['States.ALL'], resultPath: '$.error' });
 
     const protectEligible = new sfn.Map(this, STATE_NAMES.protectEligibleFunctions, {
-      comment: 'One function at a time: each change waits until the function is ready again',
+      comment: 'Every function assess found eligible, $.workers at a time: each waits until its function is ready',
       itemsPath: '$.eligible',
-      maxConcurrency: 1,
-      itemSelector: { request: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
+      // The run's worker count (1 when the inventory was one batch, else rates.maxConcurrency): each protect paces
+      // itself at rates.controlPlanePerSecond / workers, so the run stays within its control-plane budget.
+      maxConcurrencyPath: '$.workers',
+      itemSelector: {
+        runId: sfn.JsonPath.stringAt('$.runId'),
+        startedAt: sfn.JsonPath.stringAt('$.startedAt'),
+        request: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
+      },
       resultPath: sfn.JsonPath.DISCARD,
-      outputPath: '$.counts',
     });
+    // No Choice before Protect function (it would cost a transition per function): an item that is not a
+    // ProtectRequest (a failed child's record) is refused by protect-function's parseProtectRequest before it does
+    // anything, and Record protect failure, finding no function in it, records nothing.
     protectEligible.itemProcessor(protect);
-    return assessBatch.next(protectEligible);
+    return protectEligible;
   }
 
   private invoke(name: string, fn: lambda.IFunction, options: InvokeOptions): tasks.LambdaInvoke {

@@ -84,6 +84,7 @@ describe('state machine', () => {
         'Assess every function',
         'Finish failed run',
         'Finish run',
+        'No eligible functions',
         'Record batch failure',
         'Run failed',
         'Skip overlapping run',
@@ -157,6 +158,16 @@ describe('state machine', () => {
       ]);
     }
   });
+
+  it('in protect mode, also fails the run through Finish failed run when a protection could not be recorded', () => {
+    const states = definition(synth(PROTECT)).States;
+
+    for (const name of ['Take inventory', 'Assess every function', 'Protect eligible functions']) {
+      expect(states[name]?.Catch).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Finish failed run' },
+      ]);
+    }
+  });
 });
 
 describe('Assess every function (Distributed Map)', () => {
@@ -187,6 +198,7 @@ describe('Assess every function (Distributed Map)', () => {
       Next: 'Finish run',
     });
     expect(map?.ItemProcessor?.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'EXPRESS' });
+    expect(map?.ResultWriter).toBeUndefined();
   });
 
   it('takes batch size and concurrency from rates', () => {
@@ -196,10 +208,13 @@ describe('Assess every function (Distributed Map)', () => {
     expect(map?.MaxConcurrency).toBe(3);
   });
 
-  it('runs STANDARD children in protect mode (protection can outlast the 5-minute Express limit)', () => {
+  it('runs EXPRESS children in protect mode too, and flattens their eligible lists into $.eligible', () => {
     const map = definition(synth(PROTECT)).States['Assess every function'];
 
-    expect(map?.ItemProcessor?.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+    expect(map?.ItemProcessor?.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'EXPRESS' });
+    // WriterConfig alone: the flattened list is the state's output, nothing is written to S3.
+    expect(map?.ResultWriter).toEqual({ WriterConfig: { OutputType: 'JSON', Transformation: 'FLATTEN' } });
+    expect(map).toMatchObject({ ResultPath: '$.eligible', Next: 'Protect eligible functions' });
   });
 
   it('lets the state machine read only run inventories of its bucket', () => {
@@ -222,56 +237,75 @@ describe('Assess every function (Distributed Map)', () => {
 });
 
 describe('batch child workflow', () => {
-  it('assesses the batch, records a failed batch, and returns only its counts in dry-run', () => {
-    const states = allStates(definition(synth(DRY_RUN)));
+  for (const [mode, overrides] of [
+    ['dry-run', DRY_RUN],
+    ['protect', PROTECT],
+  ] as const) {
+    it(`assesses the batch, records a failed batch, and returns only its eligible list (${mode})`, () => {
+      const states = allStates(definition(synth(overrides)));
+      const map = definition(synth(overrides)).States['Assess every function'];
 
-    expect(states['Assess batch']).toMatchObject({
-      Resource: fnArn(DRY_RUN, 'assess-batch'),
-      OutputPath: '$.counts',
-      End: true,
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Record batch failure' }],
+      expect(Object.keys(map?.ItemProcessor?.States ?? {}).sort()).toEqual(
+        ['Assess batch', 'No eligible functions', 'Record batch failure'].sort(),
+      );
+      expect(states['Assess batch']).toMatchObject({
+        Resource: fnArn(overrides, 'assess-batch'),
+        OutputPath: '$.eligible',
+        End: true,
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Record batch failure' }],
+      });
+      expect(states['Assess batch']?.Parameters).toBeUndefined();
+      expect(states['Record batch failure']).toMatchObject({
+        Resource: fnArn(overrides, 'record-failure'),
+        Parameters: {
+          'runId.$': '$.BatchInput.runId',
+          'startedAt.$': '$.BatchInput.startedAt',
+          'items.$': '$.Items',
+          'error.$': '$.error',
+        },
+        Next: 'No eligible functions',
+      });
+      expect(states['No eligible functions']).toEqual({ Type: 'Pass', Result: [], End: true });
     });
-    expect(states['Assess batch']?.Parameters).toBeUndefined();
-    expect(states['Record batch failure']).toMatchObject({
-      Resource: fnArn(DRY_RUN, 'record-failure'),
-      Parameters: {
-        'runId.$': '$.BatchInput.runId',
-        'startedAt.$': '$.BatchInput.startedAt',
-        'items.$': '$.Items',
-        'error.$': '$.error',
-      },
-      End: true,
-    });
-  });
+  }
+});
 
-  it('protects eligible functions one at a time and records a failed protection', () => {
+describe('Protect eligible functions (protect mode, in the parent)', () => {
+  it('protects every eligible function of the run, $.workers at a time, and records a failed protection', () => {
+    const top = definition(synth(PROTECT)).States;
     const states = allStates(definition(synth(PROTECT)));
 
-    expect(states['Assess batch']).toMatchObject({ Next: 'Protect eligible functions' });
-    expect(states['Assess batch']?.OutputPath).toBeUndefined();
-    expect(states['Protect eligible functions']).toMatchObject({
+    expect(top['Protect eligible functions']).toMatchObject({
       Type: 'Map',
       ItemsPath: '$.eligible',
-      MaxConcurrency: 1,
-      ItemSelector: { 'request.$': '$$.Map.Item.Value' },
+      MaxConcurrencyPath: '$.workers',
+      ItemSelector: { 'runId.$': '$.runId', 'startedAt.$': '$.startedAt', 'request.$': '$$.Map.Item.Value' },
       ResultPath: null,
-      OutputPath: '$.counts',
-      End: true,
+      Next: 'Finish run',
     });
-    expect(states['Protect eligible functions']?.ItemProcessor?.ProcessorConfig).toEqual({ Mode: 'INLINE' });
+    expect(top['Protect eligible functions']?.MaxConcurrency).toBeUndefined();
+    expect(top['Protect eligible functions']?.ItemProcessor?.ProcessorConfig).toEqual({ Mode: 'INLINE' });
+    // One state per function: Protect function (and Record protect failure when it failed).
+    expect(Object.keys(top['Protect eligible functions']?.ItemProcessor?.States ?? {}).sort()).toEqual([
+      'Protect function',
+      'Record protect failure',
+    ]);
+    expect(top['Protect eligible functions']?.ItemProcessor?.StartAt).toBe('Protect function');
     expect(states['Protect function']).toMatchObject({
       Resource: fnArn(PROTECT, 'protect-function'),
       InputPath: '$.request',
+      End: true,
       Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Record protect failure' }],
     });
     expect(states['Record protect failure']).toMatchObject({
       Resource: fnArn(PROTECT, 'record-failure'),
       Parameters: {
-        'runId.$': '$.request.runId',
-        'startedAt.$': '$.request.startedAt',
+        'runId.$': '$.runId',
+        'startedAt.$': '$.startedAt',
         'items.$': 'States.Array($.request)',
         'error.$': '$.error',
       },
+      End: true,
     });
   });
 });

@@ -9,7 +9,9 @@ import {
   handlerNameFor,
   prepareStateMachine,
   resolveIntrinsics,
+  resultWriterOf,
   retryWait,
+  runDistributedMap,
   retryableStates,
   toLocalDefinition,
   type CfnTemplate,
@@ -266,6 +268,96 @@ describe('batchesForDistributedMap', () => {
 
     // Assess
     await expect(result).rejects.toMatchObject({ name: 'States.ItemReaderFailed' });
+  });
+});
+
+describe('runDistributedMap: ResultWriter', () => {
+  const items = ['a', 'b', 'c', 'd'].map((name) => ({ name }));
+  const io = { readObject: () => JSON.stringify(items) };
+  const base = {
+    Type: 'Map',
+    ItemReader: {
+      Resource: 'arn:aws:states:::s3:getObject',
+      ReaderConfig: { InputType: 'JSON' },
+      Parameters: { Bucket: 'inv', Key: 'runs/r1/inventory.json' },
+    },
+    ItemBatcher: { MaxItemsPerBatch: 2 },
+    ToleratedFailurePercentage: 50,
+    ItemProcessor: { StartAt: 'X', States: { X: { Type: 'Pass', End: true } } },
+  };
+  /** A child returns its batch's item names, except a batch holding `failing`, which fails. */
+  const runChild = (failing?: string) => async (_definition: JsonObject, input: Json) => {
+    const names = ((input as JsonObject)['Items'] as JsonObject[]).map((item) => item['name'] as string);
+    if (failing !== undefined && names.includes(failing)) {
+      throw Object.assign(new Error('the child broke'), { name: 'States.TaskFailed' });
+    }
+    return names;
+  };
+
+  it('gives the child outputs as they are without a ResultWriter (COMPACT)', async () => {
+    // Act
+    const output = await runDistributedMap('M', base, {}, {}, { ...io, runChild: runChild() });
+
+    // Assess
+    expect(output).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+  });
+
+  it('flattens the children array outputs with WriterConfig FLATTEN, and writes nothing', async () => {
+    // Prepare
+    const state = { ...base, ResultWriter: { WriterConfig: { Transformation: 'FLATTEN', OutputType: 'JSON' } } };
+    const writeObject = jest.fn();
+
+    // Act
+    const output = await runDistributedMap('M', state, {}, {}, { ...io, writeObject, runChild: runChild() });
+
+    // Assess
+    expect(output).toEqual(['a', 'b', 'c', 'd']);
+    expect(writeObject).not.toHaveBeenCalled();
+  });
+
+  it('gives a failed child unflattened as its execution record, with its input, under FLATTEN', async () => {
+    // Prepare
+    const state = { ...base, ResultWriter: { WriterConfig: { Transformation: 'FLATTEN', OutputType: 'JSON' } } };
+
+    // Act
+    const output = (await runDistributedMap('M', state, {}, {}, { ...io, runChild: runChild('c') })) as Json[];
+
+    // Assess
+    expect(output.slice(0, 2)).toEqual(['a', 'b']);
+    expect(output).toHaveLength(3);
+    expect(output[2]).toMatchObject({
+      Status: 'FAILED',
+      Error: 'States.TaskFailed',
+      Cause: 'the child broke',
+      Input: JSON.stringify({ Items: [{ name: 'c' }, { name: 'd' }] }),
+    });
+  });
+
+  it('refuses a ResultWriter the local run does not model, when the machine is prepared', () => {
+    // Prepare
+    const machine = (resultWriter: Json): JsonObject => ({
+      StartAt: 'M',
+      States: { M: { ...base, ItemProcessor: { ...base.ItemProcessor }, ResultWriter: resultWriter, End: true } },
+    });
+
+    // Act / Assess
+    expect(() =>
+      toLocalDefinition(machine({ WriterConfig: { Transformation: 'FLATTEN', OutputType: 'JSONL' } })),
+    ).toThrow('the local run models WriterConfig OutputType JSON with COMPACT, NONE or FLATTEN only');
+    expect(() =>
+      toLocalDefinition(
+        machine({
+          Resource: 'arn:aws:states:::s3:putObject',
+          Parameters: { Bucket: 'b' },
+          WriterConfig: { Transformation: 'FLATTEN', OutputType: 'JSON' },
+        }),
+      ),
+    ).toThrow('does not model WriterConfig with an S3 export');
+    expect(() => toLocalDefinition(machine({}))).toThrow('an empty ResultWriter');
+    expect(resultWriterOf('M', base)).toEqual({ transformation: 'COMPACT', exportsToS3: false });
   });
 });
 

@@ -1,4 +1,10 @@
-import { concurrentWorkers, MAX_INPUT_BYTES_PER_BATCH, workersOf } from '../../lambdas/shared/domain/batching';
+import {
+  assessBatchPacedSeconds,
+  concurrentWorkers,
+  MAX_ASSESS_PACED_SECONDS,
+  MAX_INPUT_BYTES_PER_BATCH,
+  workersOf,
+} from '../../lambdas/shared/domain/batching';
 
 const rates = { controlPlanePerSecond: 5, maxConcurrency: 5, batchSize: 50 };
 
@@ -28,4 +34,16 @@ describe('workersOf', () => {
       expect(workersOf(value, rates)).toBe(5);
     },
   );
+});
+
+describe('assessBatchPacedSeconds', () => {
+  it('gives a batch of candidates its control-plane reads at the slowest worker share', () => {
+    // 50 functions x 2 reads at 5 requests/s shared by 5 workers.
+    expect(assessBatchPacedSeconds(rates)).toBe(100);
+    expect(assessBatchPacedSeconds({ ...rates, maxConcurrency: 1 })).toBe(20);
+  });
+
+  it('keeps the defaults under the bound', () => {
+    expect(assessBatchPacedSeconds(rates)).toBeLessThanOrEqual(MAX_ASSESS_PACED_SECONDS);
+  });
 });

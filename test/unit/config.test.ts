@@ -56,6 +56,20 @@ describe('parseConfig', () => {
     expect(config.notifications).toEqual({ skips: 'changed', emails: [], alarmEmails: [] });
   });
 
+  it('refuses rates whose batch could not read its functions within the 5-minute Express child', () => {
+    // 250 functions x 2 reads at 5/5 requests/s: 500 s of paced reads.
+    const problems = problemsOf({ ...minimal, rates: { batchSize: 250 } });
+
+    expect(problems).toEqual([
+      expect.stringMatching(/^rates\.batchSize: too large .* could take 500 s, over the 150 s .* Express child/),
+    ]);
+    // 75 functions at the defaults: 150 s, the bound itself, is accepted; so is 250 at 15/3 requests/s (100 s).
+    expect(problemsOf({ ...minimal, rates: { batchSize: 75 } })).toEqual([]);
+    expect(problemsOf({ ...minimal, rates: { batchSize: 250, controlPlanePerSecond: 15, maxConcurrency: 3 } })).toEqual(
+      [],
+    );
+  });
+
   it('names the key path and the expectation of a bad value', () => {
     const problems = problemsOf({ ...minimal, funnel: { minMemoryMb: 'lots' } });
 

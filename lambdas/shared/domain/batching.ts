@@ -27,3 +27,28 @@ export function workersOf(workers: unknown, rates: Config['rates']): number {
     ? workers
     : rates.maxConcurrency;
 }
+
+/**
+ * Lambda control-plane reads assess-batch makes for each candidate function, paced at the worker's share:
+ * GetFunctionCodeSigningConfig and ListProvisionedConcurrencyConfigs (GetFunction has its own quota). The bench
+ * counts one of each per candidate (300 functions: 103 candidates, 103 of each).
+ */
+export const ASSESS_CONTROL_PLANE_READS_PER_FUNCTION = 2;
+
+/**
+ * The most a batch may spend waiting for its paced control-plane reads. A batch runs in an Express child workflow
+ * (at most 5 minutes, https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html) and the assess
+ * Lambda times out at 4 minutes; the rest is for latency, metrics, VPC reads and the audit writes. With the defaults
+ * (50 functions, 1 request/s per worker) the bound is 100 s; the bench's longest batch took 88 s of virtual time.
+ */
+export const MAX_ASSESS_PACED_SECONDS = 150;
+
+/**
+ * The seconds one batch's control-plane reads take at the slowest worker share (`maxConcurrency` workers at once)
+ * when every function of the batch is a candidate: the worst case `rates` must keep under MAX_ASSESS_PACED_SECONDS.
+ */
+export function assessBatchPacedSeconds(rates: Config['rates']): number {
+  return (
+    (rates.batchSize * ASSESS_CONTROL_PLANE_READS_PER_FUNCTION * rates.maxConcurrency) / rates.controlPlanePerSecond
+  );
+}

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { createDefu } from 'defu';
 import stableStringify from 'safe-stable-stringify';
 import { z } from 'zod';
+import { assessBatchPacedSeconds, MAX_ASSESS_PACED_SECONDS } from './batching';
 
 /** The variable that names the Lambda exec wrapper. */
 export const EXEC_WRAPPER_VARIABLE = 'AWS_LAMBDA_EXEC_WRAPPER';
@@ -326,6 +327,12 @@ function semanticProblems(config: Config, prefix: string): string[] {
   if (config.rates.maxConcurrency > 0 && config.rates.controlPlanePerSecond / config.rates.maxConcurrency < 0.05) {
     problems.push(
       `${keyPath(prefix, ['rates', 'maxConcurrency'])}: too high for rates.controlPlanePerSecond (each worker would get under 0.05 requests/s)`,
+    );
+  }
+  const pacedSeconds = assessBatchPacedSeconds(config.rates);
+  if (pacedSeconds > MAX_ASSESS_PACED_SECONDS) {
+    problems.push(
+      `${keyPath(prefix, ['rates', 'batchSize'])}: too large for each worker's share of rates.controlPlanePerSecond: a batch's control-plane reads could take ${Math.ceil(pacedSeconds)} s, over the ${MAX_ASSESS_PACED_SECONDS} s a batch may spend on them to end within its 5-minute Express child workflow; lower rates.batchSize or rates.maxConcurrency, or raise rates.controlPlanePerSecond`,
     );
   }
   return problems;

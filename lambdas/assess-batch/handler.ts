@@ -68,6 +68,7 @@ import {
   type DecisionDigest,
 } from '../shared/domain/audit';
 import {
+  CARRIED_SKIPS,
   factsFingerprint,
   needsFullRecord,
   recheckDue,
@@ -815,6 +816,7 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
     if (measured.errors.length > 0)
       logger.warn('metrics unreadable; those facts are missing', { errors: measured.errors });
     for (const { entry } of take) {
+      entry.checked = true;
       const m = measured.byFunction.get(entry.name);
       for (const facts of new Set([entry.cheap, entry.view])) {
         facts.metricsRead = true;
@@ -887,16 +889,31 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
   // for the next one. Without a slot, a candidate is DEFERRED on its cheap facts.
   const queue: Screened[] = [];
   for (const s of screened.filter(wanted)) {
-    // Issue 11: in dry-run, an unchanged WOULD_PROTECT candidate's expensive facts are read once a day; in between
-    // its decision repeats the last full check (the repeats item points at it).
+    // Issue 11: an unchanged candidate's expensive facts are read once a day: in between, a dry-run WOULD_PROTECT or
+    // a skip those facts decided (CARRIED_SKIPS, both modes: no slot claimed) repeats the last full check (the
+    // repeats item points at it).
     const before = previousKnown ? previous.get(s.entry.name) : undefined;
-    const carry =
-      config.mode === 'dry-run' &&
-      before !== undefined &&
-      !recheckDue(before, { outcome: 'WOULD_PROTECT', fingerprint: batch.fingerprintOf(s.entry) }, systemClock.now());
-    if (carry) {
-      const assessment: Assessment = { ...s.screening.assessment, warnings: before.warnings as Assessment['warnings'] };
-      conclude(s.entry, { outcome: 'WOULD_PROTECT', assessment, reasons: [] });
+    const fingerprint = batch.fingerprintOf(s.entry);
+    const now = systemClock.now();
+    const wouldProtect =
+      config.mode === 'dry-run' && !recheckDue(before, { outcome: 'WOULD_PROTECT', fingerprint }, now);
+    const skipped =
+      !refreshable(s.screening) &&
+      (before?.reasons.length ?? 0) > 0 &&
+      !recheckDue(before, { outcome: 'SKIPPED', fingerprint, carriedReasons: CARRIED_SKIPS }, now);
+    if (before !== undefined && (wouldProtect || skipped)) {
+      const reasons = before.reasons as Assessment['reasons'];
+      const assessment: Assessment = {
+        ...s.screening.assessment,
+        verdict: wouldProtect ? s.screening.assessment.verdict : 'SKIP',
+        reasons: wouldProtect ? [] : reasons,
+        warnings: before.warnings as Assessment['warnings'],
+      };
+      conclude(s.entry, {
+        outcome: wouldProtect ? 'WOULD_PROTECT' : 'SKIPPED',
+        assessment,
+        reasons: assessment.reasons,
+      });
     } else queue.push(s);
   }
   let slotsLeft = true;

@@ -335,6 +335,42 @@ describe('assess-batch, issue 11: the expensive facts of an unchanged function a
     expect(digests.get('c')?.['checkedAt']).toBe(new Date(later).toISOString());
   });
 
+  it.each(['dry-run', 'protect'] as const)(
+    '%s: an unchanged skip the expensive facts decided (RECENTLY_THROTTLED) is carried for 24 h, FACTS_MISSING never',
+    async (mode) => {
+      useRuntime({ ...baseConfig({ mode }) });
+      mocks.ddb.on(UpdateCommand).resolves({});
+      mocks.cloudwatch.on(GetMetricDataCommand).callsFake((input: { MetricDataQueries: Array<{ Id: string }> }) => ({
+        MetricDataResults: input.MetricDataQueries.map((q) => ({
+          Id: q.Id,
+          StatusCode: 'Complete',
+          Values: q.Id.startsWith('t') ? [4] : [],
+          Timestamps: q.Id.startsWith('t') ? [new Date(systemClock.now() - 3_600_000)] : [],
+        })),
+      }));
+      await handler({ Items: [item(candidate())], BatchInput: RUN_1 });
+      expect(written(RUN_1)).toEqual([
+        expect.objectContaining({ outcome: 'SKIPPED', reasons: ['RECENTLY_THROTTLED'] }),
+      ]);
+      expect(reads().metrics).toBe(1);
+
+      await handler({ Items: [item(candidate())], BatchInput: RUN_2 });
+      expect(reads().metrics).toBe(1);
+      expect(expandRepeats(written(RUN_2))).toEqual([
+        expect.objectContaining({ functionName: 'c', outcome: 'SKIPPED', reasons: ['RECENTLY_THROTTLED'] }),
+      ]);
+      // Run 1 claimed a slot in protect mode (and gave it back); run 2 claims none for it.
+      const claims = mocks.ddb.commandCalls(UpdateCommand).map((c) => (c.args[0].input.Key as { pk: string }).pk);
+      expect(claims.filter((pk) => pk === 'RUN#run-1')).toHaveLength(mode === 'protect' ? 2 : 0);
+      expect(claims.filter((pk) => pk === 'RUN#run-2')).toHaveLength(0);
+
+      // A skip for facts that could not be read is read again the next run.
+      digests.set('c', { ...digests.get('c')!, reasons: ['FACTS_MISSING'] });
+      await handler({ Items: [item(candidate())], BatchInput: { ...RUN_2, runId: 'run-3' } });
+      expect(reads().metrics).toBe(2);
+    },
+  );
+
   it('dry-run: a changed candidate (new RevisionId) is read at once', async () => {
     await handler({ Items: [item(candidate())], BatchInput: RUN_1 });
     await handler({ Items: [item(fn('c', { CodeSha256: 'sha-c', RevisionId: 'rev-c-2' }))], BatchInput: RUN_2 });

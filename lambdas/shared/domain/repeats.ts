@@ -214,17 +214,38 @@ export function needsFullRecord(
 export const FACTS_RECHECK_MS = 24 * 60 * 60 * 1000;
 
 /**
+ * Skips that the expensive facts decide, and that an unchanged function may carry for FACTS_RECHECK_MS without
+ * reading them again (issue 11). Never FACTS_MISSING (a failed read is retried next run) nor PREVIOUSLY_REJECTED (its
+ * back-off may end within the hour). RECENTLY_THROTTLED's own remediation already says "assessed again once it has
+ * had no throttles for 24 h".
+ */
+export const CARRIED_SKIPS: ReadonlySet<string> = new Set([
+  'RECENTLY_THROTTLED',
+  'CONCURRENCY_SATURATED',
+  'PROVISIONED_CONCURRENCY',
+  'VPC_NO_NAT',
+  'CODE_SIGNING_ENFORCED',
+]);
+
+/**
  * Whether an unchanged function's expensive facts must be read again this run: always unless its previous decision
- * was `outcome` on the same fingerprint, without `unlessWarning`, and they were read within FACTS_RECHECK_MS.
+ * was `outcome` (with no reasons, or only `carriedReasons`) on the same fingerprint, without `unlessWarning`, and they
+ * were read within FACTS_RECHECK_MS.
  */
 export function recheckDue(
   previous:
     { outcome: string; reasons: string[]; warnings: string[]; fingerprint?: string; checkedAt?: string } | undefined,
-  expected: { outcome: string; fingerprint: string | undefined; unlessWarning?: string },
+  expected: {
+    outcome: string;
+    fingerprint: string | undefined;
+    unlessWarning?: string;
+    carriedReasons?: ReadonlySet<string>;
+  },
   now: number,
 ): boolean {
   if (previous === undefined || expected.fingerprint === undefined) return true;
-  if (previous.outcome !== expected.outcome || previous.reasons.length > 0) return true;
+  if (previous.outcome !== expected.outcome) return true;
+  if (!previous.reasons.every((reason) => expected.carriedReasons?.has(reason) === true)) return true;
   if (previous.fingerprint !== expected.fingerprint) return true;
   if (expected.unlessWarning !== undefined && previous.warnings.includes(expected.unlessWarning)) return true;
   const checked = previous.checkedAt === undefined ? Number.NaN : Date.parse(previous.checkedAt);

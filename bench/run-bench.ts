@@ -430,7 +430,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const progress = options.progress ?? (() => undefined);
   const { synthesizeTemplate } = await import('../local/stack-template');
   const protect = benchConfig('protect');
-  const uncapped = benchConfig('protect', { maxProtectionsPerRun: 1000 });
+  const uncapped = benchConfig('protect', { maxProtectionsPerRun: 200 });
   const dryRun = benchConfig('dry-run');
   progress('Synthesizing the stack (protect and dry-run) ...');
   const templates = { protect: synthesizeTemplate(protect), dryRun: synthesizeTemplate(dryRun) };
@@ -448,7 +448,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     progress(`${count} functions: protect, rollout without a cap, then the steady state`);
     const steady = await EngineBench.start(estate(), uncapped, templates.protect, options.prices);
     try {
-      // Catch up: as many uncapped (1,000 a run, the schema's maximum) runs as it takes to protect every eligible one.
+      // Catch up: as many runs at the largest cap (200 a run, MAX_PROTECTIONS_PER_RUN) as it takes to protect every eligible one.
       for (let i = 0; i < 60; i += 1) {
         const rollout = await steady.measure(count);
         if (i === 0) runs['rollout'] = rollout;

@@ -198,6 +198,12 @@ function isRecordOfStrings(value: unknown): value is Record<string, string> {
   return isRecord(value) && Object.values(value).every((v) => typeof v === 'string');
 }
 
+/** The owner tag alone (a request stays small however many tags the function has: MAX_PROTECTIONS_PER_RUN). */
+function ownerOnly(tags: Record<string, string> | undefined, key: string): Record<string, string> {
+  const owner = tags?.[key];
+  return typeof owner === 'string' ? { [key]: owner } : {};
+}
+
 function nameOf(item: InventoryItem): string {
   const name = item?.configuration?.FunctionName;
   return typeof name === 'string' && name.length > 0 ? name : UNNAMED;
@@ -417,6 +423,8 @@ class BatchRun {
             FunctionName: facts.configuration.FunctionName,
             FunctionArn: facts.configuration.FunctionArn,
           },
+          // Protect re-reads the tags (ListTags); the owner tag only names the owner in its records until then.
+          tags: ownerOnly(facts.tags, this.config.audit.ownerTagKey),
         },
       },
     };

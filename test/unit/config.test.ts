@@ -70,6 +70,13 @@ describe('parseConfig', () => {
     );
   });
 
+  it('refuses maxProtectionsPerRun above what one Step Functions payload holds (issue 11)', () => {
+    expect(problemsOf({ ...minimal, maxProtectionsPerRun: 201 })).toEqual([
+      expect.stringMatching(/^maxProtectionsPerRun: at most 200 \(.*256 KiB\)$/),
+    ]);
+    expect(problemsOf({ ...minimal, maxProtectionsPerRun: 200 })).toEqual([]);
+  });
+
   it('names the key path and the expectation of a bad value', () => {
     const problems = problemsOf({ ...minimal, funnel: { minMemoryMb: 'lots' } });
 

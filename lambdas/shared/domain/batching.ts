@@ -8,6 +8,14 @@ import type { Config } from './config';
 export const MAX_INPUT_BYTES_PER_BATCH = 200 * 1024;
 
 /**
+ * The most functions one run may change (`maxProtectionsPerRun`): the parent state machine collects the run's
+ * eligible functions into one list (workflow.ts, ResultWriter FLATTEN), and a Step Functions payload is at most
+ * 256 KiB. A protect request carries the function's identity, the gathered facts and its owner tag only
+ * (assess-batch `decide`): under 1 KiB each even with a 256-character owner, so 200 stay below 200 KiB.
+ */
+export const MAX_PROTECTIONS_PER_RUN = 200;
+
+/**
  * How many child workflows may run at once in this run: the map's MaxConcurrency, or 1 when the whole inventory
  * fits in one batch (by count and by bytes). Each worker paces itself at `controlPlanePerSecond / workers`, so the
  * run's total stays within `rates.controlPlanePerSecond` either way, and a small estate is not slowed to a fraction

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { createDefu } from 'defu';
 import stableStringify from 'safe-stable-stringify';
 import { z } from 'zod';
-import { assessBatchPacedSeconds, MAX_ASSESS_PACED_SECONDS } from './batching';
+import { assessBatchPacedSeconds, MAX_ASSESS_PACED_SECONDS, MAX_PROTECTIONS_PER_RUN } from './batching';
 
 /** The variable that names the Lambda exec wrapper. */
 export const EXEC_WRAPPER_VARIABLE = 'AWS_LAMBDA_EXEC_WRAPPER';
@@ -197,7 +197,10 @@ export const configSchema = z.strictObject({
       tagKey: z.string().min(1).max(128).default('zero-impact:exclude'),
     })
     .prefault({}),
-  /** At most this many functions are changed in one run; the rest are `DEFERRED` to the next. @default 25 */
+  /**
+   * At most this many functions are changed in one run; the rest are `DEFERRED` to the next (decided in assess,
+   * before any expensive read). At most 200: the run's eligible functions travel in one 256 KiB payload. @default 25
+   */
   maxProtectionsPerRun: z.number().int().min(0).max(1000).default(25),
   /** How fast a run may go, so your own deployments keep their share of the Lambda quotas. */
   rates: z
@@ -327,6 +330,11 @@ function semanticProblems(config: Config, prefix: string): string[] {
   if (config.rates.maxConcurrency > 0 && config.rates.controlPlanePerSecond / config.rates.maxConcurrency < 0.05) {
     problems.push(
       `${keyPath(prefix, ['rates', 'maxConcurrency'])}: too high for rates.controlPlanePerSecond (each worker would get under 0.05 requests/s)`,
+    );
+  }
+  if (config.maxProtectionsPerRun > MAX_PROTECTIONS_PER_RUN) {
+    problems.push(
+      `${keyPath(prefix, ['maxProtectionsPerRun'])}: at most ${MAX_PROTECTIONS_PER_RUN} (the run's eligible functions travel in one Step Functions payload of at most 256 KiB)`,
     );
   }
   const pacedSeconds = assessBatchPacedSeconds(config.rates);

@@ -9,7 +9,7 @@
  */
 import type { Context } from 'aws-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { runItems } from '../shared/adapters/audit-store';
+import { runItemPages } from '../shared/adapters/audit-store';
 import { drainBudgetMs, keepInOutbox, owesNotice, releaseFromOutbox, sendOwed } from '../shared/notices';
 import { publishNotice } from '../shared/adapters/notifier';
 import { systemClock } from '../shared/adapters/rate-limiter';
@@ -58,39 +58,68 @@ export interface RunCounts {
   region: string | null;
 }
 
+/**
+ * Counts a run's items page by page (issue 11: finish-run never holds a 50,000-function run): the counts, and only
+ * the items a later question needs — PENDING items and items with a before-image (whether a change is unfinished),
+ * and the items that owe a notice (the outbox drain). PURE.
+ */
+export class RunCounter {
+  private readonly counts = new Map<string, number>();
+  private readonly skips = new Map<string, number>();
+  private pending = 0;
+  private account: string | null = null;
+  private region: string | null = null;
+  /** The items kept for `unfinishedPending` and the outbox drain. */
+  readonly kept: AuditItem[] = [];
+
+  constructor(private readonly keep: (item: AuditItem) => boolean = () => false) {}
+
+  add(item: AuditItem): void {
+    if (item.kind !== 'decision') return;
+    this.account ??= item.account;
+    this.region ??= item.region;
+    if (item.outcome === 'PENDING' || item.before !== undefined || this.keep(item)) this.kept.push(item);
+    if (item.outcome === 'PENDING') {
+      this.pending += 1;
+      return;
+    }
+    increment(this.counts, item.outcome);
+    if (item.outcome === 'SKIPPED') for (const reason of item.reasons ?? []) increment(this.skips, reason);
+  }
+
+  result(): RunCounts {
+    const unfinished = new Set<string>();
+    for (const item of this.kept) if (unfinishedPending(item, this.kept)) unfinished.add(item.functionName);
+    const topReasons = [...this.skips.entries()]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, TOP_REASONS)
+      .map(([code, count]) => ({ code, count }));
+    return {
+      counts: Object.fromEntries(this.counts),
+      pending: this.pending,
+      unfinished: [...unfinished].sort(),
+      skips: this.skips,
+      topReasons,
+      account: this.account,
+      region: this.region,
+    };
+  }
+}
+
 /** Counts a run's items. PURE (exported for tests). */
 export function countRun(items: readonly AuditItem[]): RunCounts {
-  const counts = new Map<string, number>();
-  const skips = new Map<string, number>();
-  const unfinished = new Set<string>();
-  let pending = 0;
-  let account: string | null = null;
-  let region: string | null = null;
-  for (const item of items) {
-    if (item.kind !== 'decision') continue;
-    account ??= item.account;
-    region ??= item.region;
-    if (item.outcome === 'PENDING') {
-      pending += 1;
-      if (unfinishedPending(item, items)) unfinished.add(item.functionName);
-      continue;
-    }
-    increment(counts, item.outcome);
-    if (item.outcome === 'SKIPPED') for (const reason of item.reasons ?? []) increment(skips, reason);
-  }
-  const topReasons = [...skips.entries()]
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-    .slice(0, TOP_REASONS)
-    .map(([code, count]) => ({ code, count }));
-  return {
-    counts: Object.fromEntries(counts),
-    pending,
-    unfinished: [...unfinished].sort(),
-    skips,
-    topReasons,
-    account,
-    region,
-  };
+  const counter = new RunCounter();
+  for (const item of items) counter.add(item);
+  return counter.result();
+}
+
+/** Reads the run page by page (retried as a whole through a short outage). */
+async function countRunOf(tableName: string, runId: string, keep: (item: AuditItem) => boolean): Promise<RunCounter> {
+  return withRetries("reading the run's decisions", async () => {
+    const counter = new RunCounter(keep);
+    for await (const page of runItemPages(tableName, runId)) for (const item of page) counter.add(item);
+    return counter;
+  });
 }
 
 export const handler = async (event: FinishRunInput, context?: Context): Promise<FinishRunOutput> => {
@@ -99,8 +128,10 @@ export const handler = async (event: FinishRunInput, context?: Context): Promise
   startInvocation({ runId }, context);
   const status: FinishRunOutput['status'] = event.failed === true ? 'FAILED' : 'SUCCEEDED';
   try {
-    const items = await withRetries("reading the run's decisions", () => runItems(rt.auditTableName, runId));
-    const run = countRun(items);
+    const owes = (item: AuditItem): boolean => owesNotice(item, rt.config.notifications.skips);
+    const counter = await countRunOf(rt.auditTableName, runId, owes);
+    const run = counter.result();
+    const items = counter.kept;
     const now = systemClock.now();
     const finishedAt = new Date(now).toISOString();
     const summary: RunSummary = {

@@ -7,7 +7,8 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { countRun, handler, TABLE_ATTEMPTS } from '../../lambdas/finish-run/handler';
+import { countRun, handler, RunCounter, TABLE_ATTEMPTS } from '../../lambdas/finish-run/handler';
+import { expandRepeats, repeatsItems } from '../../lambdas/shared/domain/repeats';
 import { systemClock } from '../../lambdas/shared/adapters/rate-limiter';
 import type { AuditItem } from '../../lambdas/shared/domain/types';
 import { captureMetrics, mocks, prepare, useRuntime } from './gather-fixtures';
@@ -298,5 +299,35 @@ describe('issue 9: the outbox drain of the run', () => {
     });
     expect(mocks.ddb).toHaveReceivedCommandTimes(BatchWriteCommand, 0);
     expect(mocks.ddb).toHaveReceivedCommandTimes(DeleteCommand, 1);
+  });
+});
+
+describe('RunCounter (issue 11: finish-run never holds the whole run)', () => {
+  it('counts a run with compact repeats and keeps only PENDING, before-image and owed items', () => {
+    const [repeats] = repeatsItems(
+      {
+        runId: 'r',
+        runStartedAt: '2026-01-01T00:00:00.000Z',
+        decidedAt: '2026-01-01T00:00:01.000Z',
+        mode: 'protect',
+        batchKey: 'a',
+        account: '123456789012',
+        region: 'eu-west-1',
+        entries: ['a', 'b', 'c'].map((functionName) => ({
+          functionName,
+          outcome: 'ALREADY_PROTECTED' as const,
+          reasons: [],
+          warnings: [],
+          sameAs: 'x',
+        })),
+      },
+      { engineVersion: 'e', configHash: 'h', retentionDays: 400, repeatRetentionDays: 30 },
+    );
+    const owed = { ...(ITEMS[0] as AuditItem), functionName: 'owed' };
+    const counter = new RunCounter((item) => item.functionName === 'owed');
+    for (const item of [...expandRepeats([repeats!]), owed]) counter.add(item);
+
+    expect(counter.result().counts).toEqual({ ALREADY_PROTECTED: 3, [owed.outcome]: 1 });
+    expect(counter.kept.map((item) => item.functionName)).toEqual(['owed']);
   });
 });

@@ -147,6 +147,23 @@ async function queryAll(input: QueryCommandInput, maxPages = Number.POSITIVE_INF
 }
 
 /**
+ * The items a run wrote (index byRun), one page (up to 1 MB) at a time, each repeats item expanded: for a reader
+ * that must not hold the whole run (finish-run at 50,000 functions).
+ */
+export async function* runItemPages(tableName: string, runId: string): AsyncGenerator<AuditItem[]> {
+  const pages = paginateQuery(
+    { client: dynamodb, withCommand: ownInput },
+    {
+      TableName: tableName,
+      IndexName: 'byRun',
+      KeyConditionExpression: 'runId = :r',
+      ExpressionAttributeValues: { ':r': runId },
+    },
+  );
+  for await (const page of pages) yield expandRepeats((page.Items ?? []) as AuditItem[]);
+}
+
+/**
  * Every item a run wrote (index byRun), each repeats item expanded into the decisions it records
  * (domain/repeats.ts): one decision per function, as if each had its full item.
  */

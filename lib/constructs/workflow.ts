@@ -6,7 +6,7 @@
  * Start run, Take inventory, Assess every function, then in protect mode Protect eligible functions, Finish run.
  *
  * Assess every function: a Distributed Map over the run inventory in S3, one child workflow per batch, EXPRESS in
- * both modes (billed by request and duration instead of per state transition, see docs/readme/stack.md). A child
+ * both modes (billed by request and duration instead of per state transition, see docs/architecture.md). A child
  * only assesses: Assess batch returns its `eligible` ProtectRequests (always empty in dry-run), and a batch that
  * failed after its retries is recorded FAILED by Record batch failure and returns none. The 5-minute Express limit:
  * a batch is at most `rates.batchSize` functions and MAX_INPUT_BYTES_PER_BATCH, the assess Lambda times out at

@@ -5,8 +5,8 @@
  * Per container (module scope, like the SDK clients): the Console credentials are read from Secrets Manager once
  * (a failed read is not remembered: the next invocation reads again), and one PrismaConsoleClient serves every
  * invocation, so its token is reused until it expires and its rate limiter paces every call of the container. The
- * configured `ratePerSecond` is shared by the run's protect workers (each child workflow protects one function at a
- * time, `workers` of them at once), as the Lambda control-plane share is (domain/batching.ts).
+ * configured `ratePerSecond` is shared by the run's protect workers (the parent's protect map runs `workers`
+ * functions at once), as the Lambda control-plane share is (domain/batching.ts).
  *
  * Failures never throw and never carry a value, a key, the token or an answer's body: the result names the Console's
  * failure kind and HTTP status (ConsoleError), or the AWS error name of the secret read (e.g.

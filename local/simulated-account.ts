@@ -576,6 +576,8 @@ export class SimulatedAccount {
   private readonly order: string[] = [];
   private readonly layers = new Map<string, SimLayer>();
   private readonly parameters: Map<string, string>;
+  /** Each parameter's Version: 1 when created, +1 on every overwrite (SSM PutParameter with Overwrite). */
+  private readonly parameterVersions = new Map<string, number>();
   private readonly objects = new Map<string, Uint8Array>();
   private readonly topics: Set<string> | undefined;
   private readonly buckets: Set<string> | undefined;
@@ -882,8 +884,15 @@ export class SimulatedAccount {
     this.objects.set(`${bucket}/${key}`, typeof body === 'string' ? strToU8(body) : new Uint8Array(body));
   }
 
+  /**
+   * Overwrites (or creates) a parameter. Its Version goes up by one on every overwrite, as SSM's does ("Each time you
+   * edit a parameter, Parameter Store creates a new version": Systems Manager user guide, parameter versions), so a
+   * reader that keys on Version sees the change.
+   */
   setParameter(name: string, value: string): void {
+    const existed = this.parameters.has(name);
     this.parameters.set(name, value);
+    this.parameterVersions.set(name, existed ? (this.parameterVersions.get(name) ?? 1) + 1 : 1);
   }
 
   // ----- Secrets Manager (issue 10) -------------------------------------------------------------------------------
@@ -2438,7 +2447,7 @@ export class SimulatedAccount {
       Name: name,
       Type: 'SecureString',
       Value: decrypt ? value : `AQICAH${Buffer.from(shortHash(`kms:${name}:${value}`, 48), 'hex').toString('base64')}`,
-      Version: 1,
+      Version: this.parameterVersions.get(name) ?? 1,
       LastModifiedDate: new Date('2024-09-01T00:00:00Z'),
       ARN: `arn:aws:ssm:${this.region}:${this.account}:parameter${name.startsWith('/') ? '' : '/'}${name}`,
       DataType: 'text',

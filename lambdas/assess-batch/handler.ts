@@ -30,6 +30,7 @@
  * decided; a notice is published only by the write that succeeded, and a digest kept only after its publish.
  */
 import { getParameter } from '@aws-lambda-powertools/parameters/ssm';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { POLICY_VARIABLE } from '../shared/domain/config';
 import { putAuditItem, putRepeats, repeatsOfBatch } from '../shared/adapters/audit-store';
@@ -143,6 +144,43 @@ export async function resolveOurParameters(config: Runtime['config']): Promise<R
     }
   }
   return resolved;
+}
+
+const ssm = new SSMClient({});
+const versionCache = new Map<string, { version: number; until: number }>();
+
+/** Forgets the cached versions (tests: a new container). */
+export function forgetParameterVersions(): void {
+  versionCache.clear();
+}
+
+/**
+ * The Version of each of our `{ ssmParameter }` values (issue 11: identifiers, not values, for the facts fingerprint:
+ * an unchanged protected function's decision is carried only while our values are unchanged too). Read without
+ * decryption and cached in the container like the values (Powertools' getParameter returns the value only). A
+ * version that cannot be read is absent: nothing is carried then.
+ */
+export async function ourParameterVersions(config: Runtime['config']): Promise<Record<string, number> | undefined> {
+  const versions: Record<string, number> = {};
+  for (const [name, source] of Object.entries(config.defender.environment)) {
+    if (typeof source === 'string') continue;
+    const now = systemClock.now();
+    const cached = versionCache.get(source.ssmParameter);
+    if (cached !== undefined && cached.until > now) {
+      versions[name] = cached.version;
+      continue;
+    }
+    try {
+      const out = await ssm.send(new GetParameterCommand({ Name: source.ssmParameter, WithDecryption: false }));
+      const version = out.Parameter?.Version;
+      if (typeof version !== 'number') return undefined;
+      versionCache.set(source.ssmParameter, { version, until: now + SSM_MAX_AGE_SECONDS * 1000 });
+      versions[name] = version;
+    } catch {
+      return undefined;
+    }
+  }
+  return versions;
 }
 
 interface Entry {
@@ -514,8 +552,15 @@ class BatchRun {
     });
   }
 
+  /** Our SSM parameters' versions this run (undefined: unknown), part of every fingerprint. */
+  ssmVersions: Record<string, number> | undefined;
+
   fingerprintOf(entry: Entry): string | undefined {
-    return factsFingerprint(entry.cheap.configuration, entry.cheap.tags, this.settings, this.config.mode);
+    return factsFingerprint(entry.cheap.configuration, entry.cheap.tags, this.settings, this.config.mode, [
+      this.ssmVersions ?? null,
+      entry.item?.persistentlyExcluded === true,
+      entry.cheap.lambdaEdge === true,
+    ]);
   }
 
   /**
@@ -770,9 +815,41 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
       }
     }
   }
+  // Issue 11: an unchanged protected function (same fingerprint, our SSM values' versions included) whose decision
+  // was healthy and current within the day is carried as it is: no GetFunction to compare our values, no screening.
+  batch.ssmVersions = await ourParameterVersions(config);
+  const carried = new Set<Entry>();
+  if (config.defender.policySource === undefined && batch.ssmVersions !== undefined && previousKnown) {
+    for (const entry of entries) {
+      const before = previous.get(entry.name);
+      if (before === undefined || entry.name === UNNAMED || before.warnings.includes('DEFENDER_CONFIG_OUTDATED'))
+        continue;
+      const due = recheckDue(
+        before,
+        {
+          outcome: 'ALREADY_PROTECTED',
+          fingerprint: batch.fingerprintOf(entry),
+          unlessWarning: 'PROTECTION_UNHEALTHY',
+        },
+        systemClock.now(),
+      );
+      if (due) continue;
+      carried.add(entry);
+      const assessment: Assessment = {
+        functionName: entry.name,
+        functionArn: entry.cheap.configuration.FunctionArn ?? null,
+        verdict: 'ALREADY_PROTECTED',
+        reasons: [],
+        warnings: before.warnings as Assessment['warnings'],
+        checks: [],
+      };
+      batch.decided.push({ entry, decision: { outcome: 'ALREADY_PROTECTED', assessment, reasons: [] } });
+    }
+  }
   // Functions that carry one of our resolved SSM-sourced (or cached Console) variables: their inventory holds a
   // placeholder, so the real value is read (GetFunction, needed anyway for the protected ones) and compared in memory.
   for (const entry of entries) {
+    if (carried.has(entry)) continue;
     const resolvedHere = entry.funnel.resolvedEnvironment ?? {};
     const ssmNames = Object.keys(resolvedHere).filter((name) => typeof config.defender.environment[name] !== 'string');
     const variables = entry.cheap.configuration.Environment?.Variables;
@@ -793,7 +870,9 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
       entry.funnel = { ...entry.funnel, resolvedEnvironment: kept };
     }
   }
-  const screened = entries.map((entry) => ({ entry, screening: screen(entry.view, entry.funnel) }));
+  const screened = entries
+    .filter((entry) => !carried.has(entry))
+    .map((entry) => ({ entry, screening: screen(entry.view, entry.funnel) }));
   // A protected function holding an older value the engine wrote is refreshed in protect mode (issue 8 item 7): an
   // update like any other, so it gets the candidates' reads and gates first.
   const refreshable = ({ assessment }: { assessment: Assessment }): boolean =>

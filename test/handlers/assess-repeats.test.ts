@@ -18,7 +18,7 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { AuditWriteError, handler } from '../../lambdas/assess-batch/handler';
+import { AuditWriteError, forgetParameterVersions, handler } from '../../lambdas/assess-batch/handler';
 import { expandRepeats } from '../../lambdas/shared/domain/repeats';
 import { redactConfiguration } from '../../lambdas/shared/domain/redact';
 import type { AuditItem, FunctionConfiguration, InventoryItem, RunContext } from '../../lambdas/shared/domain/types';
@@ -87,6 +87,7 @@ function written(run: RunContext): AuditItem[] {
 
 beforeEach(() => {
   prepare();
+  forgetParameterVersions();
   digests = new Map();
   table = new Map();
   useRuntime();
@@ -415,6 +416,55 @@ describe('assess-batch, issue 11: the expensive facts of an unchanged function a
 
     digests.set('p', { ...digests.get('p')!, warnings: ['PROTECTION_UNHEALTHY'] });
     await handler({ Items: [item(protectedFn())], BatchInput: { ...RUN_2, runId: 'run-3' } });
+    expect(mocks.lambda.commandCalls(GetFunctionCommand)).toHaveLength(2);
+  });
+});
+
+describe('assess-batch, issue 11: an unchanged protected function with our SSM-sourced value', () => {
+  const policy = 'p'.repeat(40);
+  const ours = { AWS_LAMBDA_EXEC_WRAPPER: WRAPPER, TW_POLICY: policy };
+  const protectedFn = (): FunctionConfiguration =>
+    fn('p', {
+      CodeSha256: 'sha-p',
+      RevisionId: 'rev-p',
+      Layers: [{ Arn: LAYER }],
+      Environment: { Variables: { ...ours } },
+    });
+  const inventory = (): InventoryItem => ({ configuration: redactConfiguration(protectedFn(), ours), tags: {} });
+  const version = (v: number | undefined): void => {
+    mocks.ssm.on(GetParameterCommand).resolves({ Parameter: { Value: policy, Type: 'SecureString', Version: v } });
+  };
+
+  beforeEach(() => {
+    useRuntime(baseConfig({ mode: 'protect' }));
+    mocks.lambda.on(GetFunctionCommand).resolves({
+      Configuration: { State: 'Active', LastUpdateStatus: 'Successful', Environment: { Variables: { ...ours } } },
+    });
+  });
+
+  it('is carried for a day without GetFunction while our parameter keeps its version; a new version reads it again', async () => {
+    version(1);
+    await handler({ Items: [inventory()], BatchInput: RUN_1 });
+    expect(written(RUN_1)).toEqual([expect.objectContaining({ outcome: 'ALREADY_PROTECTED', warnings: [] })]);
+    expect(mocks.lambda.commandCalls(GetFunctionCommand)).toHaveLength(1);
+
+    await handler({ Items: [inventory()], BatchInput: RUN_2 });
+    expect(mocks.lambda.commandCalls(GetFunctionCommand)).toHaveLength(1);
+    expect(expandRepeats(written(RUN_2))).toEqual([
+      expect.objectContaining({ functionName: 'p', outcome: 'ALREADY_PROTECTED', repeat: true }),
+    ]);
+
+    // Our value rotated (a new Version, seen once the container's cache expires): compared again at once.
+    version(2);
+    jest.spyOn(systemClock, 'now').mockReturnValue(Date.parse(RUN_2.startedAt) + 10 * 60 * 1000);
+    await handler({ Items: [inventory()], BatchInput: { ...RUN_2, runId: 'run-3' } });
+    expect(mocks.lambda.commandCalls(GetFunctionCommand)).toHaveLength(2);
+  });
+
+  it('is never carried when the version cannot be read', async () => {
+    version(undefined);
+    await handler({ Items: [inventory()], BatchInput: RUN_1 });
+    await handler({ Items: [inventory()], BatchInput: RUN_2 });
     expect(mocks.lambda.commandCalls(GetFunctionCommand)).toHaveLength(2);
   });
 });

@@ -177,6 +177,8 @@ export function factsFingerprint(
   tags: Readonly<Record<string, string>>,
   settings: Pick<RecordSettings, 'engineVersion' | 'configHash'>,
   mode: Mode,
+  /** Run-level facts the decision also rests on (identifiers only: e.g. our SSM parameters' versions). */
+  context: readonly unknown[] = [],
 ): string | undefined {
   const revision = configuration.RevisionId;
   const code = configuration['CodeSha256'];
@@ -185,7 +187,7 @@ export function factsFingerprint(
     .sort()
     .map((k) => [k, tags[k]]);
   return createHash('sha256')
-    .update(JSON.stringify([revision, code, sortedTags, settings.engineVersion, settings.configHash, mode]))
+    .update(JSON.stringify([revision, code, sortedTags, settings.engineVersion, settings.configHash, mode, ...context]))
     .digest('base64url')
     .slice(0, 22);
 }

@@ -411,6 +411,29 @@ class BatchRun {
     });
   }
 
+  /**
+   * A decision carried from the function's previous one (issue 11: unchanged facts, read within the day): its
+   * outcome, reasons and warnings; `checks` are only what this run looked at (the repeat points at the full item).
+   */
+  carried(
+    entry: Entry,
+    before: DecisionDigest,
+    outcome: 'ALREADY_PROTECTED' | 'WOULD_PROTECT' | 'SKIPPED',
+    checks: Assessment['checks'] = [],
+  ): Decision & { outcome: Outcome } {
+    const reasons = outcome === 'WOULD_PROTECT' ? [] : (before.reasons as Assessment['reasons']);
+    const verdict = outcome === 'SKIPPED' ? 'SKIP' : outcome === 'WOULD_PROTECT' ? 'ELIGIBLE' : 'ALREADY_PROTECTED';
+    const assessment: Assessment = {
+      functionName: entry.name,
+      functionArn: entry.cheap.configuration.FunctionArn ?? null,
+      verdict,
+      reasons,
+      warnings: before.warnings as Assessment['warnings'],
+      checks,
+    };
+    return { outcome, assessment, reasons };
+  }
+
   /** A candidate over the run's cap: DEFERRED on its cheap facts (no expensive read, no protect step, no notice). */
   deferred(assessment: Assessment): Decision {
     const max = this.config.maxProtectionsPerRun;
@@ -835,15 +858,7 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
       );
       if (due) continue;
       carried.add(entry);
-      const assessment: Assessment = {
-        functionName: entry.name,
-        functionArn: entry.cheap.configuration.FunctionArn ?? null,
-        verdict: 'ALREADY_PROTECTED',
-        reasons: [],
-        warnings: before.warnings as Assessment['warnings'],
-        checks: [],
-      };
-      batch.decided.push({ entry, decision: { outcome: 'ALREADY_PROTECTED', assessment, reasons: [] } });
+      batch.decided.push({ entry, decision: batch.carried(entry, before, 'ALREADY_PROTECTED') });
     }
   }
   // Functions that carry one of our resolved SSM-sourced (or cached Console) variables: their inventory holds a
@@ -989,18 +1004,8 @@ export const handler = async (event: AssessBatchInput, context?: Context): Promi
       (before?.reasons.length ?? 0) > 0 &&
       !recheckDue(before, { outcome: 'SKIPPED', fingerprint, carriedReasons: CARRIED_SKIPS }, now);
     if (before !== undefined && (wouldProtect || skipped)) {
-      const reasons = before.reasons as Assessment['reasons'];
-      const assessment: Assessment = {
-        ...s.screening.assessment,
-        verdict: wouldProtect ? s.screening.assessment.verdict : 'SKIP',
-        reasons: wouldProtect ? [] : reasons,
-        warnings: before.warnings as Assessment['warnings'],
-      };
-      conclude(s.entry, {
-        outcome: wouldProtect ? 'WOULD_PROTECT' : 'SKIPPED',
-        assessment,
-        reasons: assessment.reasons,
-      });
+      const outcome = wouldProtect ? 'WOULD_PROTECT' : 'SKIPPED';
+      conclude(s.entry, batch.carried(s.entry, before, outcome, s.screening.assessment.checks));
     } else queue.push(s);
   }
   let slotsLeft = true;
